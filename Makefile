@@ -1,0 +1,44 @@
+# tagstream: the targets below are a contract other tools use (run, test, up, down, clean).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+KAFKA_PORT ?= 9092
+REDIS_PORT ?= 6379
+export KAFKA_PORT REDIS_PORT
+export TAGSTREAM_KAFKA_BROKER ?= 127.0.0.1:$(KAFKA_PORT)
+export TAGSTREAM_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
+PYTEST_ARGS ?=
+
+.PHONY: help run test up down clean venv status lint
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
+
+run: up  ## the main job: local broker + Redis, worker, demo feed, tag changes on screen (Ctrl-C stops)
+	$(BIN)/tagstream demo
+
+test: up  ## install and run the whole suite (unit + integration against the real broker and Redis)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+up: venv  ## install what is missing, start Kafka (KRaft) and Redis on loopback, create the topics
+	scripts/services.sh up
+	$(BIN)/tagstream topics
+
+down:  ## stop Kafka and Redis
+	scripts/services.sh down
+
+clean: down  ## stop everything and delete all broker, Redis and worker data
+	scripts/services.sh clean
+
+status:  ## say whether Kafka and Redis answer
+	scripts/services.sh status
+
+venv: $(VENV)/.installed  ## create .venv with the project and its test tools
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11+)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
