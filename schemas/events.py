@@ -1,0 +1,171 @@
+"""The canonical input event and its one decoder.
+
+Every source of events (Kafka records in the worker, JSONL lines in `backtest` and `replay`) goes
+through `decode_event`, so a record is accepted or rejected for the same reason everywhere. Decoding
+never raises: it returns either an `Event` or a `Rejection`, and the caller decides where rejections
+go (the dead-letter topic, a counter, a line-numbered report).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import orjson
+
+ORDER: Final = "order"
+EMAIL_OPEN: Final = "email_open"
+CLICK: Final = "click"
+VISIT: Final = "visit"
+EVENT_TYPES: Final = (ORDER, EMAIL_OPEN, CLICK, VISIT)
+
+# 64 KiB is far above any real event (~300 bytes) and keeps a hostile 1 MB payload out of state.
+MAX_EVENT_BYTES: Final = 64 * 1024
+MAX_ID_CHARS: Final = 128
+MAX_AMOUNT: Final = 1e9
+# Timestamps outside this range are producer bugs (epoch-zero defaults, year-2100 sentinels); letting
+# one through would drag a partition's watermark decades ahead and fire every deadline at once.
+EARLIEST_MS: Final = 946_684_800_000  # 2000-01-01T00:00:00Z
+LATEST_MS: Final = 4_102_444_799_999  # 2099-12-31T23:59:59.999Z
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One customer interaction, reduced to what tagging needs.
+
+    Money is kept in integer cents so that window sums are exact and independent of the order in
+    which events were added.
+    """
+
+    event_id: str
+    type: str
+    customer_id: str
+    ts: int  # event time, epoch milliseconds UTC
+    amount_cents: int = 0
+    coupon: bool = False
+    channel: str | None = None
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a record could not become an `Event`; `reason` is a short, bounded code for metrics."""
+
+    reason: str
+    message: str
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def decode_event(raw: bytes, key: bytes | None = None) -> Event | Rejection:
+    """Decode one JSON event; `key`, when given, must equal the customer id (Kafka record key)."""
+    try:
+        return _decode(raw, key)
+    except _Invalid as invalid:
+        return Rejection(invalid.reason, invalid.message)
+
+
+def _decode(raw: bytes, key: bytes | None) -> Event:
+    if len(raw) > MAX_EVENT_BYTES:
+        raise _Invalid("too_large", f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        reason = "not_utf8" if "utf-8" in str(error).lower() else "not_json"
+        raise _Invalid(reason, f"not a JSON document: {error}") from None
+    if not isinstance(doc, dict):
+        raise _Invalid("bad_type", f"expected a JSON object, got {type(doc).__name__}")
+    event_type = _required_str(doc, "type")
+    if event_type not in EVENT_TYPES:
+        raise _Invalid("unknown_type", f"unknown event type {event_type!r}; expected one of {EVENT_TYPES}")
+    customer_id = _identifier(doc, "customer_id")
+    if key is not None and key != customer_id.encode():
+        raise _Invalid("key_mismatch", f"record key {key[:64]!r} differs from customer_id {customer_id!r}")
+    event_id = _identifier(doc, "event_id")
+    ts = parse_timestamp(doc.get("ts"))
+    if event_type != ORDER:
+        return Event(event_id, event_type, customer_id, ts)
+    return Event(
+        event_id,
+        event_type,
+        customer_id,
+        ts,
+        amount_cents=_amount_cents(doc.get("amount")),
+        coupon=bool(_optional_str(doc, "coupon")),
+        channel=_optional_str(doc, "channel"),
+        categories=_categories(doc.get("items")),
+    )
+
+
+def parse_timestamp(value: object) -> int:
+    """RFC 3339 string or integer epoch milliseconds -> epoch milliseconds, range-checked."""
+    if value is None:
+        raise _Invalid("missing_field", "missing field 'ts'")
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _Invalid("bad_type", f"'ts' must be an RFC 3339 string or epoch milliseconds, got {value!r}")
+    if isinstance(value, int):
+        ts = value
+    else:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise _Invalid("bad_value", f"'ts' is not RFC 3339: {value[:64]!r}") from None
+        if moment.tzinfo is None:
+            raise _Invalid("bad_value", f"'ts' has no timezone: {value[:64]!r}")
+        ts = round(moment.timestamp() * 1000)
+    if not EARLIEST_MS <= ts <= LATEST_MS:
+        raise _Invalid("bad_value", f"'ts' {value!r} is outside 2000-01-01..2099-12-31")
+    return ts
+
+
+def _required_str(doc: dict, field: str) -> str:
+    value = doc.get(field)
+    if value is None:
+        raise _Invalid("missing_field", f"missing field {field!r}")
+    if not isinstance(value, str):
+        raise _Invalid("bad_type", f"{field!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _identifier(doc: dict, field: str) -> str:
+    value = _required_str(doc, field)
+    if not 0 < len(value) <= MAX_ID_CHARS or not value.isprintable():
+        raise _Invalid("bad_value", f"{field!r} must be 1..{MAX_ID_CHARS} printable characters")
+    return value
+
+
+def _optional_str(doc: dict, field: str) -> str | None:
+    value = doc.get(field)
+    if value is None or isinstance(value, str):
+        return value or None
+    raise _Invalid("bad_type", f"{field!r} must be a string, got {type(value).__name__}")
+
+
+def _amount_cents(value: object) -> int:
+    if value is None:
+        raise _Invalid("missing_field", "an order needs an 'amount'")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Invalid("bad_type", f"'amount' must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or not 0 <= value <= MAX_AMOUNT:
+        raise _Invalid("bad_value", f"'amount' must be between 0 and {MAX_AMOUNT:.0f}, got {value!r}")
+    return round(value * 100)
+
+
+def _categories(items: object) -> tuple[str, ...]:
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise _Invalid("bad_type", "'items' must be a list")
+    found = []
+    for item in items:
+        category = item.get("category") if isinstance(item, dict) else None
+        if isinstance(category, str) and category and category not in found:
+            found.append(category)
+    return tuple(found)
