@@ -1,0 +1,1 @@
+"""Settings, rule packs and monitoring provisioning."""

@@ -1,0 +1,64 @@
+"""Tag changes and the one place that turns them into CloudEvents.
+
+The id is a hash of what the change *is* (customer, family, instant, from, to, cause), never of when
+or where it was computed, so a replay, a restarted worker and `backtest` all give the same id and a
+consumer can de-duplicate on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+
+from stream.rules.families import TagValue
+from stream.timeutil import format_ts
+
+SPEC_VERSION = "1.0"
+CHANGE_TYPE = "dev.tagstream.tag.changed.v1"
+SOURCE = "urn:tagstream:engine"
+CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+
+
+@dataclass(frozen=True, slots=True)
+class TagChange:
+    customer_id: str
+    family: str
+    old: TagValue | None
+    new: TagValue
+    at: int  # event time (epoch ms) at which the new value became true
+    rule: str
+    cause_event_id: str | None
+    metrics: dict[str, object]
+
+    @property
+    def id(self) -> str:
+        identity = orjson.dumps([self.customer_id, self.family, self.at, self.old, self.new, self.cause_event_id])
+        return hashlib.blake2b(identity, digest_size=16).hexdigest()
+
+    def to_cloudevent(self) -> dict[str, object]:
+        at = format_ts(self.at)
+        return {
+            "specversion": SPEC_VERSION,
+            "id": self.id,
+            "source": SOURCE,
+            "type": CHANGE_TYPE,
+            "subject": f"customer/{self.customer_id}",
+            "time": at,
+            "datacontenttype": "application/json",
+            "data": {
+                "customer_id": self.customer_id,
+                "family": self.family,
+                "from": self.old,
+                "to": self.new,
+                "at": at,
+                "rule": self.rule,
+                "cause_event_id": self.cause_event_id,
+                "metrics": self.metrics,
+            },
+        }
+
+    def to_json(self) -> bytes:
+        """Compact, key-sorted JSON: the same change always serializes to the same bytes."""
+        return orjson.dumps(self.to_cloudevent(), option=orjson.OPT_SORT_KEYS)

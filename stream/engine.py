@@ -1,0 +1,120 @@
+"""The partition engine: the one object both the Faust worker and `backtest` drive.
+
+It owns a partition's watermark and an index of when each customer next needs attention (its
+earliest buffered event or rule deadline), so advancing time touches only customers that are due,
+never all of them. Customer state lives in a `StateStore` the caller provides: a dict offline, a
+changelog-backed Faust table in the worker.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from schemas.events import Event
+from stream.changes import TagChange
+from stream.customer import advance, apply_late
+from stream.rules.ruleset import RuleSet
+from stream.state import CustomerState
+from stream.watermark import Watermark
+
+
+class StateStore(Protocol):
+    def get(self, customer_id: str) -> CustomerState | None: ...
+    def put(self, customer_id: str, state: CustomerState) -> None: ...
+    def items(self) -> Iterator[tuple[str, CustomerState]]: ...
+
+
+@dataclass
+class Outcome:
+    """What one call did, for the caller's counters and sinks."""
+
+    changes: list[TagChange]
+    duplicate: bool = False
+    late: bool = False
+
+
+class PartitionEngine:
+    def __init__(self, rules: RuleSet, store: StateStore, sources: tuple[str, ...]) -> None:
+        self.rules = rules
+        self.store = store
+        self.watermark = Watermark(sources, rules.allowed_lateness_ms)
+        self._wakes: list[tuple[int, str]] = []  # heap of (wake time, customer); stale entries skipped
+        self._wake_of: dict[str, int] = {}
+
+    def rebuild_index(self, customers: Iterator[tuple[str, CustomerState]]) -> None:
+        """After a restart or rebalance: index every customer of this partition once."""
+        self._wakes.clear()
+        self._wake_of.clear()
+        for customer_id, state in customers:
+            self._schedule(customer_id, state)
+
+    @property
+    def scheduled(self) -> int:
+        return len(self._wake_of)
+
+    def ingest(self, event: Event, source: str, caught_up: frozenset[str] = frozenset()) -> Outcome:
+        """Accept one decoded event from `source`, then run everything the watermark now allows."""
+        state = self.store.get(event.customer_id) or CustomerState()
+        if state.has_seen(event.event_id):
+            return Outcome([], duplicate=True)
+        watermark = self.watermark.value
+        late = event.ts < watermark
+        if late:
+            changes = apply_late(self.rules, event.customer_id, state, event, watermark)
+        else:
+            _insert_sorted(state.pending, event)
+            changes = []
+        self.store.put(event.customer_id, state)
+        self._schedule(event.customer_id, state)
+        self.watermark.observe(source, event.ts)
+        changes += self.advance_to(self.watermark.advance(caught_up))
+        return Outcome(changes, late=late)
+
+    def refresh(self, caught_up: frozenset[str]) -> list[TagChange]:
+        """Sources may have caught up without a new event (end of a replay)."""
+        return self.advance_to(self.watermark.advance(caught_up))
+
+    def tick(self, wall_clock_ms: int, caught_up: frozenset[str]) -> list[TagChange]:
+        return self.advance_to(self.watermark.tick(wall_clock_ms, caught_up))
+
+    def finish(self, as_of: int) -> list[TagChange]:
+        """End of a finite log: apply everything up to and including `as_of`."""
+        self.watermark.value = max(self.watermark.value, as_of)
+        return self.advance_to(as_of, inclusive=True)
+
+    def advance_to(self, watermark: int, inclusive: bool = False) -> list[TagChange]:
+        """Fire due deadlines and release buffered events, customer by customer."""
+        changes: list[TagChange] = []
+        wakes = self._wakes
+        limit = watermark + 1 if inclusive else watermark
+        while wakes and wakes[0][0] <= limit:
+            wake, customer_id = heapq.heappop(wakes)
+            if self._wake_of.get(customer_id) != wake:
+                continue  # superseded by a later schedule
+            del self._wake_of[customer_id]
+            state = self.store.get(customer_id)
+            if state is None:
+                continue
+            changes += advance(self.rules, customer_id, state, watermark, inclusive)
+            self.store.put(customer_id, state)
+            self._schedule(customer_id, state)
+        return changes
+
+    def _schedule(self, customer_id: str, state: CustomerState) -> None:
+        wake = state.wake_time()
+        if wake is None:
+            self._wake_of.pop(customer_id, None)
+        elif self._wake_of.get(customer_id) != wake:
+            self._wake_of[customer_id] = wake
+            heapq.heappush(self._wakes, (wake, customer_id))
+
+
+def _insert_sorted(pending: list[Event], event: Event) -> None:
+    """Buffered events are kept in (ts, event_id) order: the order they will be applied in."""
+    index = len(pending)
+    while index and (pending[index - 1].ts, pending[index - 1].event_id) > (event.ts, event.event_id):
+        index -= 1
+    pending.insert(index, event)

@@ -1,0 +1,49 @@
+"""Reading event logs: canonical JSONL, one event per line, optionally gzip-compressed."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    path: str
+    number: int  # 1-based, counted across all the logs in order, blank lines included
+    raw: bytes
+
+
+class LogReader:
+    """Iterates lines of several logs in order and reports how far it got (for progress bars)."""
+
+    def __init__(self, paths: list[str | Path], from_line: int = 1) -> None:
+        self.paths = [Path(p) for p in paths]
+        missing = [str(p) for p in self.paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"log file not found: {', '.join(missing)}")
+        self.total_bytes = sum(p.stat().st_size for p in self.paths)
+        self.from_line = from_line
+        self._done_bytes = 0
+        self._current: BinaryIO | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        """Compressed bytes consumed so far, comparable with `total_bytes`."""
+        return self._done_bytes + (self._current.tell() if self._current else 0)
+
+    def __iter__(self) -> Iterator[LogLine]:
+        number = 0
+        for path in self.paths:
+            with path.open("rb") as raw:
+                self._current = raw
+                stream = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
+                for line in stream:
+                    number += 1
+                    line = line.strip()
+                    if line and number >= self.from_line:
+                        yield LogLine(str(path), number, line)
+            self._done_bytes += path.stat().st_size
+            self._current = None

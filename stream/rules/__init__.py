@@ -1,0 +1,1 @@
+"""Tag rules as configuration: a TOML rule pack compiled into a `RuleSet`."""

@@ -1,0 +1,209 @@
+"""Rule conditions: a tiny, safe expression language compiled once into Python closures.
+
+A business writes `days_since_last_order >= 90 and revenue_365d > 1000`; we parse it with Python's
+own grammar, allow only arithmetic, comparisons, `and`/`or`/`not`, numbers, strings and the metric
+names the engine knows, and turn it into a function of a metrics mapping. Anything else (attribute
+access, arbitrary calls, unknown names) is rejected at load time with the offending text.
+
+Comparisons are None-safe (a customer who never ordered has no `days_since_last_order`, and every
+comparison with it is false) and division by zero yields None rather than an exception; arithmetic,
+unary minus and min/max/abs pass None through. Strings may only be compared with `==`/`!=`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+
+Metrics = Mapping[str, object]
+Condition = Callable[[Metrics], object]
+
+_COMPARE = {ast.Lt: "_lt", ast.LtE: "_le", ast.Gt: "_gt", ast.GtE: "_ge", ast.Eq: "_eq", ast.NotEq: "_ne"}
+_MIRROR = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq}
+_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+_FUNCTIONS = {"min", "max", "abs"}
+_ARITY = {"min": (2, None), "max": (2, None), "abs": (1, 1)}  # (fewest, most) arguments
+
+
+class ExpressionError(ValueError):
+    """The condition text is not a valid rule expression; the message says what and where."""
+
+
+@dataclass
+class CompiledCondition:
+    """A condition plus what it reads, so the engine can compute only those metrics and knows
+    which recency thresholds turn into deadlines."""
+
+    source: str
+    evaluate: Condition
+    names: frozenset[str]
+    # time-dependent metric -> whole-day values at which this condition can flip
+    steps: dict[str, set[int]] = field(default_factory=dict)
+
+
+def _none_safe(op: Callable[[object, object], bool]) -> Callable[[object, object], bool]:
+    def compare(a: object, b: object) -> bool:
+        return a is not None and b is not None and op(a, b)
+
+    return compare
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def _none_safe_call(function: Callable[..., float]) -> Callable[..., float | None]:
+    def call(*args: float | None) -> float | None:
+        return None if any(a is None for a in args) else function(*args)
+
+    return call
+
+
+def _arith(op: Callable[[float, float], float]) -> Callable[[float | None, float | None], float | None]:
+    def apply(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else op(a, b)
+
+    return apply
+
+
+_RUNTIME = {
+    "_lt": _none_safe(lambda a, b: a < b),
+    "_le": _none_safe(lambda a, b: a <= b),
+    "_gt": _none_safe(lambda a, b: a > b),
+    "_ge": _none_safe(lambda a, b: a >= b),
+    "_eq": _none_safe(lambda a, b: a == b),
+    "_ne": _none_safe(lambda a, b: a != b),
+    "_div": _div,
+    "_add": _arith(lambda a, b: a + b),
+    "_sub": _arith(lambda a, b: a - b),
+    "_mul": _arith(lambda a, b: a * b),
+    "_neg": _none_safe_call(lambda a: -a),
+    "min": _none_safe_call(min),
+    "max": _none_safe_call(max),
+    "abs": _none_safe_call(abs),
+}
+_BINOP = {ast.Add: "_add", ast.Sub: "_sub", ast.Mult: "_mul", ast.Div: "_div"}
+
+
+def compile_condition(
+    source: str, known: Callable[[str], bool], time_dependent: Collection[str] = ()
+) -> CompiledCondition:
+    """Compile `source`; `known(name)` says whether a metric exists. Time-dependent metrics (the
+    `days_since_*` family) may only be compared directly with a number: that is what lets the
+    engine compute the exact instant a rule flips without scanning customers every day."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as error:
+        raise ExpressionError(f"cannot parse {source!r}: {error.msg}") from None
+    checker = _Checker(source, known, set(time_dependent))
+    body = checker.rewrite(tree.body)
+    function = ast.Expression(
+        ast.Lambda(
+            args=ast.arguments(posonlyargs=[], args=[ast.arg("m")], kwonlyargs=[], kw_defaults=[], defaults=[]),
+            body=body,
+        )
+    )
+    ast.fix_missing_locations(function)
+    code = compile(function, f"<rule {source!r}>", "eval")
+    evaluate = eval(code, {"__builtins__": {}, **_RUNTIME})  # noqa: S307 - AST checked above
+    return CompiledCondition(source, evaluate, frozenset(checker.names), checker.steps)
+
+
+class _Checker:
+    """Walks the parsed condition, rejecting anything outside the language, and rewrites it into
+    calls to the None-safe runtime helpers."""
+
+    def __init__(self, source: str, known: Callable[[str], bool], time_dependent: set[str]) -> None:
+        self.source = source
+        self.known = known
+        self.time_dependent = time_dependent
+        self.names: set[str] = set()
+        self.steps: dict[str, set[int]] = {}
+
+    def fail(self, what: str) -> ExpressionError:
+        return ExpressionError(f"in {self.source!r}: {what}")
+
+    def rewrite(self, node: ast.expr, compared: bool = False, string_ok: bool = False) -> ast.expr:
+        if isinstance(node, ast.BoolOp):
+            return ast.BoolOp(node.op, [self.rewrite(value) for value in node.values])
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return ast.UnaryOp(node.op, self.rewrite(node.operand))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return _call("_neg", [self.rewrite(node.operand)])
+        if isinstance(node, ast.Compare):
+            return self.comparison(node)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, _ARITHMETIC):
+            return _call(_BINOP[type(node.op)], [self.rewrite(node.left), self.rewrite(node.right)])
+        if isinstance(node, ast.Call):
+            return self.function_call(node)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and not string_ok:
+            raise self.fail(f"string {node.value!r} may only be compared with == or != (metrics are numbers)")
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
+            return node
+        if isinstance(node, ast.Name):
+            return self.metric(node.id, compared)
+        raise self.fail(f"{ast.unparse(node)!r} is not allowed (use metrics, numbers, comparisons, and/or/not, + - * /)")
+
+    def metric(self, name: str, compared: bool) -> ast.expr:
+        if name in ("true", "false"):
+            return ast.Constant(name == "true")
+        if not self.known(name):
+            raise self.fail(f"unknown metric {name!r}")
+        if name in self.time_dependent and not compared:
+            raise self.fail(f"{name!r} changes with time and may only be compared directly with a number")
+        self.names.add(name)
+        return ast.Subscript(ast.Name("m", ast.Load()), ast.Constant(name), ast.Load())
+
+    def comparison(self, node: ast.Compare) -> ast.expr:
+        operands = [node.left, *node.comparators]
+        pairs = []
+        for op, left, right in zip(node.ops, operands, operands[1:]):
+            if type(op) not in _COMPARE:
+                raise self.fail(f"operator {type(op).__name__} is not allowed")
+            self.note_steps(left, type(op), right)
+            self.note_steps(right, _MIRROR[type(op)], left)
+            equality = type(op) in (ast.Eq, ast.NotEq)
+            pairs.append(_call(_COMPARE[type(op)], [self.side(left, right, equality), self.side(right, left, equality)]))
+        return pairs[0] if len(pairs) == 1 else ast.BoolOp(ast.And(), pairs)
+
+    def side(self, node: ast.expr, other: ast.expr, equality: bool) -> ast.expr:
+        direct = isinstance(node, ast.Name) and _number(other) is not None
+        return self.rewrite(node, compared=direct, string_ok=equality)
+
+    def note_steps(self, node: ast.expr, op: type[ast.cmpop], other: ast.expr) -> None:
+        """For `metric op number` with a whole-day metric, the day counts where the truth flips:
+        `x >= c` and `x < c` flip when x reaches ceil(c); `x > c` and `x <= c` at floor(c) + 1."""
+        value = _number(other)
+        if not (isinstance(node, ast.Name) and node.id in self.time_dependent and value is not None):
+            return
+        steps = self.steps.setdefault(node.id, set())
+        if op in (ast.GtE, ast.Lt, ast.Eq, ast.NotEq):
+            steps.add(math.ceil(value))
+        if op in (ast.Gt, ast.LtE, ast.Eq, ast.NotEq):
+            steps.add(math.floor(value) + 1)
+
+    def function_call(self, node: ast.Call) -> ast.expr:
+        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords:
+            raise self.fail(f"only {sorted(_FUNCTIONS)} may be called")
+        fewest, most = _ARITY[node.func.id]
+        if len(node.args) < fewest or (most is not None and len(node.args) > most):
+            wanted = f"exactly {fewest}" if fewest == most else f"at least {fewest}"
+            raise self.fail(f"{node.func.id}() takes {wanted} argument{'s' if fewest > 1 else ''}, got {len(node.args)}")
+        return _call(node.func.id, [self.rewrite(arg) for arg in node.args])
+
+
+def _number(node: ast.expr) -> float | None:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _number(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value) if math.isfinite(node.value) else None
+    return None
+
+
+def _call(name: str, args: list[ast.expr]) -> ast.expr:
+    return ast.Call(ast.Name(name, ast.Load()), args, [])

@@ -1,0 +1,272 @@
+"""Load and validate a rule pack (TOML) into a `RuleSet` the engine can run.
+
+Validation happens once, at start, and every error names the file, the key path and the problem,
+e.g. `default.toml: families.lifecycle.cases[2].when: unknown metric 'dayz_since_last_order'`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property, partial
+from pathlib import Path
+
+from stream.metrics import LIFETIME, RECENCY_ANCHORS, RFM, MetricPlan, RfmScale, Window, parse_window
+from stream.rules.expressions import CompiledCondition, ExpressionError, compile_condition
+from stream.rules.families import Case, CaseFamily, Family, GridFamily, TagValue, TopFamily
+from stream.timeutil import parse_duration
+
+DEFAULT_RULES = Path(__file__).resolve().parents[2] / "config" / "rules" / "default.toml"
+COUNTERS = ("channel", "category", "hour_band")
+
+
+class RuleError(ValueError):
+    """A rule pack is invalid; the message starts with `file: key.path:`."""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    source: str
+    allowed_lateness_ms: int
+    dedup_ids: int
+    reactivation_gap_days: int
+    order_windows: tuple[int, ...]
+    activity_windows: tuple[int, ...]
+    hour_bands: tuple[tuple[str, int, int], ...]  # (name, first hour, last hour) in UTC
+    families: tuple[Family, ...]
+    plan: MetricPlan = field(compare=False)
+
+    @cached_property
+    def order_retention_days(self) -> int:
+        return _retention(self.plan.windows, "order", self.order_windows)
+
+    @cached_property
+    def activity_retention_days(self) -> int:
+        return _retention(self.plan.windows, "activity", self.activity_windows)
+
+    def hour_band(self, hour: int) -> str | None:
+        for name, first, last in self.hour_bands:
+            if (first <= hour <= last) if first <= last else (hour >= first or hour <= last):
+                return name
+        return None
+
+
+def _retention(windows: list[Window], series: str, declared: tuple[int, ...]) -> int:
+    """Buckets are kept for the longest declared window (reported in snapshots) or twice a
+    window whose previous period a rule compares with."""
+    spans = [w.days * (2 if w.previous else 1) for w in windows if w.series == series]
+    return max([*spans, *declared, 1])
+
+
+def load_rules(path: str | Path | None = None) -> RuleSet:
+    """Read and validate a rule pack; `None` means the default pack shipped in config/rules."""
+    path = Path(path) if path else DEFAULT_RULES
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RuleError(f"{path}: rule file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise RuleError(f"{path}: {error}") from None
+    return _Builder(str(path), document).build()
+
+
+class _Builder:
+    def __init__(self, source: str, document: dict) -> None:
+        self.source = source
+        self.doc = document
+        self.required: set[str] = set()  # metrics some rule reads
+
+    def fail(self, key: str, problem: str) -> RuleError:
+        return RuleError(f"{self.source}: {key}: {problem}")
+
+    def section(self, key: str) -> dict:
+        value = self.doc.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a table")
+        return value
+
+    def build(self) -> RuleSet:
+        unknown = set(self.doc) - {"time", "state", "windows", "rfm", "hour_bands", "packs", "families"}
+        if unknown:
+            raise self.fail(sorted(unknown)[0], "unknown section (expected time, state, windows, rfm, hour_bands, packs, families)")
+        time = self.section("time")
+        state = self.section("state")
+        windows = self.section("windows")
+        self.order_windows = self.day_list(windows, "windows.orders", windows.get("orders", [30, 90, 365]))
+        self.activity_windows = self.day_list(windows, "windows.activity", windows.get("activity", [7, 30, 90]))
+        self.plan = MetricPlan()
+        self.time_dependent = set(RECENCY_ANCHORS)
+        self.steps: dict[str, set[int]] = {}
+        self.plan.rfm = self.rfm_scale()
+        families = self.families()
+        self.finish_plan()
+        return RuleSet(
+            source=self.source,
+            allowed_lateness_ms=self.duration(time, "time.allowed_lateness", time.get("allowed_lateness", "5m")),
+            dedup_ids=self.positive_int("state.dedup_ids", state.get("dedup_ids", 64)),
+            reactivation_gap_days=self.positive_int("state.reactivation_gap_days", state.get("reactivation_gap_days", 90)),
+            order_windows=self.order_windows,
+            activity_windows=self.activity_windows,
+            hour_bands=self.hour_bands(),
+            families=families,
+            plan=self.plan,
+        )
+
+    def duration(self, table: dict, key: str, value: object) -> int:
+        try:
+            return parse_duration(str(value))
+        except ValueError as error:
+            raise self.fail(key, str(error)) from None
+
+    def positive_int(self, key: str, value: object) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise self.fail(key, f"must be a positive whole number, got {value!r}")
+        return value
+
+    def day_list(self, table: dict, key: str, value: object) -> tuple[int, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(key, "must be a non-empty list of window lengths in days")
+        return tuple(sorted({self.positive_int(key, v) for v in value}))
+
+    def numbers(self, key: str, value: object, length: int = 4) -> tuple[float, ...]:
+        if (
+            not isinstance(value, list)
+            or len(value) != length
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            or list(value) != sorted(value)
+        ):
+            raise self.fail(key, f"must be {length} ascending numbers (the score boundaries 2..5)")
+        return tuple(float(v) for v in value)
+
+    def known(self, name: str) -> bool:
+        return (
+            name in LIFETIME
+            or name in RECENCY_ANCHORS
+            or (name in RFM and self.plan.rfm is not None)
+            or parse_window(name, self.order_windows, self.activity_windows) is not None
+        )
+
+    def rfm_scale(self) -> RfmScale | None:
+        rfm = self.section("rfm")
+        if not rfm:
+            return None
+        scale = RfmScale(
+            recency_days=self.numbers("rfm.recency_days", rfm.get("recency_days")),
+            frequency_metric=self.window_name("rfm.frequency_metric", rfm.get("frequency_metric", "orders_365d")),
+            frequency=self.numbers("rfm.frequency", rfm.get("frequency")),
+            monetary_metric=self.window_name("rfm.monetary_metric", rfm.get("monetary_metric", "revenue_365d")),
+            monetary=self.numbers("rfm.monetary", rfm.get("monetary")),
+        )
+        return scale
+
+    def window_name(self, key: str, name: object) -> str:
+        if not isinstance(name, str) or parse_window(name, self.order_windows, self.activity_windows) is None:
+            raise self.fail(key, f"{name!r} is not a declared window metric (e.g. orders_365d)")
+        return name
+
+    def hour_bands(self) -> tuple[tuple[str, int, int], ...]:
+        bands = self.section("hour_bands") or {"night_owl": [22, 4], "morning": [5, 11], "daytime": [12, 17], "evening": [18, 21]}
+        result = []
+        for name, span in bands.items():
+            if not (isinstance(span, list) and len(span) == 2 and all(isinstance(h, int) and 0 <= h <= 23 for h in span)):
+                raise self.fail(f"hour_bands.{name}", "must be [first_hour, last_hour] with hours 0..23 (UTC)")
+            result.append((name, span[0], span[1]))
+        return tuple(result)
+
+    def families(self) -> tuple[Family, ...]:
+        packs = self.section("packs")
+        declared = self.section("families")
+        if not declared:
+            raise self.fail("families", "a rule pack needs at least one family")
+        families = []
+        for name, spec in declared.items():
+            key = f"families.{name}"
+            if not isinstance(spec, dict):
+                raise self.fail(key, "must be a table")
+            pack = spec.get("pack")
+            if pack is not None and not packs.get(pack, False):
+                continue
+            families.append(self.family(key, name, spec))
+        return tuple(families)
+
+    def family(self, key: str, name: str, spec: dict) -> Family:
+        kind = spec.get("kind", "cases")
+        default = self.tag_value(f"{key}.default", spec.get("default"))
+        if kind == "cases":
+            return self.case_family(key, name, spec, default)
+        if kind == "top":
+            counter = spec.get("counter")
+            if counter not in COUNTERS:
+                raise self.fail(f"{key}.counter", f"must be one of {COUNTERS}, got {counter!r}")
+            return TopFamily(name, counter, default, self.positive_int(f"{key}.min_count", spec.get("min_count", 1)))
+        if kind == "rfm_grid":
+            if self.plan.rfm is None:
+                raise self.fail(key, "an rfm_grid family needs an [rfm] section")
+            return GridFamily(name, self.grid(f"{key}.grid", spec.get("grid")), default)
+        raise self.fail(f"{key}.kind", f"unknown kind {kind!r} (expected cases, top or rfm_grid)")
+
+    def case_family(self, key: str, name: str, spec: dict, default: TagValue) -> CaseFamily:
+        raw_cases = spec.get("cases")
+        if not isinstance(raw_cases, list) or not raw_cases:
+            raise self.fail(f"{key}.cases", "must be a non-empty list of {value = ..., when = \"...\"}")
+        cases = []
+        for index, case in enumerate(raw_cases):
+            where = f"{key}.cases[{index}]"
+            if not isinstance(case, dict) or set(case) != {"value", "when"}:
+                raise self.fail(where, "must have exactly `value` and `when`")
+            cases.append(Case(self.tag_value(f"{where}.value", case["value"]), self.condition(f"{where}.when", case["when"])))
+        reads = sorted({n for case in cases for n in case.condition.names})
+        return CaseFamily(name, tuple(cases), default, tuple(reads))
+
+    def condition(self, key: str, text: object) -> CompiledCondition:
+        if not isinstance(text, str):
+            raise self.fail(key, "must be a string expression")
+        try:
+            compiled = compile_condition(text, self.known, self.time_dependent)
+        except ExpressionError as error:
+            raise self.fail(key, str(error)) from None
+        for metric, steps in compiled.steps.items():
+            self.steps.setdefault(metric, set()).update(steps)
+        self.require(compiled.names)
+        return compiled
+
+    def tag_value(self, key: str, value: object) -> TagValue:
+        if value is None or not isinstance(value, (str, bool, int, float)):
+            raise self.fail(key, "must be a string, boolean or number")
+        return value
+
+    def grid(self, key: str, grid: object) -> tuple[tuple[str, ...], ...]:
+        if not (isinstance(grid, list) and len(grid) == 5 and all(isinstance(r, list) and len(r) == 5 and all(isinstance(c, str) for c in r) for r in grid)):
+            raise self.fail(key, "must be 5 rows (R = 5 down to 1) of 5 segment names (FM = 1 to 5)")
+        self.require(RFM)
+        return tuple(tuple(row) for row in grid)
+
+    def require(self, names: Iterable[str]) -> None:
+        self.required |= set(names)
+
+    def finish_plan(self) -> None:
+        required = set(self.required)
+        scale = self.plan.rfm
+        if required & set(RFM) and scale is not None:
+            required |= {"days_since_last_order", scale.frequency_metric, scale.monetary_metric}
+            # R is `5 - count(recency >= t)`: each boundary flips at ceil(t) days.
+            self.steps.setdefault("days_since_last_order", set()).update(_ceil(t) for t in scale.recency_days)
+        windows = partial(parse_window, order_days=self.order_windows, activity_days=self.activity_windows)
+        self.plan.deadline_windows = [w for n in sorted(required) if (w := windows(n))]
+        # Snapshots report every declared window, so the plan always computes them.
+        required |= {f"{s}_{d}d" for s in ("orders", "revenue") for d in self.order_windows}
+        required |= {f"{s}_{d}d" for s in ("opens", "clicks", "visits") for d in self.activity_windows}
+        required |= {"days_since_last_order"}
+        if scale is not None:  # RFM scores are always computed (snapshots report them): so are their inputs
+            required |= {scale.frequency_metric, scale.monetary_metric}
+        self.plan.windows = [w for n in sorted(required) if (w := windows(n))]
+        self.plan.recency = sorted(n for n in required if n in RECENCY_ANCHORS)
+        self.plan.lifetime = sorted(n for n in required if n in LIFETIME)
+        self.plan.recency_steps = {
+            metric: tuple(sorted(step for step in steps if step >= 0)) for metric, steps in self.steps.items()
+        }
+
+
+def _ceil(value: float) -> int:
+    return int(-(-value // 1))
