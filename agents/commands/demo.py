@@ -1,0 +1,118 @@
+"""`tagstream demo`: the whole pipeline on this machine, with tag changes on screen.
+
+Starts a worker (event clock) on topics of its own, replays the shipped sample log into them at a
+readable pace, and prints every tag change as the worker publishes it. Each run uses fresh topics
+and a fresh consumer group, so running it twice shows the same story twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+from kafka import KafkaConsumer
+
+from agents.commands.tail import describe
+from agents.topics import delete_topics, ensure_topics
+from config.settings import ROOT, Settings, load_settings
+
+HELP = "run worker + demo feed on the local broker and print tag changes (Ctrl-C stops)"
+SAMPLE = ROOT / "demo" / "sample-events.jsonl.gz"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help=HELP, description=HELP + ".")
+    parser.add_argument("--log", default=str(SAMPLE), help=f"event log to feed (default {SAMPLE.relative_to(ROOT)})")
+    parser.add_argument("--rate", type=float, default=400, help="events per second fed to the worker (default 400)")
+    parser.add_argument("--seconds", type=float, help="stop by itself after this many seconds")
+    parser.add_argument("--web-port", type=int, default=6066, help="worker web port: /metrics (default 6066)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    run_id = time.strftime("%Y%m%d%H%M%S")
+    env = {**os.environ, **_run_environment(run_id, args.web_port)}
+    settings = load_settings(environ=env)
+    ensure_topics(settings)
+    log_dir = ROOT / ".local"
+    log_dir.mkdir(exist_ok=True)
+    worker_log = log_dir / "demo-worker.log"
+    processes: list[subprocess.Popen] = []
+    try:
+        processes.append(_start(["worker", "--clock", "event", "--data-dir", str(log_dir / f"demo-{run_id}")], env, worker_log))
+        _wait_for_web(args.web_port, processes[0], worker_log)
+        print(f"demo: worker up (log {worker_log}); metrics at http://127.0.0.1:{args.web_port}/metrics", flush=True)
+        processes.append(_start(["replay", args.log, "--rate", str(args.rate)], env, log_dir / "demo-replay.log"))
+        print(f"demo: feeding {args.log} at {args.rate:.0f} events/s into topics {settings.topic_orders}, ...; "
+              f"tag changes from {settings.topic_changes}:", flush=True)
+        shown = _show_changes(settings, args.seconds, processes)
+        print(f"demo: {shown:,} tag changes shown", flush=True)
+        return 0
+    except KeyboardInterrupt:
+        print("\ndemo: stopping ...", flush=True)
+        return 0
+    finally:
+        for process in reversed(processes):
+            _stop(process)
+        delete_topics(settings, [*settings.input_topics, settings.topic_ticks, settings.topic_changes, settings.topic_dlq])
+
+
+def _run_environment(run_id: str, web_port: int) -> dict[str, str]:
+    prefix = f"demo-{run_id}."
+    names = {"ORDERS": "orders", "EMAIL_OPENS": "email-opens", "CLICKS": "clicks", "VISITS": "visits",
+             "TICKS": "ticks", "CHANGES": "customer-tag-changes", "DLQ": "dlq"}
+    env = {f"TAGSTREAM_TOPIC_{key}": prefix + name for key, name in names.items()}
+    env.update(TAGSTREAM_APP_ID=f"tagstream-demo-{run_id}", TAGSTREAM_WEB_PORT=str(web_port))
+    return env
+
+
+def _start(arguments: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "agents.cli", *arguments], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+
+
+def _wait_for_web(port: int, worker: subprocess.Popen, log: Path, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with {worker.returncode}; see {log}:\n{log.read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"the worker did not serve /metrics within {timeout_s:.0f}s; see {log}")
+
+
+def _show_changes(settings: Settings, seconds: float | None, processes: list[subprocess.Popen]) -> int:
+    consumer = KafkaConsumer(settings.topic_changes, bootstrap_servers=settings.kafka_broker,
+                             auto_offset_reset="earliest", isolation_level="read_committed", consumer_timeout_ms=500)
+    started, shown = time.monotonic(), 0
+    try:
+        while seconds is None or time.monotonic() - started < seconds:
+            for record in consumer:
+                print(describe(orjson.loads(record.value)), flush=True)
+                shown += 1
+            if processes[0].poll() is not None:
+                raise RuntimeError(f"the worker exited with {processes[0].returncode}")
+    finally:
+        consumer.close()
+    return shown
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

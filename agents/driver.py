@@ -1,0 +1,129 @@
+"""Turns Kafka records into engine calls, per partition; knows nothing of Faust's API.
+
+The Faust agent hands each record's topic, partition, offset, key and value to `handle`; what
+comes back is the tag changes to publish and the rejections to dead-letter. Offsets and consumer
+high-water marks tell which input topics of a partition still have records to deliver, which is
+what the watermark needs (see stream/watermark.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from agents.table_store import TableStore
+from schemas.events import EVENT_TYPES, Event, Rejection, decode_event
+from stream.changes import TagChange
+from stream.engine import Outcome, PartitionEngine
+from stream.rules.ruleset import RuleSet
+
+# (topic, partition) -> next offset the consumer will deliver, or None when not yet known
+HighWater = Callable[[str, int], "int | None"]
+Committed = Callable[[str, int], "int | None"]
+
+
+@dataclass
+class Dead:
+    """A record that could not be processed, with everything needed to find and replay it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    reason: str
+    message: str
+
+
+@dataclass
+class Handled:
+    changes: list[TagChange] = field(default_factory=list)
+    dead: Dead | None = None
+    event: Event | None = None
+    outcome: Outcome | None = None
+
+
+class PartitionDriver:
+    def __init__(
+        self,
+        rules: RuleSet,
+        store: TableStore,
+        input_topics: dict[str, str],
+        tick_topic: str,
+        highwater: HighWater,
+        committed: Committed,
+        live_clock: bool,
+    ) -> None:
+        self.rules = rules
+        self.store = store
+        self.input_topics = input_topics  # topic -> event type
+        self.tick_topic = tick_topic
+        self.highwater = highwater
+        self.committed = committed
+        self.live_clock = live_clock
+        self.engines: dict[int, PartitionEngine] = {}
+        self.last_offset: dict[tuple[str, int], int] = {}
+
+    def forget(self, partitions: set[int]) -> None:
+        """Partitions were revoked: their state may now change elsewhere; rebuild on return."""
+        for partition in partitions:
+            self.engines.pop(partition, None)
+            for topic in [*self.input_topics, self.tick_topic]:
+                self.last_offset.pop((topic, partition), None)
+
+    def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Handled:
+        self.last_offset[(topic, partition)] = offset
+        engine = self.engine(partition)
+        if topic == self.tick_topic:
+            return Handled(self._on_tick(engine, partition, value))
+        decoded = decode_event(value or b"", key) if value is not None else Rejection("not_json", "empty record (tombstone)")
+        if isinstance(decoded, Event) and decoded.type != self.input_topics[topic]:
+            decoded = Rejection("wrong_topic", f"a {decoded.type!r} event on topic {topic!r} (expects {self.input_topics[topic]!r})")
+        if isinstance(decoded, Rejection):
+            return Handled(dead=Dead(topic, partition, offset, key, value, decoded.reason, decoded.message))
+        before = engine.watermark.value
+        outcome = engine.ingest(decoded, decoded.type, self.caught_up(partition))
+        self._save_watermark(engine, partition, before)
+        return Handled(outcome.changes, event=decoded, outcome=outcome)
+
+    def _on_tick(self, engine: PartitionEngine, partition: int, value: bytes | None) -> list[TagChange]:
+        before = engine.watermark.value
+        caught_up = self.caught_up(partition)
+        try:
+            wall_ms = int(orjson.loads(value or b"{}").get("wall_ms", 0))
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            wall_ms = 0
+        if self.live_clock and wall_ms:
+            changes = engine.tick(wall_ms, caught_up)
+        else:
+            changes = engine.refresh(caught_up)
+        self._save_watermark(engine, partition, before)
+        return changes
+
+    def engine(self, partition: int) -> PartitionEngine:
+        engine = self.engines.get(partition)
+        if engine is None:
+            engine = PartitionEngine(self.rules, self.store, EVENT_TYPES)
+            engine.watermark.restore(self.store.load_meta(partition))
+            engine.rebuild_index(iter(self.store.by_partition({partition})[partition]))
+            self.engines[partition] = engine
+        return engine
+
+    def caught_up(self, partition: int) -> frozenset[str]:
+        """Event types whose topic has delivered every record it holds on this partition."""
+        done = []
+        for topic, event_type in self.input_topics.items():
+            end = self.highwater(topic, partition)
+            if end is None:
+                continue
+            last = self.last_offset.get((topic, partition))
+            position = last + 1 if last is not None else (self.committed(topic, partition) or 0)
+            if position >= end:
+                done.append(event_type)
+        return frozenset(done)
+
+    def _save_watermark(self, engine: PartitionEngine, partition: int, before: int) -> None:
+        if engine.watermark.value != before:
+            self.store.save_meta(partition, engine.watermark.to_dict())

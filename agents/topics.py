@@ -1,0 +1,69 @@
+"""Create the project's topics with explicit, equal partition counts.
+
+The broker runs with auto-creation off and Faust never creates source topics, and a table only
+works if every input topic has its partition count, so this is the one place topics are made.
+"""
+
+from __future__ import annotations
+
+import time
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from config.settings import Settings
+
+
+def admin_client(settings: Settings, timeout_s: float = 60.0) -> KafkaAdminClient:
+    """Connect, retrying while a freshly started broker is still coming up."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return KafkaAdminClient(bootstrap_servers=settings.kafka_broker, client_id="tagstream-admin")
+        except KafkaError as error:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kafka at {settings.kafka_broker} did not answer within {timeout_s:.0f}s: {error}") from None
+            time.sleep(0.5)
+
+
+def ensure_topics(settings: Settings) -> list[str]:
+    """Create missing topics; refuse to run against existing ones with a different partition count."""
+    admin = admin_client(settings)
+    try:
+        existing = _partition_counts(admin, settings.all_topics)
+        wrong = {t: n for t, n in existing.items() if n != settings.partitions}
+        if wrong:
+            raise RuntimeError(
+                f"topics {wrong} exist with a partition count other than {settings.partitions}; "
+                "every input topic must match the state table (recreate them or set TAGSTREAM_PARTITIONS)"
+            )
+        missing = [t for t in settings.all_topics if t not in existing]
+        if missing:
+            try:
+                admin.create_topics([NewTopic(t, settings.partitions, 1) for t in missing])
+            except TopicAlreadyExistsError:
+                pass  # created concurrently by another `make up` or worker
+        return missing
+    finally:
+        admin.close()
+
+
+def _partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    present = set(admin.list_topics())
+    wanted = [t for t in topics if t in present]
+    if not wanted:
+        return {}
+    return {d["name"]: len(d["partitions"]) for d in admin.describe_topics(wanted)}
+
+
+def delete_topics(settings: Settings, topics: list[str]) -> None:
+    """Best effort: remove topics a short-lived run created (demo, tests)."""
+    admin = admin_client(settings, timeout_s=10)
+    try:
+        present = [t for t in topics if t in set(admin.list_topics())]
+        if present:
+            admin.delete_topics(present)
+    except KafkaError:
+        pass
+    finally:
+        admin.close()

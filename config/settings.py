@@ -1,0 +1,92 @@
+"""Worker settings: defined once here, each with its environment variable and meaning.
+
+Precedence: command-line option > `TAGSTREAM_*` environment variable > default. The README's
+configuration table is checked against `SETTINGS_DOC` by a test, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_broker: str = _setting("127.0.0.1:9092", "Kafka bootstrap server(s), host:port[,host:port]")
+    redis_url: str = _setting("redis://127.0.0.1:6379/0", "Redis for the serving layer")
+    app_id: str = _setting("tagstream", "Faust app id: consumer group and prefix of internal topics")
+    partitions: int = _setting(8, "Partition count of every input topic, the tick topic and the state table")
+    topic_orders: str = _setting("orders", "Input topic for `order` events")
+    topic_email_opens: str = _setting("email-opens", "Input topic for `email_open` events")
+    topic_clicks: str = _setting("clicks", "Input topic for `click` events")
+    topic_visits: str = _setting("visits", "Input topic for `visit` events")
+    topic_ticks: str = _setting("tagstream-ticks", "Internal clock topic, co-partitioned with the inputs")
+    topic_changes: str = _setting("customer-tag-changes", "Output: one CloudEvent per tag change")
+    topic_dlq: str = _setting("tagstream-dlq", "Dead letters: rejected records with the reason in headers")
+    rules: str = _setting("", "Rule pack (TOML); empty means config/rules/default.toml")
+    clock: str = _setting("live", "`live`: wall-clock ticks also advance time; `event`: only event time does")
+    tick_interval: float = _setting(1.0, "Seconds between clock ticks / watermark refreshes")
+    web_bind: str = _setting("127.0.0.1", "Address of the web server (metrics, lookups)")
+    web_port: int = _setting(6066, "Port of the web server")
+    store: str = _setting("memory://", "Faust table store: memory:// or rocksdb://")
+    data_dir: str = _setting(str(ROOT / ".local" / "worker"), "Worker state directory (RocksDB files, Faust data)")
+    log_level: str = _setting("info", "Log level of the worker")
+
+    @property
+    def input_topics(self) -> dict[str, str]:
+        """Topic -> the event type it carries."""
+        return {
+            self.topic_orders: "order",
+            self.topic_email_opens: "email_open",
+            self.topic_clicks: "click",
+            self.topic_visits: "visit",
+        }
+
+    @property
+    def topic_for_type(self) -> dict[str, str]:
+        return {event_type: topic for topic, event_type in self.input_topics.items()}
+
+    @property
+    def all_topics(self) -> list[str]:
+        return [*self.input_topics, self.topic_ticks, self.topic_changes, self.topic_dlq]
+
+
+SETTINGS_DOC = {f.name: (f"TAGSTREAM_{f.name.upper()}", f.default, f.metadata["doc"]) for f in fields(Settings)}
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Defaults, then `TAGSTREAM_*` variables, then explicit overrides (CLI options, tests)."""
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = environ.get(f"TAGSTREAM_{f.name.upper()}")
+        if raw is not None:
+            values[f.name] = _convert(f.name, type(f.default), raw)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    settings = replace(Settings(), **values)
+    _validate(settings)
+    return settings
+
+
+def _convert(name: str, kind: type, raw: str) -> Any:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"TAGSTREAM_{name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def _validate(settings: Settings) -> None:
+    if settings.clock not in ("live", "event"):
+        raise ValueError(f"clock must be 'live' or 'event', not {settings.clock!r}")
+    if settings.partitions < 1:
+        raise ValueError("partitions must be at least 1")
+    if len(set(settings.all_topics)) != len(settings.all_topics):
+        raise ValueError(f"topic names must be distinct: {settings.all_topics}")
