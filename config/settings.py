@@ -57,7 +57,8 @@ class Settings:
 
     @property
     def all_topics(self) -> list[str]:
-        return [*self.input_topics, self.topic_ticks, self.topic_changes, self.topic_dlq]
+        return [self.topic_orders, self.topic_email_opens, self.topic_clicks, self.topic_visits,
+                self.topic_ticks, self.topic_changes, self.topic_dlq]
 
 
 SETTINGS_DOC = {f.name: (f"TAGSTREAM_{f.name.upper()}", f.default, f.metadata["doc"]) for f in fields(Settings)}
