@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 from kafka import KafkaConsumer
 
-from agents.commands.tail import describe
+from agents.commands.tail import describe_group, same_moment
 from agents.topics import delete_topics, ensure_topics
 from config.settings import ROOT, Settings, load_settings
 
@@ -95,12 +95,19 @@ def _wait_for_web(port: int, worker: subprocess.Popen, log: Path, timeout_s: flo
 def _show_changes(settings: Settings, seconds: float | None, processes: list[subprocess.Popen]) -> int:
     consumer = KafkaConsumer(settings.topic_changes, bootstrap_servers=settings.kafka_broker,
                              auto_offset_reset="earliest", isolation_level="read_committed", consumer_timeout_ms=500)
-    started, shown = time.monotonic(), 0
+    started, shown, group = time.monotonic(), 0, []
     try:
         while seconds is None or time.monotonic() - started < seconds:
             for record in consumer:
-                print(describe(orjson.loads(record.value)), flush=True)
+                event = orjson.loads(record.value)
+                if group and not same_moment(group[0], event):
+                    print(describe_group(group), flush=True)
+                    group = []
+                group.append(event)
                 shown += 1
+            if group:
+                print(describe_group(group), flush=True)
+                group = []
             if processes[0].poll() is not None:
                 raise RuntimeError(f"the worker exited with {processes[0].returncode}")
     finally:

@@ -30,6 +30,20 @@ def describe(event: dict) -> str:
     return f"{data['at']}  {data['customer_id']:<10} {data['family']:<17} {old} → {data['to']}   ({data['rule']}; {cause})"
 
 
+def describe_group(events: list[dict]) -> str:
+    """Several changes of one customer at one instant (one cause) as a single line."""
+    if len(events) == 1:
+        return describe(events[0])
+    first = events[0]["data"]
+    cause = first["cause_event_id"] or "time passed"
+    moves = ", ".join(f"{e['data']['family']} {'∅' if e['data']['from'] is None else e['data']['from']}→{e['data']['to']}" for e in events)
+    return f"{first['at']}  {first['customer_id']:<10} {moves}   ({cause})"
+
+
+def same_moment(a: dict, b: dict) -> bool:
+    return all(a["data"][k] == b["data"][k] for k in ("customer_id", "at", "cause_event_id"))
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings({"kafka_broker": args.kafka_broker})
     consumer = KafkaConsumer(
