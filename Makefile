@@ -19,6 +19,7 @@ run: up  ## the main job: local broker + Redis, worker, demo feed, tag changes o
 	$(BIN)/tagstream demo
 
 test: up  ## install and run the whole suite (unit + integration against the real broker and Redis)
+	scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 up: venv  ## install what is missing, start Kafka (KRaft) and Redis on loopback, create the topics

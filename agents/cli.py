@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.commands import backtest, demo, generate, replay, tail, topics, worker
+from agents.commands import backtest, demo, generate, replay, report, tail, topics, whatif, worker
 
-COMMANDS = (worker, demo, topics, backtest, generate, replay, tail)
+COMMANDS = (worker, demo, topics, backtest, whatif, report, generate, replay, tail)
 
 
 def build_parser() -> argparse.ArgumentParser:

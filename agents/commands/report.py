@@ -1,0 +1,89 @@
+"""`tagstream report`: a self-contained HTML page of tag distributions and the RFM heat-map."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+
+from agents.report import render_report
+
+HELP = "render a customer snapshot (from `backtest --snapshot-out`) as one self-contained HTML page"
+
+
+class SnapshotError(Exception):
+    """A problem with the snapshot file: reported in one line, exit 1."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("report", help=HELP, description=HELP + """. The page has a bar
+chart for every tag family, an RFM heat-map (recency x frequency, coloured by revenue) and the
+top RFM segments; it uses inline CSS and SVG only, so it opens offline and can be mailed as is.""")
+    parser.add_argument("--snapshot", required=True, metavar="FILE",
+                        help="snapshot JSONL written by `tagstream backtest --snapshot-out` (optionally .gz)")
+    parser.add_argument("--out", required=True, metavar="FILE", help="HTML file to write (- for stdout)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    snapshot = Path(args.snapshot)
+    if not snapshot.is_file():
+        print(f"tagstream report: no such snapshot file: {snapshot}", file=sys.stderr)
+        return 1
+    counted = _Counted(read_snapshot(snapshot))
+    generated_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        page = render_report(counted, generated_at=generated_at, source=str(args.snapshot))
+    except (SnapshotError, OSError, EOFError) as error:
+        print(f"tagstream report: {error}", file=sys.stderr)
+        return 1
+    if args.out == "-":
+        sys.stdout.write(page)
+    else:
+        try:
+            Path(args.out).write_text(page, encoding="utf-8")
+        except OSError as error:
+            print(f"tagstream report: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+            return 1
+    if counted.count == 0:
+        print(f"tagstream report: warning: {snapshot} has no customers", file=sys.stderr)
+    print(f"report: {counted.count:,} customers -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def read_snapshot(path: Path) -> Iterator[dict]:
+    """Snapshot records, one JSON object per line; blank lines are skipped; gzip by name or magic."""
+    with open(path, "rb") as probe:
+        gzipped = path.suffix == ".gz" or probe.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
+    try:
+        with opener(path, "rb") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError as error:
+                    raise SnapshotError(f"{path}:{number}: not JSON: {error}") from None
+                if not isinstance(record, dict):
+                    raise SnapshotError(f"{path}:{number}: expected a JSON object per line")
+                yield record
+    except (gzip.BadGzipFile, EOFError) as error:
+        raise SnapshotError(f"{path}: broken gzip file: {error}") from None
+
+
+class _Counted:
+    """Passes records through and counts them, so the summary line needs no second pass."""
+
+    def __init__(self, records: Iterator[dict]) -> None:
+        self.records, self.count = records, 0
+
+    def __iter__(self) -> Iterator[dict]:
+        for record in self.records:
+            self.count += 1
+            yield record
