@@ -13,15 +13,21 @@ from typing import Any
 
 import faust
 import orjson
+from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TP
-from prometheus_client import generate_latest
+from redis.asyncio import Redis
 
 from agents.driver import PartitionDriver
 from agents.metrics import WorkerMetrics
+from agents.serving.profiles import Profile, profile_from_record
+from agents.serving.redis_sink import RedisSink
+from agents.serving.views import register_views
 from agents.sinks import Sinks
 from agents.table_store import TableStore
 from config.settings import Settings
+from stream.backtest import customer_record
 from stream.rules.ruleset import RuleSet
+from stream.state import CustomerState
 
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
@@ -31,6 +37,7 @@ class Worker:
     app: faust.App
     driver: PartitionDriver
     metrics: WorkerMetrics
+    redis: RedisSink
 
 
 def create_app(settings: Settings, rules: RuleSet) -> Worker:
@@ -55,14 +62,23 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     # bytes key and value types make Faust use the raw codec for the table and its changelog.
     table = app.Table("customers", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes)
     metrics = WorkerMetrics()
+    store = TableStore(table, settings.partitions)
+
+    def to_profile(customer_id: str, state: CustomerState) -> Profile:
+        record = customer_record(rules, customer_id, state, state.clock or 0)
+        return profile_from_record(record, state.clock or 0)
+
+    redis_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    redis = RedisSink(redis_client, to_profile, metrics, resync=store.items)
     driver = PartitionDriver(
         rules,
-        TableStore(table, settings.partitions),
+        store,
         settings.input_topics,
         settings.topic_ticks,
         highwater=lambda topic, partition: _highwater(app, topic, partition),
         committed=lambda topic, partition: app.consumer._committed_offset.get(TP(topic, partition)),
         live_clock=settings.clock == "live",
+        on_state=redis.offer,
     )
     sinks = Sinks(changes, dlq, metrics)
 
@@ -70,11 +86,15 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     async def ingest(stream: faust.StreamT) -> None:
         async for record in stream.events():
             message = record.message
+            arrived = message.time_in or time.monotonic()
             handled = driver.handle(message.topic, message.partition, message.offset, message.key, message.value)
             await sinks.publish(handled)
-            engine = driver.engines.get(message.partition)
-            if engine is not None:
-                metrics.watermark.labels(str(message.partition)).set(max(engine.watermark.value, 0) / 1000)
+            metrics.latency.observe(max(time.monotonic() - arrived, 0.0))
+            _observe_partition(metrics, driver, message.partition)
+
+    @app.task
+    async def write_profiles() -> None:
+        await redis.run()
 
     @app.timer(settings.tick_interval, on_leader=True)
     async def clock() -> None:
@@ -88,11 +108,20 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     async def forget(sender: Any, revoked: set[TP], **_: Any) -> None:
         driver.forget({tp.partition for tp in revoked})
 
-    @app.page("/metrics")
-    async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(metrics.registry), content_type="text/plain; version=0.0.4")
+    setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="tagstream_faust")
+    register_views(app, table, store, rules, lambda: redis_client)
+    return Worker(app, driver, metrics, redis)
 
-    return Worker(app, driver, metrics)
+
+def _observe_partition(metrics: WorkerMetrics, driver: PartitionDriver, partition: int) -> None:
+    engine = driver.engines.get(partition)
+    if engine is None:
+        return
+    watermark_s = max(engine.watermark.value, 0) / 1000
+    metrics.watermark.labels(str(partition)).set(watermark_s)
+    metrics.lag.labels(str(partition)).set(time.time() - watermark_s)
+    metrics.deadlines.set(sum(e.scheduled for e in driver.engines.values()))
+    metrics.customers.set(sum(e.customers for e in driver.engines.values()))
 
 
 def _highwater(app: faust.App, topic: str, partition: int) -> int | None:

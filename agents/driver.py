@@ -18,6 +18,7 @@ from schemas.events import EVENT_TYPES, Event, Rejection, decode_event
 from stream.changes import TagChange
 from stream.engine import Outcome, PartitionEngine
 from stream.rules.ruleset import RuleSet
+from stream.state import CustomerState
 
 # (topic, partition) -> next offset the consumer will deliver, or None when not yet known
 HighWater = Callable[[str, int], "int | None"]
@@ -55,6 +56,7 @@ class PartitionDriver:
         highwater: HighWater,
         committed: Committed,
         live_clock: bool,
+        on_state: Callable[[str, CustomerState], None] = lambda customer_id, state: None,
     ) -> None:
         self.rules = rules
         self.store = store
@@ -63,6 +65,7 @@ class PartitionDriver:
         self.highwater = highwater
         self.committed = committed
         self.live_clock = live_clock
+        self.on_state = on_state  # every customer whose state was written (the serving layer)
         self.engines: dict[int, PartitionEngine] = {}
         self.last_offset: dict[tuple[str, int], int] = {}
 
@@ -76,6 +79,13 @@ class PartitionDriver:
     def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Handled:
         self.last_offset[(topic, partition)] = offset
         engine = self.engine(partition)
+        try:
+            return self._handle(engine, topic, partition, offset, key, value)
+        finally:
+            for customer_id, state in self.store.drain_written():
+                self.on_state(customer_id, state)
+
+    def _handle(self, engine: PartitionEngine, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Handled:
         if topic == self.tick_topic:
             return Handled(self._on_tick(engine, partition, value))
         decoded = decode_event(value or b"", key) if value is not None else Rejection("not_json", "empty record (tombstone)")
@@ -107,8 +117,11 @@ class PartitionDriver:
         if engine is None:
             engine = PartitionEngine(self.rules, self.store, EVENT_TYPES)
             engine.watermark.restore(self.store.load_meta(partition))
-            engine.rebuild_index(iter(self.store.by_partition({partition})[partition]))
+            customers = self.store.by_partition({partition})[partition]
+            engine.rebuild_index(iter(customers))
             self.engines[partition] = engine
+            for customer_id, state in customers:  # newly owned: make sure Redis shows them
+                self.on_state(customer_id, state)
         return engine
 
     def caught_up(self, partition: int) -> frozenset[str]:

@@ -1,14 +1,17 @@
 """Prometheus metrics of the worker: `tagstream_` prefix, base units, bounded labels only.
 
 Never a customer id in a label: label values come from closed sets (event types, rejection
-reasons, family names and values from the rule pack).
+reasons, partitions, family names and values from the rule pack). Faust's own consumer and
+producer metrics are exported beside these as `tagstream_faust_*`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 @dataclass
@@ -22,4 +25,16 @@ class WorkerMetrics:
         self.duplicates = Counter("tagstream_events_duplicate", "Events ignored as duplicate event ids", registry=r)
         self.late = Counter("tagstream_events_late", "Events older than their partition's watermark", registry=r)
         self.changes = Counter("tagstream_tag_changes", "Tag changes emitted", ["family", "from_value", "to_value"], registry=r)
-        self.watermark = Gauge("tagstream_watermark_seconds", "Event-time watermark per partition", ["partition"], registry=r)
+        self.watermark = Gauge("tagstream_watermark_seconds", "Event-time watermark per partition (epoch seconds)", ["partition"], registry=r)
+        self.lag = Gauge("tagstream_event_time_lag_seconds", "Wall clock minus the partition's watermark", ["partition"], registry=r)
+        self.latency = Histogram(
+            "tagstream_processing_latency_seconds", "From a record's arrival at the worker to its changes being handed to the producer",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.deadlines = Gauge("tagstream_deadline_index_size", "Customers waiting for a deadline or buffered event", registry=r)
+        self.customers = Gauge("tagstream_customers_tracked", "Customers in this worker's active partitions", registry=r)
+        self.redis_write_seconds = Histogram(
+            "tagstream_redis_write_seconds", "Duration of one pipelined batch of profile writes", buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.redis_failures = Counter("tagstream_redis_failures", "Failed Redis batch writes (profiles kept and retried)", registry=r)
+        self.redis_pending = Gauge("tagstream_redis_pending_profiles", "Customer profiles waiting to be written to Redis", registry=r)

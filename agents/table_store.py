@@ -22,6 +22,7 @@ class TableStore:
     def __init__(self, table: MutableMapping[bytes, bytes], partitions: int) -> None:
         self.table = table
         self.partitions = partitions
+        self._written: dict[str, CustomerState] = {}
 
     def get(self, customer_id: str) -> CustomerState | None:
         raw = self.table.get(customer_id.encode())
@@ -29,6 +30,12 @@ class TableStore:
 
     def put(self, customer_id: str, state: CustomerState) -> None:
         self.table[customer_id.encode()] = encode_state(state)
+        self._written[customer_id] = state
+
+    def drain_written(self) -> list[tuple[str, CustomerState]]:
+        """Customers written since the last call, each once with its latest state."""
+        written, self._written = list(self._written.items()), {}
+        return written
 
     def items(self) -> Iterator[tuple[str, CustomerState]]:
         for key, raw in list(self.table.items()):

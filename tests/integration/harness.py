@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from agents.topics import delete_topics, ensure_topics
@@ -47,23 +48,67 @@ def isolated_environment(tmp: Path) -> dict[str, str]:
     return env
 
 
+class RedisServer:
+    """A private, throw-away redis-server (Debian's binary) so a test can kill and restart it
+    without touching anyone else's data."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.dir = tmp / f"redis-{self.port}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError(f"redis-server on port {self.port} did not start")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, decode_responses=True)
+
+
 @dataclass
 class Deployment:
-    """One isolated tagstream deployment on the real broker."""
+    """One isolated tagstream deployment on the real broker, with a Redis of its own."""
 
     env: dict[str, str]
     settings: Settings
     tmp: Path
+    redis: RedisServer
 
     @classmethod
     def create(cls, tmp: Path) -> "Deployment":
         env = isolated_environment(tmp)
+        server = RedisServer(tmp)
+        server.start()
+        env["TAGSTREAM_REDIS_URL"] = server.url
         settings = load_settings(environ=env)
         ensure_topics(settings)
-        return cls(env, settings, tmp)
+        return cls(env, settings, tmp, server)
 
     def remove(self) -> None:
         delete_topics(self.settings, self.settings.all_topics)
+        self.redis.kill()
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "agents.cli", *args], env={**os.environ, **self.env},

@@ -1,0 +1,1 @@
+"""The serving layer: current tags and audiences in Redis, lookups over HTTP."""

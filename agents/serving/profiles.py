@@ -1,0 +1,62 @@
+"""The Redis shape of a customer: one hash of strings, plus audience-set membership.
+
+`tagstream:v1:customer:{id}` holds `tag:<family>` fields and the snapshot metrics, flattened;
+`tagstream:v1:audience:{family}:{value}` is the set of customers holding that value now. Values
+are plain strings a marketing tool can read without JSON: booleans `true`/`false`, numbers as
+JSON writes them, absent values (never ordered, no score) simply absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+
+PREFIX = "tagstream:v1:"
+CUSTOMER = PREFIX + "customer:"
+AUDIENCE = PREFIX + "audience:"
+TAG = "tag:"
+
+
+def text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def customer_key(customer_id: str) -> str:
+    return CUSTOMER + customer_id
+
+
+def audience_key(family: str, value: object) -> str:
+    return f"{AUDIENCE}{family}:{text(value)}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one Redis write carries: `as_of_ms` orders writes (an older one never wins)."""
+
+    customer_id: str
+    as_of_ms: int
+    tags: dict[str, str]
+    fields: dict[str, str]
+
+
+def profile_from_record(record: Mapping[str, object], as_of_ms: int) -> Profile:
+    """Flatten a snapshot record (stream.backtest.customer_record) into hash fields."""
+    fields: dict[str, str] = {}
+    for name, value in record.items():
+        if name == "tags":
+            continue
+        if isinstance(value, Mapping):
+            prefix = "rfm_" if name == "rfm" else ""
+            for inner, inner_value in value.items():
+                if inner_value is not None:
+                    fields[prefix + inner] = text(inner_value)
+        elif value is not None:
+            fields[name] = text(value)
+    tags = {family: text(value) for family, value in record["tags"].items()}  # type: ignore[union-attr]
+    fields.update({TAG + family: value for family, value in tags.items()})
+    fields["as_of_ms"] = str(as_of_ms)
+    return Profile(str(record["customer_id"]), as_of_ms, tags, fields)

@@ -1,0 +1,118 @@
+"""Writes customer profiles to Redis in the background, surviving Redis outages.
+
+The stream never waits for Redis: processing only records which customers changed (latest state
+wins, so a burst of events for one customer costs one write). A background task flushes them in
+pipelined batches through an atomic, event-time-ordered Lua script. When Redis is unreachable
+the pending profiles stay in memory, failures are counted, the task backs off, and once Redis
+answers again every customer is re-synced from table state (Redis may have restarted empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from importlib.resources import files
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from agents.metrics import WorkerMetrics
+from agents.serving.profiles import AUDIENCE, Profile, customer_key
+from stream.state import CustomerState
+
+log = logging.getLogger(__name__)
+SCRIPT = files("agents.serving").joinpath("write_profile.lua").read_text()
+ToProfile = Callable[[str, CustomerState], Profile]
+
+
+def script_args(profile: Profile) -> list[str]:
+    args = [str(profile.as_of_ms), profile.customer_id, AUDIENCE, str(len(profile.tags))]
+    for family, value in profile.tags.items():
+        args += [family, value]
+    for field, value in profile.fields.items():
+        args += [field, value]
+    return args
+
+
+class RedisSink:
+    def __init__(
+        self,
+        client: Redis,
+        to_profile: ToProfile,
+        metrics: WorkerMetrics,
+        resync: Callable[[], Iterable[tuple[str, CustomerState]]],
+        batch: int = 500,
+        interval_s: float = 0.1,
+    ) -> None:
+        self.client = client
+        self.to_profile = to_profile
+        self.metrics = metrics
+        self.resync = resync
+        self.batch = batch
+        self.interval_s = interval_s
+        self.script = client.register_script(SCRIPT)
+        self._dirty: dict[str, CustomerState] = {}
+        self._backoff_s = 0.0
+        self._resync_due = False
+
+    def offer(self, customer_id: str, state: CustomerState) -> None:
+        self._dirty[customer_id] = state
+        self.metrics.redis_pending.set(len(self._dirty))
+
+    def offer_all(self, customers: Iterable[tuple[str, CustomerState]]) -> None:
+        for customer_id, state in customers:
+            self._dirty[customer_id] = state
+        self.metrics.redis_pending.set(len(self._dirty))
+
+    async def run(self) -> None:
+        """Flush forever; cancelled with the worker."""
+        while True:
+            await asyncio.sleep(self.interval_s + self._backoff_s)
+            await self.flush()
+
+    async def flush(self) -> bool:
+        """Write everything pending; False (and nothing lost) if Redis failed."""
+        while self._dirty:
+            batch = [self._dirty.popitem() for _ in range(min(self.batch, len(self._dirty)))]
+            if not await self._write(batch):
+                for customer_id, state in batch:
+                    self._dirty.setdefault(customer_id, state)  # a newer state may have arrived
+                self.metrics.redis_pending.set(len(self._dirty))
+                return False
+            await asyncio.sleep(0)  # let the stream run between batches
+        self.metrics.redis_pending.set(0)
+        if self._resync_due:
+            self._resync_due = False
+            await self._resync()
+        return True
+
+    async def _write(self, batch: list[tuple[str, CustomerState]]) -> bool:
+        started = time.perf_counter()
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for customer_id, state in batch:
+                    profile = self.to_profile(customer_id, state)
+                    await self.script(keys=[customer_key(customer_id)], args=script_args(profile), client=pipe)
+                await pipe.execute()
+        except (RedisError, OSError) as error:
+            self.metrics.redis_failures.inc()
+            self._backoff_s = min(max(self._backoff_s * 2, 0.2), 5.0)
+            self._resync_due = True
+            log.warning("Redis write failed (%s); %d profiles kept, retrying in %.1fs", error, len(batch), self._backoff_s)
+            return False
+        self._backoff_s = 0.0
+        self.metrics.redis_write_seconds.observe(time.perf_counter() - started)
+        return True
+
+    async def _resync(self) -> None:
+        """Redis came back: it may have lost data, so every customer is written again."""
+        log.info("Redis is back: re-syncing all customers from table state")
+        count = 0
+        for customer_id, state in self.resync():
+            self._dirty.setdefault(customer_id, state)
+            count += 1
+            if count % 1000 == 0:
+                await asyncio.sleep(0)
+        self.metrics.redis_pending.set(len(self._dirty))

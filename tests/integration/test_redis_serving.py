@@ -1,0 +1,97 @@
+"""Given a generated log processed by a worker through the real broker, Redis holds exactly the
+backtest snapshot: one hash per customer and one set per (family, value); and it converges back
+to that after Redis is killed mid-stream and restarted empty."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import orjson
+
+from agents.serving.profiles import AUDIENCE, CUSTOMER, audience_key, profile_from_record
+from config.settings import ROOT
+from stream.timeutil import parse_instant
+from tests.integration.harness import metric_value
+
+
+def expected_redis(snapshot: bytes) -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
+    hashes: dict[str, dict[str, str]] = {}
+    audiences: dict[str, set[str]] = {}
+    for line in snapshot.splitlines():
+        record = orjson.loads(line)
+        profile = profile_from_record(record, parse_instant(record["as_of"]))
+        hashes[CUSTOMER + profile.customer_id] = profile.fields
+        for family, value in profile.tags.items():
+            audiences.setdefault(audience_key(family, value), set()).add(profile.customer_id)
+    return hashes, audiences
+
+
+def actual_redis(client) -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
+    hashes = {key: client.hgetall(key) for key in client.scan_iter(CUSTOMER + "*", count=1000)}
+    audiences = {key: client.smembers(key) for key in client.scan_iter(AUDIENCE + "*", count=1000)}
+    return hashes, {key: members for key, members in audiences.items() if members}
+
+
+def wait_until_equal(client, expected, timeout_s: float = 90) -> tuple:
+    deadline = time.monotonic() + timeout_s
+    actual = None
+    while time.monotonic() < deadline:
+        actual = actual_redis(client)
+        if actual == expected:
+            return actual
+        time.sleep(1)
+    return actual
+
+
+def describe_difference(expected, actual) -> str:
+    (want_h, want_a), (got_h, got_a) = expected, actual
+    wrong = [k for k in want_h if got_h.get(k) != want_h[k]]
+    sample = wrong[:1]
+    detail = {k: {f: (want_h[k].get(f), got_h.get(k, {}).get(f)) for f in want_h[k] if want_h[k].get(f) != got_h.get(k, {}).get(f)} for k in sample}
+    return (f"{len(wrong)} of {len(want_h)} hashes differ (e.g. {detail}); extra hashes {len(got_h.keys() - want_h.keys())}; "
+            f"audiences differing {sum(1 for k in want_a.keys() | got_a.keys() if want_a.get(k) != got_a.get(k))}")
+
+
+def prepare(deployment, tmp_path, customers: int = 300, days: int = 240):
+    log, snapshot, changes = tmp_path / "events.jsonl", tmp_path / "snapshot.jsonl", tmp_path / "changes.jsonl"
+    assert deployment.cli("generate", "--customers", str(customers), "--days", str(days), "--seed", "5", "--out", str(log)).returncode == 0
+    offline = deployment.cli("backtest", str(log), "--as-of", "watermark", "--changes-out", str(changes), "--snapshot-out", str(snapshot))
+    assert offline.returncode == 0, offline.stderr
+    return log, expected_redis(snapshot.read_bytes())
+
+
+def test_redis_holds_exactly_the_backtest_snapshot(deployment, tmp_path):
+    log, expected = prepare(deployment, tmp_path)
+    assert deployment.cli("replay", str(log)).returncode == 0
+    worker = deployment.start_worker("--clock", "event")
+    try:
+        actual = wait_until_equal(deployment.redis.client(), expected)
+        assert worker.alive, worker.tail()
+    finally:
+        worker.stop()
+    assert actual == expected, describe_difference(expected, actual)
+
+
+def test_redis_converges_after_an_outage_mid_stream(deployment, tmp_path):
+    log, expected = prepare(deployment, tmp_path)
+    worker = deployment.start_worker("--clock", "event")
+    replay = subprocess.Popen([sys.executable, "-m", "agents.cli", "replay", str(log), "--rate", "2500"],
+                              env={**__import__("os").environ, **deployment.env}, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(2)
+        deployment.redis.kill()
+        time.sleep(4)
+        assert worker.alive, worker.tail()
+        deployment.redis.start()  # empty: no persistence, as after losing the machine
+        assert replay.wait(timeout=120) == 0, replay.stderr.read()
+        actual = wait_until_equal(deployment.redis.client(), expected)
+        failures = metric_value(worker.metrics() or "", "tagstream_redis_failures_total")
+        assert worker.alive, worker.tail()
+    finally:
+        replay.kill()
+        worker.stop()
+    assert actual == expected, describe_difference(expected, actual)
+    assert failures > 0, "the outage was noticed and counted"
