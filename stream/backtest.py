@@ -101,16 +101,13 @@ class Backtest:
             on_change(change)
 
     def snapshot(self, as_of: AsOf) -> Iterator[dict[str, object]]:
-        """One record per customer, sorted by id, with metrics evaluated at the as-of instant."""
-        for engine in self.engines:
-            at_default = engine.watermark.value if as_of == "watermark" else None
-            for customer_id in sorted(engine.store):
-                yield customer_record(self.rules, customer_id, engine.store[customer_id], self._instant(as_of, at_default))
-
-    def _instant(self, as_of: AsOf, watermark: int | None) -> int:
-        if watermark is not None:
-            return watermark
-        return self.totals.newest if as_of == "end" else int(as_of)
+        """One record per customer, sorted by id. Metrics are evaluated at the as-of instant, or
+        with `watermark` at the customer's own last update, as the live worker's Redis profile
+        and lookup API show it."""
+        everyone = sorted(((cid, state) for engine in self.engines for cid, state in engine.store.items()), key=lambda item: item[0])
+        for customer_id, state in everyone:
+            at = (state.clock or 0) if as_of == "watermark" else self.totals.newest if as_of == "end" else int(as_of)
+            yield customer_record(self.rules, customer_id, state, at)
 
 
 def customer_record(rules: RuleSet, customer_id: str, state: CustomerState, at: int) -> dict[str, object]:
@@ -130,6 +127,7 @@ def customer_record(rules: RuleSet, customer_id: str, state: CustomerState, at: 
         "days_since_last_order": metrics.get("days_since_last_order"),
         "windows": windows,
         "rfm": {k: metrics.get(f"rfm_{k}") for k in ("r", "f", "m")},
+        "updated_at": format_ts(state.changed_at) if state.changed_at is not None else None,
         "tags": dict(sorted(state.tags.items())),
         "pending_events": len(state.pending),
         "late_events": state.late_events,

@@ -34,6 +34,7 @@ def encode_state(state: CustomerState) -> bytes:
             state.clock,
             state.next_deadline,
             state.late_events,
+            state.changed_at,
         ]
     )
 
@@ -43,7 +44,7 @@ def decode_state(customer_id: str, raw: bytes) -> CustomerState:
     if fields[0] != VERSION:
         raise ValueError(f"customer {customer_id!r}: state format {fields[0]} is not {VERSION}")
     (_, first_ts, last_ts, orders, revenue, events, order_days, activity_days, reactivated,
-     counters, recent_ids, tags, pending, clock, deadline, late) = fields
+     counters, recent_ids, tags, pending, clock, deadline, late, changed_at) = fields
     return CustomerState(
         first_ts=first_ts,
         last_ts=last_ts,
@@ -60,6 +61,7 @@ def decode_state(customer_id: str, raw: bytes) -> CustomerState:
         clock=clock,
         next_deadline=deadline,
         late_events=late,
+        changed_at=changed_at,
     )
 
 

@@ -43,12 +43,15 @@ class PartitionEngine:
         self.watermark = Watermark(sources, rules.allowed_lateness_ms)
         self._wakes: list[tuple[int, str]] = []  # heap of (wake time, customer); stale entries skipped
         self._wake_of: dict[str, int] = {}
+        self.customers = 0  # customers of this partition, for the "customers tracked" gauge
 
     def rebuild_index(self, customers: Iterator[tuple[str, CustomerState]]) -> None:
         """After a restart or rebalance: index every customer of this partition once."""
         self._wakes.clear()
         self._wake_of.clear()
+        self.customers = 0
         for customer_id, state in customers:
+            self.customers += 1
             self._schedule(customer_id, state)
 
     @property
@@ -57,7 +60,10 @@ class PartitionEngine:
 
     def ingest(self, event: Event, source: str, caught_up: frozenset[str] = frozenset()) -> Outcome:
         """Accept one decoded event from `source`, then run everything the watermark now allows."""
-        state = self.store.get(event.customer_id) or CustomerState()
+        state = self.store.get(event.customer_id)
+        if state is None:
+            state = CustomerState()
+            self.customers += 1
         if state.has_seen(event.event_id):
             return Outcome([], duplicate=True)
         watermark = self.watermark.value
@@ -90,6 +96,7 @@ class PartitionEngine:
         changes: list[TagChange] = []
         wakes = self._wakes
         limit = watermark + 1 if inclusive else watermark
+        done: list[tuple[str, CustomerState]] = []
         while wakes and wakes[0][0] <= limit:
             wake, customer_id = heapq.heappop(wakes)
             if self._wake_of.get(customer_id) != wake:
@@ -100,6 +107,11 @@ class PartitionEngine:
                 continue
             changes += advance(self.rules, customer_id, state, watermark, inclusive)
             self.store.put(customer_id, state)
+            done.append((customer_id, state))
+        # `advance` drained everything due, so reschedule only now: with `inclusive`, a deadline at
+        # watermark + 1 has the same wake as an event at the watermark but is not due, and
+        # rescheduling it inside the loop would pop it again forever.
+        for customer_id, state in done:
             self._schedule(customer_id, state)
         return changes
 
