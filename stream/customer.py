@@ -33,7 +33,7 @@ def _apply_order(rules: RuleSet, state: CustomerState, event: Event, day: int, p
     state.orders_total += 1
     state.revenue_cents += event.amount_cents
     if previous_order is not None and event.ts >= previous_order:
-        if (event.ts - previous_order) // DAY_MS > rules.reactivation_gap_days:
+        if (event.ts - previous_order) // DAY_MS >= rules.reactivation_gap_days:
             state.reactivated_at = event.ts
     if _bucket_alive(state, day, rules.order_retention_days):
         bucket = state.order_days.setdefault(day, [0, 0, 0])
@@ -76,6 +76,8 @@ def evaluate(rules: RuleSet, customer_id: str, state: CustomerState, now: int, c
         changes.append(
             TagChange(customer_id, family.name, old, value, now, rule, cause, {k: metrics.get(k) for k in family.reads})
         )
+    if changes:
+        state.changed_at = now
     state.next_deadline = rules.plan.next_change(state, now)
     return changes
 

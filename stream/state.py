@@ -40,6 +40,7 @@ class CustomerState:
     clock: int | None = None  # event time this customer has been evaluated up to
     next_deadline: int | None = None
     late_events: int = 0
+    changed_at: int | None = None  # event time of the last tag change
 
     def wake_time(self) -> int | None:
         """The lowest watermark at which this customer has work: a deadline is due once the
