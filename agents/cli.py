@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.commands import backtest, demo, generate, replay, report, tail, topics, whatif, worker
+from agents.commands import backtest, demo, generate, lookup, redis_rebuild, replay, report, tail, topics, whatif, worker
 
-COMMANDS = (worker, demo, topics, backtest, whatif, report, generate, replay, tail)
+COMMANDS = (worker, demo, topics, backtest, whatif, report, generate, replay, tail, lookup, redis_rebuild)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import orjson
 
+from redis import Redis
+from redis.exceptions import RedisError
+
 from agents.report import render_report
+from agents.serving.profiles import CUSTOMER, record_from_hash
+from config.settings import load_settings
 
 HELP = "render a customer snapshot (from `backtest --snapshot-out`) as one self-contained HTML page"
 
@@ -24,22 +29,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("report", help=HELP, description=HELP + """. The page has a bar
 chart for every tag family, an RFM heat-map (recency x frequency, coloured by revenue) and the
 top RFM segments; it uses inline CSS and SVG only, so it opens offline and can be mailed as is.""")
-    parser.add_argument("--snapshot", required=True, metavar="FILE",
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--snapshot", metavar="FILE",
                         help="snapshot JSONL written by `tagstream backtest --snapshot-out` (optionally .gz)")
+    source.add_argument("--redis", metavar="URL", nargs="?", const="",
+                        help="read the live profiles from Redis instead (default URL: TAGSTREAM_REDIS_URL)")
     parser.add_argument("--out", required=True, metavar="FILE", help="HTML file to write (- for stdout)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    snapshot = Path(args.snapshot)
-    if not snapshot.is_file():
-        print(f"tagstream report: no such snapshot file: {snapshot}", file=sys.stderr)
-        return 1
-    counted = _Counted(read_snapshot(snapshot))
+    if args.redis is not None:
+        url = args.redis or load_settings().redis_url
+        records: Iterator[dict] = read_redis(url)
+        snapshot, source = Path(url), url
+    else:
+        snapshot = Path(args.snapshot)
+        if not snapshot.is_file():
+            print(f"tagstream report: no such snapshot file: {snapshot}", file=sys.stderr)
+            return 1
+        records, source = read_snapshot(snapshot), str(args.snapshot)
+    counted = _Counted(records)
     generated_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     try:
-        page = render_report(counted, generated_at=generated_at, source=str(args.snapshot))
-    except (SnapshotError, OSError, EOFError) as error:
+        page = render_report(counted, generated_at=generated_at, source=source)
+    except (SnapshotError, OSError, EOFError, RedisError) as error:
         print(f"tagstream report: {error}", file=sys.stderr)
         return 1
     if args.out == "-":
@@ -54,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"tagstream report: warning: {snapshot} has no customers", file=sys.stderr)
     print(f"report: {counted.count:,} customers -> {args.out}", file=sys.stderr)
     return 0
+
+
+def read_redis(url: str) -> Iterator[dict]:
+    """Every customer profile the worker wrote, as report records."""
+    client = Redis.from_url(url, decode_responses=True, socket_connect_timeout=3)
+    for key in client.scan_iter(CUSTOMER + "*", count=1000):
+        yield record_from_hash(client.hgetall(key))
 
 
 def read_snapshot(path: Path) -> Iterator[dict]:

@@ -60,3 +60,14 @@ def profile_from_record(record: Mapping[str, object], as_of_ms: int) -> Profile:
     fields.update({TAG + family: value for family, value in tags.items()})
     fields["as_of_ms"] = str(as_of_ms)
     return Profile(str(record["customer_id"]), as_of_ms, tags, fields)
+
+
+def record_from_hash(fields: Mapping[str, str]) -> dict[str, object]:
+    """The parts of a snapshot record a reader needs (report, lookup), back from a Redis hash."""
+    return {
+        "customer_id": fields.get("customer_id", ""),
+        "revenue_total": fields.get("revenue_total"),
+        "orders_total": fields.get("orders_total"),
+        "rfm": {k: fields.get(f"rfm_{k}") for k in ("r", "f", "m")},
+        "tags": {name[len(TAG):]: value for name, value in fields.items() if name.startswith(TAG)},
+    }

@@ -95,3 +95,54 @@ def test_redis_converges_after_an_outage_mid_stream(deployment, tmp_path):
         worker.stop()
     assert actual == expected, describe_difference(expected, actual)
     assert failures > 0, "the outage was noticed and counted"
+
+
+def http_json(url: str) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, orjson.loads(error.read())
+
+
+def test_lookups_and_a_full_rebuild_serve_the_same_profiles(deployment, tmp_path):
+    log, expected = prepare(deployment, tmp_path, customers=120, days=200)
+    assert deployment.cli("replay", str(log)).returncode == 0
+    worker = deployment.start_worker("--clock", "event")
+    client = deployment.redis.client()
+    try:
+        assert wait_until_equal(client, expected) == expected
+        customer_id = sorted(expected[0])[0][len(CUSTOMER):]
+        base = f"http://127.0.0.1:{worker.port}"
+
+        status, body = http_json(f"{base}/customers/{customer_id}")
+        assert status == 200 and body["customer_id"] == customer_id
+        assert {f"tag:{k}": str(v).lower() if isinstance(v, bool) else str(v) for k, v in body["tags"].items()} == {
+            k: v for k, v in expected[0][CUSTOMER + customer_id].items() if k.startswith("tag:")}
+        assert http_json(f"{base}/customers/nobody")[0] == 404
+
+        audience = audience_key("lifecycle", expected[0][CUSTOMER + customer_id]["tag:lifecycle"])
+        family_value = audience[len(AUDIENCE):].split(":", 1)
+        members, cursor = set(), 0
+        while True:
+            status, page = http_json(f"{base}/audiences/{family_value[0]}/{family_value[1]}?cursor={cursor}&count=25")
+            assert status == 200 and page["size"] == len(expected[1][audience])
+            members |= set(page["customers"])
+            cursor = page["cursor"]
+            if cursor == 0:
+                break
+        assert members == expected[1][audience]
+
+        shown = deployment.cli("lookup", customer_id)
+        assert shown.returncode == 0 and f"lifecycle" in shown.stdout and customer_id in shown.stdout
+        assert deployment.cli("lookup", "nobody").returncode == 1
+
+        client.flushall()
+        rebuilt = deployment.cli("redis-rebuild")
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert actual_redis(client) == expected
+    finally:
+        worker.stop()
