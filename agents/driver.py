@@ -79,13 +79,6 @@ class PartitionDriver:
     def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Handled:
         self.last_offset[(topic, partition)] = offset
         engine = self.engine(partition)
-        try:
-            return self._handle(engine, topic, partition, offset, key, value)
-        finally:
-            for customer_id, state in self.store.drain_written():
-                self.on_state(customer_id, state)
-
-    def _handle(self, engine: PartitionEngine, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Handled:
         if topic == self.tick_topic:
             return Handled(self._on_tick(engine, partition, value))
         decoded = decode_event(value or b"", key) if value is not None else Rejection("not_json", "empty record (tombstone)")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from agents.driver import Dead, Handled
 from agents.metrics import WorkerMetrics
 from stream.changes import CONTENT_TYPE
+
+HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
 
 class Topic(Protocol):
@@ -30,13 +33,24 @@ class Sinks:
         self.dlq = dlq
         self.metrics = metrics
 
-    async def publish(self, handled: Handled) -> None:
+    async def publish(self, batch: list[Handled]) -> None:
+        """Send a batch's dead letters and tag changes and wait until Kafka has them all: only
+        then may the state that produced them be written (see agents/table_store.py)."""
+        pending = []
+        for handled in batch:
+            self._count(handled)
+            if handled.dead is not None:
+                dead = handled.dead
+                pending.append(await self.dlq.send(key=dead.key, value=dead.value, headers=dead_letter_headers(dead)))
+            for change in handled.changes:
+                pending.append(await self.changes.send(key=change.customer_id.encode(), value=change.to_json(), headers=HEADERS))
+        if pending:
+            await asyncio.gather(*pending)
+
+    def _count(self, handled: Handled) -> None:
         metrics = self.metrics
         if handled.dead is not None:
-            dead = handled.dead
-            metrics.rejected.labels(dead.reason).inc()
-            await self.dlq.send(key=dead.key, value=dead.value, headers=dead_letter_headers(dead))
-            return
+            metrics.rejected.labels(handled.dead.reason).inc()
         if handled.event is not None:
             metrics.consumed.labels(handled.event.type).inc()
         if handled.outcome is not None:
@@ -44,7 +58,5 @@ class Sinks:
                 metrics.duplicates.inc()
             if handled.outcome.late:
                 metrics.late.inc()
-        header = [("content-type", CONTENT_TYPE.encode())]
         for change in handled.changes:
             metrics.changes.labels(change.family, str(change.old), str(change.new)).inc()
-            await self.changes.send(key=change.customer_id.encode(), value=change.to_json(), headers=header)

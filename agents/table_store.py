@@ -1,47 +1,74 @@
-"""The engine's `StateStore` over a Faust table of raw bytes.
+"""The engine's `StateStore` over a Faust table of raw bytes, written behind the outputs.
 
 Keys are the customer id as raw UTF-8 (the same bytes as the input records' keys), values are
-`stream.codec` bytes. A few bookkeeping keys start with a NUL byte, which a valid customer id
-never contains, so they can share the table (and its changelog) without colliding.
+`stream.codec` bytes. Writes are held back (`put` only stages them) until `commit`, which the agent
+calls after the batch's tag changes are acknowledged by Kafka: if the worker dies in between, the
+events are re-read and re-applied, so every change is published at least once, with the same id
+and bytes. Committing the state first would let a crash record an event as applied whose change
+was never published.
+
+A few bookkeeping keys start with a NUL byte, which a valid customer id never contains. The table
+uses Kafka's key partitioner, so each partition's watermark key is chosen to hash into that
+partition: written last, it lands only after the customers it describes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
+from functools import cache
 
 import orjson
 
 from stream.codec import decode_state, encode_state
-from stream.partitioner import partition_for
+from stream.partitioner import murmur2, partition_for
 from stream.state import CustomerState
 
 META_PREFIX = b"\x00"
+
+
+@cache
+def meta_key(partition: int, partitions: int) -> bytes:
+    """The first `\\x00watermark:<p>:<n>` key that Kafka's partitioner maps to partition p."""
+    n = 0
+    while True:
+        key = META_PREFIX + b"watermark:%d:%d" % (partition, n)
+        if (murmur2(key) & 0x7FFFFFFF) % partitions == partition:
+            return key
+        n += 1
 
 
 class TableStore:
     def __init__(self, table: MutableMapping[bytes, bytes], partitions: int) -> None:
         self.table = table
         self.partitions = partitions
-        self._written: dict[str, CustomerState] = {}
+        self._staged: dict[str, CustomerState] = {}
+        self._staged_meta: dict[int, dict] = {}
 
     def get(self, customer_id: str) -> CustomerState | None:
+        staged = self._staged.get(customer_id)
+        if staged is not None:
+            return staged
         raw = self.table.get(customer_id.encode())
         return None if raw is None else decode_state(customer_id, raw)
 
     def put(self, customer_id: str, state: CustomerState) -> None:
-        self.table[customer_id.encode()] = encode_state(state)
-        self._written[customer_id] = state
+        self._staged[customer_id] = state
 
-    def drain_written(self) -> list[tuple[str, CustomerState]]:
-        """Customers written since the last call, each once with its latest state."""
-        written, self._written = list(self._written.items()), {}
+    def commit(self) -> list[tuple[str, CustomerState]]:
+        """Write staged customers, then the watermarks; return the customers written."""
+        written, self._staged = list(self._staged.items()), {}
+        for customer_id, state in written:
+            self.table[customer_id.encode()] = encode_state(state)
+        for partition, meta in self._staged_meta.items():
+            self.table[meta_key(partition, self.partitions)] = orjson.dumps(meta)
+        self._staged_meta = {}
         return written
 
     def items(self) -> Iterator[tuple[str, CustomerState]]:
         for key, raw in list(self.table.items()):
             if not key.startswith(META_PREFIX):
                 customer_id = key.decode()
-                yield customer_id, decode_state(customer_id, raw)
+                yield customer_id, self._staged.get(customer_id) or decode_state(customer_id, raw)
 
     def by_partition(self, wanted: set[int]) -> dict[int, list[tuple[str, CustomerState]]]:
         """One pass over the table, grouped by the partition each customer belongs to."""
@@ -53,8 +80,10 @@ class TableStore:
         return grouped
 
     def load_meta(self, partition: int) -> dict:
-        raw = self.table.get(META_PREFIX + b"watermark:%d" % partition)
+        if partition in self._staged_meta:
+            return self._staged_meta[partition]
+        raw = self.table.get(meta_key(partition, self.partitions))
         return {} if raw is None else orjson.loads(raw)
 
     def save_meta(self, partition: int, meta: dict) -> None:
-        self.table[META_PREFIX + b"watermark:%d" % partition] = orjson.dumps(meta)
+        self._staged_meta[partition] = meta

@@ -38,6 +38,9 @@ class Settings:
     web_bind: str = _setting("127.0.0.1", "Address of the web server (metrics, lookups)")
     web_port: int = _setting(6066, "Port of the web server")
     store: str = _setting("memory://", "Faust table store: memory:// or rocksdb://")
+    commit_interval: float = _setting(0.5, "Seconds between offset commits")
+    batch_size: int = _setting(500, "Records the agent processes per batch (one delivery wait, one state write each)")
+    batch_wait: float = _setting(0.05, "Seconds the agent waits to fill a batch")
     data_dir: str = _setting(str(ROOT / ".local" / "worker"), "Worker state directory (RocksDB files, Faust data)")
     log_level: str = _setting("info", "Log level of the worker")
 
