@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from schemas.events import ORDER, Event
 from stream.changes import TagChange
+from stream.metrics import changing_at
 from stream.rules.ruleset import RuleSet
 from stream.state import ACTIVITY_INDEX, ORDER_INDEX, TYPE_INDEX, CustomerState, count
 from stream.timeutil import DAY_MS
@@ -60,14 +61,24 @@ def _remember(state: CustomerState, event_id: str, keep: int) -> None:
         del state.recent_ids[: len(state.recent_ids) - keep]
 
 
-def evaluate(rules: RuleSet, customer_id: str, state: CustomerState, now: int, cause: str | None) -> list[TagChange]:
-    """Re-decide every family at `now`; return the families whose value changed."""
+def evaluate(
+    rules: RuleSet, customer_id: str, state: CustomerState, now: int, cause: str | None, trigger: str | None = None
+) -> list[TagChange]:
+    """Re-decide, at `now`, the families that can have changed: for an event of type `trigger`
+    those reading what it moves, for a deadline (`trigger` None) those reading a metric that
+    changes right now, and every family on a customer's first evaluation. Return the changes."""
     state.clock = now if state.clock is None or now > state.clock else state.clock
-    _prune(rules, state, now)
-    metrics = rules.plan.compute(state, now)
+    if len(state.tags) != len(rules.families):
+        families, plan = rules.by_trigger[None]
+    elif trigger is None:
+        families, plan = rules.selection(None, frozenset(changing_at(rules.plan, state, now)))
+        _prune(rules, state, now)
+    else:
+        families, plan = rules.selection(trigger)
+    metrics = plan.compute(state, now)
     changes = []
     tags = state.tags
-    for family in rules.families:
+    for family in families:
         value, rule = family.decide(metrics, state.counters)
         old = tags.get(family.name)
         if family.name in tags and old == value and type(old) is type(value):
@@ -107,7 +118,7 @@ def advance(
         elif due_event:
             event = pending.pop(0)
             apply_event(rules, state, event)
-            changes += evaluate(rules, customer_id, state, event.ts, event.event_id)
+            changes += evaluate(rules, customer_id, state, event.ts, event.event_id, event.type)
         else:
             return changes
 
@@ -119,4 +130,4 @@ def apply_late(rules: RuleSet, customer_id: str, state: CustomerState, event: Ev
     state.late_events += 1
     apply_event(rules, state, event)
     now = watermark if state.clock is None or watermark > state.clock else state.clock
-    return changes + evaluate(rules, customer_id, state, now, event.event_id)
+    return changes + evaluate(rules, customer_id, state, now, event.event_id, event.type)

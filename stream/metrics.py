@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -74,6 +75,28 @@ def parse_window(name: str, order_days: Iterable[int], activity_days: Iterable[i
     return Window(name, series, index, days, bool(match["prev"]), match["field"] == "revenue")
 
 
+# What each event type can change; everything else stays put until a deadline.
+COMMON_TO_EVENTS = {"events_total", "days_since_last_event", "days_since_first_event"}
+CHANGED_BY = {
+    "order": {"orders_total", "revenue_total", "days_since_last_order", "days_since_first_order",
+              "days_since_reactivation", *RFM},
+    "email_open": {"days_since_last_open"},
+    "click": {"days_since_last_click"},
+    "visit": {"days_since_last_visit"},
+}
+SERIES_OF_TYPE = {"order": ("order", None), "email_open": ("activity", 0), "click": ("activity", 1), "visit": ("activity", 2)}
+
+
+def changed_by(event_type: str, name: str, window: Window | None) -> bool:
+    """Can an event of this type change metric `name` (at a fixed instant)?"""
+    if name in COMMON_TO_EVENTS or name in CHANGED_BY[event_type]:
+        return True
+    if window is None:
+        return False
+    series, field_index = SERIES_OF_TYPE[event_type]
+    return window.series == series and (field_index is None or window.field == field_index)
+
+
 @dataclass
 class MetricPlan:
     """What to compute, fixed once per rule pack so the hot path does no name parsing."""
@@ -86,12 +109,49 @@ class MetricPlan:
     # recency metric -> whole-day offsets at which some rule can flip
     recency_steps: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Precompute the loops' shapes: (name, bucket field, lowest age, age bound) per series,
+        and the distinct (series, days, previous) edges deadlines come from."""
+        self._ranges = {
+            series: [(w.name, w.field, w.days if w.previous else 0, w.days * (2 if w.previous else 1))
+                     for w in self.windows if w.series == series]
+            for series in ("order", "activity")
+        }
+        self._cents = [w.name for w in self.windows if w.cents]
+        self._edges = sorted({(w.series, w.days, w.previous) for w in self.deadline_windows})
+
+    def only(self, names: set[str]) -> "MetricPlan":
+        """The same plan restricted to `names` (and what RFM scores need, if any are asked)."""
+        if self.rfm is not None and names & set(RFM):
+            names = names | {"days_since_last_order", self.rfm.frequency_metric, self.rfm.monetary_metric}
+        return MetricPlan(
+            windows=[w for w in self.windows if w.name in names],
+            deadline_windows=self.deadline_windows,
+            recency=[n for n in self.recency if n in names],
+            lifetime=[n for n in self.lifetime if n in names],
+            rfm=self.rfm if names & set(RFM) else None,
+            recency_steps=self.recency_steps,
+        )
+
     def compute(self, state: CustomerState, now: int) -> dict[str, object]:
-        values: dict[str, object] = {name: 0 for name in (w.name for w in self.windows)}
-        self._sum_windows(values, state, now // DAY_MS)
-        for window in self.windows:
-            if window.cents:
-                values[window.name] = values[window.name] / 100  # type: ignore[operator]
+        values: dict[str, object] = {}
+        today = now // DAY_MS
+        for series, buckets in (("order", state.order_days), ("activity", state.activity_days)):
+            ranges = self._ranges[series]
+            if not ranges:
+                continue
+            for name, *_ in ranges:
+                values[name] = 0
+            for day, counts in buckets.items():
+                age = today - day
+                for name, index, low, high in ranges:
+                    if low <= age < high:
+                        values[name] += counts[index]  # type: ignore[operator]
+        for name in self._cents:
+            values[name] = values[name] / 100  # type: ignore[operator]
         for name in self.recency:
             anchor = anchor_of(state, name)
             values[name] = None if anchor is None else (now - anchor) // DAY_MS
@@ -101,19 +161,10 @@ class MetricPlan:
             values.update(rfm_scores(self.rfm, state, values))
         return values
 
-    def _sum_windows(self, values: dict[str, object], state: CustomerState, today: int) -> None:
-        for series, buckets in (("order", state.order_days), ("activity", state.activity_days)):
-            windows = [w for w in self.windows if w.series == series]
-            if not windows:
-                continue
-            for day, counts in buckets.items():
-                age = today - day
-                for w in windows:
-                    if (w.days <= age < 2 * w.days) if w.previous else (0 <= age < w.days):
-                        values[w.name] += counts[w.field]  # type: ignore[operator]
-
     def next_change(self, state: CustomerState, now: int) -> int | None:
-        """The first instant after `now` at which a metric some rule reads can change by itself."""
+        """The first instant after `now` at which a metric some rule reads can change by itself:
+        a recency threshold, or the oldest bucket still inside a window leaving it (it may be an
+        empty field of that bucket: waking for nothing is harmless, missing a change is not)."""
         best: int | None = None
         for name, steps in self.recency_steps.items():
             anchor = anchor_of(state, name)
@@ -122,20 +173,41 @@ class MetricPlan:
             for step in steps:
                 at = anchor + step * DAY_MS
                 if at > now:
-                    best = at if best is None or at < best else best
+                    if best is None or at < best:
+                        best = at
                     break
         today = now // DAY_MS
-        for window in self.deadline_windows:
-            buckets = state.order_days if window.series == "order" else state.activity_days
-            for day in buckets:
-                if not buckets[day][window.field]:
-                    continue
-                for edge in (day + window.days, day + 2 * window.days) if window.previous else (day + window.days,):
-                    if edge > today:
-                        at = edge * DAY_MS
-                        best = at if best is None or at < best else best
-                        break
+        days = {"order": None, "activity": None}
+        for series, window_days, previous in self._edges:
+            ordered = days[series]
+            if ordered is None:
+                ordered = days[series] = sorted(state.order_days if series == "order" else state.activity_days)
+            for span in (window_days, 2 * window_days) if previous else (window_days,):
+                index = bisect_right(ordered, today - span)  # first bucket still inside the span
+                if index < len(ordered):
+                    at = (ordered[index] + span) * DAY_MS
+                    if best is None or at < best:
+                        best = at
         return best
+
+
+def changing_at(plan: MetricPlan, state: CustomerState, at: int) -> set[str]:
+    """Names of the rule-read metrics that change at exactly `at` (a deadline just reached)."""
+    names = set()
+    for name, steps in plan.recency_steps.items():
+        anchor = anchor_of(state, name)
+        if anchor is not None and (at - anchor) % DAY_MS == 0 and (at - anchor) // DAY_MS in steps:
+            names.add(name)
+    if at % DAY_MS == 0:
+        edge_day = at // DAY_MS
+        for window in plan.deadline_windows:
+            buckets = state.order_days if window.series == "order" else state.activity_days
+            spans = (window.days, 2 * window.days) if window.previous else (window.days,)
+            if any(edge_day - span in buckets for span in spans):
+                names.add(window.name)
+    if plan.rfm is not None and names & {"days_since_last_order", plan.rfm.frequency_metric, plan.rfm.monetary_metric}:
+        names |= set(RFM)
+    return names
 
 
 def anchor_of(state: CustomerState, metric: str) -> int | None:

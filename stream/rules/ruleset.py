@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
 
-from stream.metrics import LIFETIME, RECENCY_ANCHORS, RFM, MetricPlan, RfmScale, Window, parse_window
+from schemas.events import EVENT_TYPES
+from stream.metrics import LIFETIME, RECENCY_ANCHORS, RFM, MetricPlan, RfmScale, Window, changed_by, parse_window
 from stream.rules.expressions import CompiledCondition, ExpressionError, compile_condition
 from stream.rules.families import Case, CaseFamily, Family, GridFamily, TagValue, TopFamily
 from stream.timeutil import parse_duration
@@ -36,6 +37,8 @@ class RuleSet:
     hour_bands: tuple[tuple[str, int, int], ...]  # (name, first hour, last hour) in UTC
     families: tuple[Family, ...]
     plan: MetricPlan = field(compare=False)
+    # event type -> (the families it can change, the metrics they read); None: all of them
+    by_trigger: dict[str | None, tuple[tuple[Family, ...], MetricPlan]] = field(compare=False, default_factory=dict)
 
     @cached_property
     def order_retention_days(self) -> int:
@@ -44,6 +47,21 @@ class RuleSet:
     @cached_property
     def activity_retention_days(self) -> int:
         return _retention(self.plan.windows, "activity", self.activity_windows)
+
+    def selection(self, trigger: str | None, changing: frozenset[str] = frozenset()) -> tuple[tuple[Family, ...], MetricPlan]:
+        """Families to re-decide, with the plan computing what they read: for an event, those it
+        can change; for a deadline, those reading a metric that changes right then."""
+        if trigger is not None:
+            return self.by_trigger[trigger]
+        cached = self._by_changing.get(changing)
+        if cached is None:
+            families = tuple(f for f in self.families if changing & set(f.reads))
+            cached = self._by_changing[changing] = (families, self.plan.only({n for f in families for n in f.reads}))
+        return cached
+
+    @cached_property
+    def _by_changing(self) -> dict[frozenset[str], tuple[tuple[Family, ...], MetricPlan]]:
+        return {}
 
     def hour_band(self, hour: int) -> str | None:
         for name, first, last in self.hour_bands:
@@ -102,6 +120,7 @@ class _Builder:
         families = self.families()
         self.finish_plan()
         return RuleSet(
+            by_trigger=self.triggers(families),
             source=self.source,
             allowed_lateness_ms=self.duration(time, "time.allowed_lateness", time.get("allowed_lateness", "5m")),
             dedup_ids=self.positive_int("state.dedup_ids", state.get("dedup_ids", 64)),
@@ -242,6 +261,21 @@ class _Builder:
         self.require(RFM)
         return tuple(tuple(row) for row in grid)
 
+    def triggers(self, families: tuple[Family, ...]) -> dict[str | None, tuple[tuple[Family, ...], MetricPlan]]:
+        """Which families an event of each type can change: those reading a metric it moves
+        (or a counter, for orders). Between deadlines nothing else moves, so nothing else needs
+        re-deciding; that skips most of the work for the frequent opens, clicks and visits."""
+        windows = partial(parse_window, order_days=self.order_windows, activity_days=self.activity_windows)
+        result: dict[str | None, tuple[tuple[Family, ...], MetricPlan]] = {None: (families, self.plan)}
+        for event_type in EVENT_TYPES:
+            touched = tuple(
+                f for f in families
+                if (isinstance(f, TopFamily) and event_type == "order")
+                or any(changed_by(event_type, name, windows(name)) for name in f.reads)
+            )
+            result[event_type] = (touched, self.plan.only({n for f in touched for n in f.reads}))
+        return result
+
     def require(self, names: Iterable[str]) -> None:
         self.required |= set(names)
 
@@ -266,6 +300,7 @@ class _Builder:
         self.plan.recency_steps = {
             metric: tuple(sorted(step for step in steps if step >= 0)) for metric, steps in self.steps.items()
         }
+        self.plan.prepare()
 
 
 def _ceil(value: float) -> int:
