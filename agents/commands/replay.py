@@ -2,8 +2,10 @@
 
 Each line is validated with the worker's decoder, routed by `type` to its topic, keyed by
 customer id and stamped with the event's own time. Delivery is confirmed in chunks before a line
-counts as sent, so after a failure `--from-line` (printed in the error) resumes without loss;
-anything re-sent is a duplicate event id the worker drops.
+counts as sent, so after a failure `--from-line` (printed in the error) resumes without loss; with
+`--checkpoint FILE` the last confirmed line is also kept in a file, so even a killed replay
+resumes by itself. What is re-sent is at most one chunk: per customer a few recent event ids,
+which the worker recognises and drops.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -34,6 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pace.add_argument("--speedup", type=float, help="replay at X times the log's own pace")
     parser.add_argument("--from-line", type=int, default=1, help="first line to send (resume after a failure)")
     parser.add_argument("--limit", type=int, help="send at most this many events")
+    parser.add_argument("--checkpoint", metavar="FILE", help="keep the last confirmed line here and resume from it")
     parser.add_argument("--dry-run", action="store_true", help="validate only, send nothing")
     parser.set_defaults(run=run)
 
@@ -59,8 +63,29 @@ class Pacer:
             time.sleep(delay)
 
 
+def read_checkpoint(path: str | None) -> int | None:
+    """The first line not yet confirmed, from a checkpoint file (None when there is none)."""
+    if not path or not Path(path).is_file():
+        return None
+    text = Path(path).read_text().strip()
+    if not text.isdigit():
+        raise ValueError(f"checkpoint {path} holds {text[:40]!r}, not a line number")
+    return int(text) + 1
+
+
+def write_checkpoint(path: str | None, confirmed_line: int) -> None:
+    if path:
+        temporary = Path(f"{path}.tmp")
+        temporary.write_text(f"{confirmed_line}\n")
+        temporary.replace(path)  # atomic: a kill never leaves half a number
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings({"kafka_broker": args.kafka_broker})
+    resume = read_checkpoint(args.checkpoint)
+    if resume is not None and args.from_line == 1:
+        args.from_line = resume
+        print(f"replay: resuming from line {resume} (checkpoint {args.checkpoint})", file=sys.stderr)
     reader = LogReader(args.logs, from_line=args.from_line)
     producer = None if args.dry_run else _producer(settings)
     run_id = uuid.uuid4().hex.encode()
@@ -89,9 +114,13 @@ def run(args: argparse.Namespace) -> int:
             if sent % CONFIRM_EVERY == 0:
                 _confirm(producer, inflight)
                 confirmed_line = line.number
+                if not args.dry_run:
+                    write_checkpoint(args.checkpoint, confirmed_line)
             progress.update(sent, reader.bytes_read, f"bad {bad}")
         _confirm(producer, inflight)
         confirmed_line = last_line
+        if not args.dry_run:
+            write_checkpoint(args.checkpoint, confirmed_line)
     except KafkaError as error:
         print(f"replay: Kafka failed ({error}); every line up to {confirmed_line} is confirmed. "
               f"Resume with --from-line {confirmed_line + 1}", file=sys.stderr)
