@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
                 snap.write(orjson.dumps(record) + b"\n")
     totals = backtest.totals
     progress.finish(totals.lines, extra=f"events {totals.events:,}")
+    if totals.rejected > MAX_REPORTED:
+        print(f"backtest: ... and {totals.rejected - MAX_REPORTED:,} more rejected lines not shown", file=sys.stderr)
     print(
         f"backtest: {totals.events:,} events, {totals.changes:,} tag changes, {totals.rejected:,} rejected lines, "
         f"{totals.duplicates:,} duplicates, {totals.late:,} late -> {Path(args.changes_out)}",
