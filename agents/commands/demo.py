@@ -59,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
         print("\ndemo: stopping ...", flush=True)
         return 0
     finally:
-        for process in reversed(processes):
-            _stop(process)
-        delete_topics(settings, [*settings.input_topics, settings.topic_ticks, settings.topic_changes, settings.topic_dlq])
+        started = time.monotonic()
+        _stop(processes)
+        delete_topics(settings, settings.all_topics)
+        print(f"demo: stopped worker and feed, removed this run's topics ({time.monotonic() - started:.0f}s)", flush=True)
 
 
 def _run_environment(run_id: str, web_port: int) -> dict[str, str]:
@@ -115,11 +116,15 @@ def _show_changes(settings: Settings, seconds: float | None, processes: list[sub
     return shown
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
+def _stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM all at once (the worker flushes and commits on its way out), SIGKILL after 30 s."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
         os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for process in running:
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
