@@ -8,12 +8,16 @@ a burst, the worker). All tagging decisions happen in `stream/` through `Partiti
 from __future__ import annotations
 
 import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 import orjson
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.streams import _current_event  # see _acting_as
 from faust.types import TP
 from redis.asyncio import Redis
 
@@ -96,7 +100,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
             handled = [driver.handle(m.topic, m.partition, m.offset, m.key, m.value) for m in (e.message for e in batch)]
             await sinks.publish(handled)
-            for customer_id, state in store.commit():
+            for customer_id, state in store.commit(_acting_as({e.message.partition: e for e in batch})):
                 redis.offer(customer_id, state)
             done = time.monotonic()
             for event in batch:
@@ -123,6 +127,22 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="tagstream_faust")
     register_views(app, table, store, rules, lambda: redis_client)
     return Worker(app, driver, metrics, redis)
+
+
+def _acting_as(events: dict[int, faust.EventT]) -> Callable[[int], AbstractContextManager]:
+    """Table writes after a batch happen outside Faust's per-event context, but Faust's RocksDB
+    store files each write under the *current event's* partition; so each partition's writes run
+    as one of the batch's events from that partition (its customers hash there too)."""
+
+    @contextmanager
+    def scope(partition: int) -> Iterator[None]:
+        token = _current_event.set(weakref.ref(events[partition]))
+        try:
+            yield
+        finally:
+            _current_event.reset(token)
+
+    return scope
 
 
 def _observe_partition(metrics: WorkerMetrics, driver: PartitionDriver, partition: int) -> None:

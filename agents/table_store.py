@@ -14,7 +14,8 @@ partition: written last, it lands only after the customers it describes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 
 import orjson
@@ -54,13 +55,20 @@ class TableStore:
     def put(self, customer_id: str, state: CustomerState) -> None:
         self._staged[customer_id] = state
 
-    def commit(self) -> list[tuple[str, CustomerState]]:
-        """Write staged customers, then the watermarks; return the customers written."""
+    def commit(self, scope: Callable[[int], AbstractContextManager] = lambda partition: nullcontext()) -> list[tuple[str, CustomerState]]:
+        """Write staged customers, then the watermarks, partition by partition (inside
+        `scope(partition)`, which the worker uses to tell Faust's RocksDB store where a write
+        belongs); return the customers written."""
         written, self._staged = list(self._staged.items()), {}
+        grouped: dict[int, list[tuple[str, CustomerState]]] = {}
         for customer_id, state in written:
-            self.table[customer_id.encode()] = encode_state(state)
-        for partition, meta in self._staged_meta.items():
-            self.table[meta_key(partition, self.partitions)] = orjson.dumps(meta)
+            grouped.setdefault(partition_for(customer_id, self.partitions), []).append((customer_id, state))
+        for partition in sorted(grouped.keys() | self._staged_meta.keys()):
+            with scope(partition):
+                for customer_id, state in grouped.get(partition, ()):
+                    self.table[customer_id.encode()] = encode_state(state)
+                if partition in self._staged_meta:
+                    self.table[meta_key(partition, self.partitions)] = orjson.dumps(self._staged_meta[partition])
         self._staged_meta = {}
         return written
 

@@ -4,9 +4,11 @@ exactly what `tagstream backtest --as-of watermark` computes offline: same ids, 
 from __future__ import annotations
 
 import orjson
+import pytest
 
 
-def test_worker_publishes_exactly_the_backtest_changes(deployment, tmp_path):
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_worker_publishes_exactly_the_backtest_changes(deployment, tmp_path, store):
     log = tmp_path / "events.jsonl"
     expected_out = tmp_path / "expected.jsonl"
     generated = deployment.cli("generate", "--customers", "300", "--days", "240", "--seed", "11", "--out", str(log))
@@ -18,7 +20,7 @@ def test_worker_publishes_exactly_the_backtest_changes(deployment, tmp_path):
 
     replayed = deployment.cli("replay", str(log))
     assert replayed.returncode == 0, replayed.stderr
-    worker = deployment.start_worker("--clock", "event")
+    worker = deployment.start_worker("--clock", "event", "--store", store)
     try:
         records = deployment.read_all(deployment.settings.topic_changes, expect=len(expected), idle_s=4)
         assert worker.alive, worker.tail()
