@@ -47,6 +47,18 @@ class Totals:
     newest: int = NEVER
 
 
+def decode_lines(lines: Iterable[LogLine], totals: Totals, on_reject: Callable[[LogLine, Rejection], None]) -> Iterator[Event]:
+    """The valid events of a log; every line is counted, every bad one reported and counted."""
+    for line in lines:
+        totals.lines += 1
+        decoded = decode_event(line.raw)
+        if isinstance(decoded, Rejection):
+            totals.rejected += 1
+            on_reject(line, decoded)
+        else:
+            yield decoded
+
+
 @dataclass
 class Backtest:
     rules: RuleSet
@@ -63,15 +75,8 @@ class Backtest:
         on_reject: Callable[[LogLine, Rejection], None],
     ) -> None:
         """Feed every line in order; changes are handed over as soon as they are produced."""
-        totals = self.totals
-        for line in lines:
-            totals.lines += 1
-            decoded = decode_event(line.raw)
-            if isinstance(decoded, Rejection):
-                totals.rejected += 1
-                on_reject(line, decoded)
-                continue
-            self._emit(self.ingest(decoded), on_change)
+        for event in decode_lines(lines, self.totals, on_reject):
+            self._emit(self.ingest(event), on_change)
 
     def ingest(self, event: Event) -> list[TagChange]:
         totals = self.totals

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 import orjson
 
-from schemas.events import Rejection, decode_event
-from stream.backtest import AsOf, Backtest
+from schemas.events import Rejection
+from stream.backtest import AsOf, Backtest, Totals, decode_lines
 from stream.changes import TagChange
 from stream.logfile import LogLine
 from stream.rules.ruleset import RuleSet
@@ -100,20 +100,21 @@ class WhatIf:
         self.sides = {"a": Backtest(rules_a, partitions), "b": Backtest(rules_b, partitions)}
         self.transitions: dict[str, Counter[tuple[str, str, str]]] = {side: Counter() for side in SIDES}
         self.changes = {side: 0 for side in SIDES}
-        self.lines = 0
-        self.rejected = 0
+        self.read = Totals()  # lines read and rejected, once for both sides
 
     def run(self, lines: Iterable[LogLine], on_reject: Callable[[LogLine, Rejection], None]) -> None:
         """Decode each line once (a bad line is rejected once, not once per side), feed both sides."""
-        for line in lines:
-            self.lines += 1
-            decoded = decode_event(line.raw)
-            if isinstance(decoded, Rejection):
-                self.rejected += 1
-                on_reject(line, decoded)
-                continue
+        for event in decode_lines(lines, self.read, on_reject):
             for side, backtest in self.sides.items():
-                self._count(side, backtest.ingest(decoded))
+                self._count(side, backtest.ingest(event))
+
+    @property
+    def lines(self) -> int:
+        return self.read.lines
+
+    @property
+    def rejected(self) -> int:
+        return self.read.rejected
 
     def finish(self, as_of: AsOf) -> None:
         """End of input on both sides, with the same `as_of` (see stream.backtest)."""
