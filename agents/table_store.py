@@ -59,17 +59,18 @@ class TableStore:
         """Write staged customers, then the watermarks, partition by partition (inside
         `scope(partition)`, which the worker uses to tell Faust's RocksDB store where a write
         belongs); return the customers written."""
+        # Taken out before writing: a failed write must not leave stale entries for the next batch.
         written, self._staged = list(self._staged.items()), {}
+        metas, self._staged_meta = self._staged_meta, {}
         grouped: dict[int, list[tuple[str, CustomerState]]] = {}
         for customer_id, state in written:
             grouped.setdefault(partition_for(customer_id, self.partitions), []).append((customer_id, state))
-        for partition in sorted(grouped.keys() | self._staged_meta.keys()):
+        for partition in sorted(grouped.keys() | metas.keys()):
             with scope(partition):
                 for customer_id, state in grouped.get(partition, ()):
                     self.table[customer_id.encode()] = encode_state(state)
-                if partition in self._staged_meta:
-                    self.table[meta_key(partition, self.partitions)] = orjson.dumps(self._staged_meta[partition])
-        self._staged_meta = {}
+                if partition in metas:
+                    self.table[meta_key(partition, self.partitions)] = orjson.dumps(metas[partition])
         return written
 
     def items(self) -> Iterator[tuple[str, CustomerState]]:

@@ -204,3 +204,14 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if all(f'{k}="{v}"' in head for k, v in labels.items()):
             total += float(value)
     return total
+
+
+def start_peer_worker(deployment: Deployment, *args: str, name: str = "peer") -> WorkerProcess:
+    """A second worker of the same deployment (same app id, so the same consumer group and
+    topics) with a web port and data directory of its own, as a second machine would have."""
+    import dataclasses
+
+    env = {**deployment.env, "TAGSTREAM_WEB_PORT": str(free_port()), "TAGSTREAM_DATA_DIR": str(deployment.tmp / f"worker-{name}")}
+    worker = WorkerProcess(dataclasses.replace(deployment, env=env), list(args))
+    worker.start()
+    return worker
