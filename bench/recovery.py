@@ -1,0 +1,199 @@
+"""recovery: seconds for a restarted worker to restore N customers from its changelog and serve.
+
+The changelog a worker would have left behind is written directly: N customers whose states are
+real ones (built by `Backtest` from a generated year of history, cycled under new ids), keyed and
+partitioned as the worker's table writes them, plus each partition's watermark record. Before the
+worker starts, one probe order per partition (a new customer, older than the restored watermark,
+so it is applied at once) waits in the orders topic. The time measured runs from starting
+`tagstream worker --clock event` to the changes of all eight probes being readable: Faust's table
+recovery, the engine's per-partition index rebuild on first use, and one event per partition.
+
+The same is measured with an empty changelog (watermarks only) side by side; the difference is the
+cost of the N customers, projected linearly to 1M. The worker's log splits it into Faust reading
+the changelog and what follows "Worker ready" (the engine indexes each partition on its first
+record). Memory store always (a restart re-reads the whole changelog); RocksDB only if `rocksdict`
+is importable: a first start on an empty data directory, then a restart on the one it left.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import time
+from datetime import datetime
+
+import orjson
+from kafka import KafkaProducer
+from kafka.admin import NewTopic
+
+from agents.table_store import meta_key
+from agents.topics import ensure_topics
+from bench.common import BROKER, Deployment, admin, dataset, log, median, tagstream
+from bench.latency import ChangeReader
+from bench.scales import Scale
+from config.settings import load_settings
+from schemas.events import EVENT_TYPES
+from stream.backtest import Backtest
+from stream.codec import encode_state
+from stream.logfile import LogReader
+from stream.partitioner import partition_for
+from stream.rules.ruleset import load_rules
+
+TEMPLATE_CUSTOMERS = 2000
+
+
+def templates() -> tuple[list[bytes], int]:
+    """Encoded states of real customers after a year, and the watermark to restore: just below
+    the earliest instant any of them has work due (so a restart fires no deadline)."""
+    rules = load_rules(None)
+    backtest = Backtest(rules, 8)
+    backtest.run(LogReader([dataset(TEMPLATE_CUSTOMERS, 365, 5)]), lambda change: None, lambda line, rejection: None)
+    backtest.finish("watermark", lambda change: None)
+    states = [state for engine in backtest.engines for state in engine.store.values()]
+    wakes = [state.wake_time() for state in states if state.wake_time() is not None]
+    return [encode_state(state) for state in states], min(wakes) - 1
+
+
+def write_changelog(topic: str, customers: int, encoded: list[bytes], watermark: int, lateness_ms: int) -> None:
+    client = admin()
+    try:
+        client.create_topics([NewTopic(topic, 8, 1, topic_configs={"cleanup.policy": "compact"})])
+    finally:
+        client.close()
+    producer = KafkaProducer(bootstrap_servers=BROKER, acks=1, linger_ms=20, batch_size=512 * 1024)
+    try:
+        for n, value in zip(range(customers), itertools.cycle(encoded)):
+            producer.send(topic, key=f"r{n:07d}".encode(), value=value)
+        meta = orjson.dumps({"newest": {source: watermark + lateness_ms for source in EVENT_TYPES}, "value": watermark})
+        for partition in range(8):
+            producer.send(topic, key=meta_key(partition, 8), value=meta)  # the default partitioner puts it on `partition`
+        producer.flush()
+    finally:
+        producer.close(timeout=10)
+
+
+def probes(orders_topic: str, tag: str, at: int) -> set[str]:
+    """One order per partition for a new customer, stamped `at`; returns their event ids."""
+    ids, producer = set(), KafkaProducer(bootstrap_servers=BROKER, acks="all")
+    try:
+        for partition in range(8):
+            customer = next(c for c in (f"probe-{tag}-{k}" for k in itertools.count()) if partition_for(c, 8) == partition)
+            event = {"event_id": f"p-{customer}", "type": "order", "customer_id": customer, "ts": at, "amount": 50.0,
+                     "currency": "EUR", "items": [{"sku": "P1", "category": "shoes", "qty": 1, "price": 50.0}], "channel": "web"}
+            producer.send(orders_topic, key=customer.encode(), value=orjson.dumps(event))
+            ids.add(event["event_id"])
+        producer.flush()
+    finally:
+        producer.close(timeout=10)
+    return ids
+
+
+def _log_phases(path, started_wall: float) -> dict[str, float]:
+    """Seconds from the worker's start to Faust's recovery milestones, from its log."""
+    marks = {"changelog_read_start_s": "Restoring state from changelog topics", "changelog_read_done_s": "Recovery complete",
+             "ready_s": "Worker ready"}
+    found: dict[str, float] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        for name, text in marks.items():
+            if name not in found and text in line and line.startswith("["):
+                try:
+                    at = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                except ValueError:
+                    continue
+                found[name] = at - started_wall
+    return found
+
+
+def _serve(env: dict, deployment: Deployment, tag: str, wanted: set[str], reader: ChangeReader, timeout_s: float) -> dict:
+    """Start a worker; seconds until the changes of every probe in `wanted` are readable."""
+    log_path = deployment.dir / f"{tag}.log"
+    worker = tagstream("worker", "--clock", "event", env=env, log_path=log_path, name=f"tagstream worker ({tag})")
+    started_wall = time.time() - (time.monotonic() - worker.started)
+    try:
+        seen: dict[str, float] = {}
+        while time.monotonic() < worker.started + timeout_s:
+            worker.check()
+            for at, value in list(reader.received):
+                cause = orjson.loads(value)["data"]["cause_event_id"]
+                if cause in wanted:
+                    seen.setdefault(cause, at)
+            if len(seen) == len(wanted):
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{len(seen)} of {len(wanted)} probes answered within {timeout_s:.0f}s:\n{worker.tail()}")
+    finally:
+        worker.stop()
+    return {"serving_s": max(seen.values()) - started_wall, **_log_phases(log_path, started_wall)}
+
+
+def restart(customers: int, encoded: list[bytes], watermark: int, store: str, tag: str, timeout_s: float,
+            again: bool = False) -> dict:
+    """A worker starting on a changelog of `customers`; with `again`, stopped and started once
+    more on the same data directory (what a local store keeps across a restart)."""
+    deployment = Deployment.create("recovery")
+    reader = None
+    try:
+        env = deployment.group_env(tag)
+        env["TAGSTREAM_STORE"] = store
+        settings = load_settings(environ=env)
+        ensure_topics(settings)
+        lateness = load_rules(None).allowed_lateness_ms
+        write_changelog(f"{settings.app_id}-customers-changelog", customers, encoded, watermark, lateness)
+        reader = ChangeReader(settings.topic_changes, settings.partitions)
+        reader.start()
+        first = _serve(env, deployment, tag, probes(settings.topic_orders, tag, watermark - 3_600_000), reader, timeout_s)
+        result = {"customers": customers, **first}
+        if again:
+            second = _serve(env, deployment, tag + "-again", probes(settings.topic_orders, tag + "-again", watermark - 3_600_000),
+                            reader, timeout_s)
+            result["again_serving_s"] = second["serving_s"]
+        return result
+    finally:
+        if reader is not None:
+            reader.stopping.set()
+            reader.join(timeout=10)
+        deployment.remove()
+
+
+def run(scale: Scale, repeat: int) -> dict:
+    n = scale.recovery_customers
+    encoded, watermark = templates()
+    log(f"recovery: {len(encoded):,} template states, {sum(map(len, encoded)) / len(encoded):,.0f} B each; warm-up")
+    timeout = 120 + n / 1000
+    restart(0, encoded, watermark, "memory://", "warm", timeout)
+    runs = []
+    for i in range(repeat):
+        empty = restart(0, encoded, watermark, "memory://", f"empty{i}", timeout)
+        full = restart(n, encoded, watermark, "memory://", f"full{i}", timeout)
+        read_s = full.get("changelog_read_done_s", float("nan")) - full.get("changelog_read_start_s", float("nan"))
+        runs.append({"empty_s": empty["serving_s"], "full_s": full["serving_s"],
+                     "restore_s": full["serving_s"] - empty["serving_s"], "changelog_read_s": read_s,
+                     "ready_to_serving_s": full["serving_s"] - full.get("ready_s", float("nan")),
+                     "empty_ready_to_serving_s": empty["serving_s"] - empty.get("ready_s", float("nan"))})
+        log(f"recovery: run {i + 1}: serving after {full['serving_s']:.1f}s with {n:,} customers (changelog read "
+            f"{read_s:.1f}s, ready -> serving {runs[-1]['ready_to_serving_s']:.1f}s), {empty['serving_s']:.1f}s with none")
+    restore_s = median([r["restore_s"] for r in runs])
+    per_second = n / restore_s if restore_s > 0 else float("inf")
+    projected_1m = 1_000_000 / per_second
+    rocks_installed = importlib.util.find_spec("rocksdict") is not None
+    figures = {
+        "customers": n,
+        "state_bytes_mean": round(sum(map(len, encoded)) / len(encoded)),
+        "serving_s_with_n": round(median([r["full_s"] for r in runs]), 2),
+        "serving_s_empty": round(median([r["empty_s"] for r in runs]), 2),
+        "restore_s": round(restore_s, 2),
+        "changelog_read_s": round(median([r["changelog_read_s"] for r in runs]), 2),
+        "ready_to_serving_s": round(median([r["ready_to_serving_s"] for r in runs]), 2),
+        "ready_to_serving_s_empty": round(median([r["empty_ready_to_serving_s"] for r in runs]), 2),
+        "restore_customers_per_s": round(per_second),
+        "projected_1m_restore_s": round(projected_1m, 1),
+        "rocksdb": "installed" if rocks_installed else "not installed",
+    }
+    if rocks_installed:
+        rocks = restart(n, encoded, watermark, "rocksdb://", "rocks", timeout, again=True)
+        figures["rocksdb_first_start_serving_s"] = round(rocks["serving_s"], 2)
+        figures["rocksdb_restart_serving_s"] = round(rocks["again_serving_s"], 2)
+        log(f"recovery: rocksdb: serving after {rocks['serving_s']:.1f}s on an empty data directory, "
+            f"{rocks['again_serving_s']:.1f}s restarted on its own")
+    return {"figures": figures, "targets": {"1M restored <= 30 s": projected_1m <= 30}, "runs": runs}
