@@ -21,8 +21,10 @@ from faust.streams import _current_event  # see _acting_as
 from faust.types import TP
 from redis.asyncio import Redis
 
+from agents.acked_table import acked_table
 from agents.driver import PartitionDriver
 from agents.metrics import WorkerMetrics
+from agents.retry import until_delivered
 from agents.serving.profiles import Profile, profile_from_record
 from agents.serving.redis_sink import RedisSink
 from agents.serving.views import register_views
@@ -69,8 +71,8 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     # bytes key and value types make Faust use the raw codec for the table and its changelog.
     # use_partitioner: a changelog record goes to the partition of its key (the customer), not of
     # whatever record is being processed, so state can be written after a whole batch.
-    table = app.Table(
-        "customers", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes, use_partitioner=True
+    table = acked_table(
+        app, "customers", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes, use_partitioner=True
     )
     metrics = WorkerMetrics()
     store = TableStore(table, settings.partitions)
@@ -90,23 +92,38 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         committed=lambda topic, partition: app.consumer._committed_offset.get(TP(topic, partition)),
         live_clock=settings.clock == "live",
         on_state=redis.offer,
+        idle_after_s=settings.source_idle_after,
     )
     sinks = Sinks(changes, dlq, metrics)
 
     @app.agent(source, name="tagstream.ingest")
     async def ingest(stream: faust.StreamT) -> None:
-        """Per batch: run the engine, publish its changes and wait for Kafka's acks, and only then
-        write the state (at-least-once with byte-identical duplicates; see agents/table_store.py)."""
+        """Per batch: run the engine, publish its changes and wait for Kafka's acks, then write
+        the state and wait for its changelog acks; only then may Faust ack (and commit) the
+        batch. At-least-once with byte-identical duplicates: see agents/table_store.py."""
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
-            handled = [driver.handle(m.topic, m.partition, m.offset, m.key, m.value) for m in (e.message for e in batch)]
-            await sinks.publish(handled)
-            for customer_id, state in store.commit(_acting_as({e.message.partition: e for e in batch})):
-                redis.offer(customer_id, state)
-            done = time.monotonic()
-            for event in batch:
-                metrics.latency.observe(max(done - (event.message.time_in or done), 0.0))
-            for partition in {event.message.partition for event in batch}:
-                _observe_partition(metrics, driver, partition)
+            with _unacked_unless_done(batch):
+                await _process(batch)
+
+    async def _process(batch: list[faust.EventT]) -> None:
+        handled = [driver.handle(m.topic, m.partition, m.offset, m.key, m.value) for m in (e.message for e in batch)]
+        for outcome in handled:
+            sinks.count(outcome)
+        await until_delivered("publish", lambda: sinks.publish(handled), metrics.delivery_retries)
+        staged, scope = store.take_staged(), _acting_as({e.message.partition: e for e in batch})
+
+        async def write_state() -> None:
+            store.write(staged, scope)
+            await table.written(timeout_s=30)
+
+        await until_delivered("state", write_state, metrics.delivery_retries)
+        for customer_id, state in staged.customers:
+            redis.offer(customer_id, state)
+        done = time.monotonic()
+        for event in batch:
+            metrics.latency.observe(max(done - (event.message.time_in or done), 0.0))
+        for partition in {event.message.partition for event in batch}:
+            _observe_partition(metrics, driver, partition)
 
     @app.task
     async def write_profiles() -> None:
@@ -127,6 +144,20 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="tagstream_faust")
     register_views(app, table, store, rules, lambda: redis_client)
     return Worker(app, driver, metrics, redis)
+
+
+@contextmanager
+def _unacked_unless_done(batch: list[faust.EventT]) -> Iterator[None]:
+    """Faust's `take_events` acks a batch's events even when the agent leaves mid-batch (stop,
+    cancellation, error), and the next commit would skip records whose outputs were never
+    delivered. Marking such a batch's messages as acked *without telling the consumer* turns
+    that ack into a no-op: their offsets stay uncommitted and the records are read again."""
+    try:
+        yield
+    except BaseException:
+        for event in batch:
+            event.message.acked = True
+        raise
 
 
 def _acting_as(events: dict[int, faust.EventT]) -> Callable[[int], AbstractContextManager]:

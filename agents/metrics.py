@@ -36,5 +36,8 @@ class WorkerMetrics:
         self.redis_write_seconds = Histogram(
             "tagstream_redis_write_seconds", "Duration of one pipelined batch of profile writes", buckets=LATENCY_BUCKETS, registry=r,
         )
+        self.delivery_retries = Counter(
+            "tagstream_delivery_retries", "Failed sends of a batch's changes or state, retried until Kafka takes them", ["what"], registry=r,
+        )
         self.redis_failures = Counter("tagstream_redis_failures", "Failed Redis batch writes (profiles kept and retried)", registry=r)
         self.redis_pending = Gauge("tagstream_redis_pending_profiles", "Customer profiles waiting to be written to Redis", registry=r)

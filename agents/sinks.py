@@ -35,10 +35,10 @@ class Sinks:
 
     async def publish(self, batch: list[Handled]) -> None:
         """Send a batch's dead letters and tag changes and wait until Kafka has them all: only
-        then may the state that produced them be written (see agents/table_store.py)."""
+        then may the state that produced them be written (see agents/table_store.py). Safe to
+        call again after a failure: the copies it re-sends are byte-identical."""
         pending = []
         for handled in batch:
-            self._count(handled)
             if handled.dead is not None:
                 dead = handled.dead
                 pending.append(await self.dlq.send(key=dead.key, value=dead.value, headers=dead_letter_headers(dead)))
@@ -47,7 +47,7 @@ class Sinks:
         if pending:
             await asyncio.gather(*pending)
 
-    def _count(self, handled: Handled) -> None:
+    def count(self, handled: Handled) -> None:
         metrics = self.metrics
         if handled.dead is not None:
             metrics.rejected.labels(handled.dead.reason).inc()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from functools import cache
 
 import orjson
@@ -25,6 +26,16 @@ from stream.partitioner import murmur2, partition_for
 from stream.state import CustomerState
 
 META_PREFIX = b"\x00"
+
+Scope = Callable[[int], AbstractContextManager]
+
+
+@dataclass
+class Staged:
+    """One batch's writes: customers (in staging order) and per-partition watermarks."""
+
+    customers: list[tuple[str, CustomerState]]
+    metas: dict[int, dict]
 
 
 @cache
@@ -55,23 +66,32 @@ class TableStore:
     def put(self, customer_id: str, state: CustomerState) -> None:
         self._staged[customer_id] = state
 
-    def commit(self, scope: Callable[[int], AbstractContextManager] = lambda partition: nullcontext()) -> list[tuple[str, CustomerState]]:
-        """Write staged customers, then the watermarks, partition by partition (inside
+    def commit(self, scope: Scope = lambda partition: nullcontext()) -> list[tuple[str, CustomerState]]:
+        """Write everything staged (see `write`); return the customers written."""
+        staged = self.take_staged()
+        self.write(staged, scope)
+        return staged.customers
+
+    def take_staged(self) -> Staged:
+        """Hand over the staged writes and start afresh: a failed write must neither leave stale
+        entries for the next batch nor lose these (the caller retries `write` with them)."""
+        staged = Staged(list(self._staged.items()), self._staged_meta)
+        self._staged, self._staged_meta = {}, {}
+        return staged
+
+    def write(self, staged: Staged, scope: Scope = lambda partition: nullcontext()) -> None:
+        """Write the customers, then the watermarks, partition by partition (inside
         `scope(partition)`, which the worker uses to tell Faust's RocksDB store where a write
-        belongs); return the customers written."""
-        # Taken out before writing: a failed write must not leave stale entries for the next batch.
-        written, self._staged = list(self._staged.items()), {}
-        metas, self._staged_meta = self._staged_meta, {}
+        belongs). Idempotent: writing the same `staged` twice leaves the same table."""
         grouped: dict[int, list[tuple[str, CustomerState]]] = {}
-        for customer_id, state in written:
+        for customer_id, state in staged.customers:
             grouped.setdefault(partition_for(customer_id, self.partitions), []).append((customer_id, state))
-        for partition in sorted(grouped.keys() | metas.keys()):
+        for partition in sorted(grouped.keys() | staged.metas.keys()):
             with scope(partition):
                 for customer_id, state in grouped.get(partition, ()):
                     self.table[customer_id.encode()] = encode_state(state)
-                if partition in metas:
-                    self.table[meta_key(partition, self.partitions)] = orjson.dumps(metas[partition])
-        return written
+                if partition in staged.metas:
+                    self.table[meta_key(partition, self.partitions)] = orjson.dumps(staged.metas[partition])
 
     def items(self) -> Iterator[tuple[str, CustomerState]]:
         for key, raw in list(self.table.items()):

@@ -84,3 +84,48 @@ def test_a_failed_state_write_does_not_poison_the_next_batch():
     written = store.commit(_acting_as({4: _Event()}))
     assert [customer for customer, _ in written] == [later]
     assert later.encode() in table
+
+
+class _Message:
+    acked = False
+
+
+def _batch(n: int) -> list:
+    return [types.SimpleNamespace(message=_Message()) for _ in range(n)]
+
+
+def test_a_batch_left_unfinished_is_withheld_from_the_offset_commit():
+    """Faust's take_events acks a batch even when the agent leaves it mid-way (stop, cancel);
+    a message already marked acked makes that ack a no-op, so its offset is never committed."""
+    from agents.app import _unacked_unless_done
+
+    batch = _batch(3)
+    with pytest.raises(asyncio.CancelledError):
+        with _unacked_unless_done(batch):
+            raise asyncio.CancelledError()
+    assert all(event.message.acked for event in batch)
+
+
+def test_a_finished_batch_is_left_for_faust_to_ack():
+    from agents.app import _unacked_unless_done
+
+    batch = _batch(3)
+    with _unacked_unless_done(batch):
+        pass
+    assert not any(event.message.acked for event in batch)
+
+
+def test_state_writes_are_retried_until_delivered_and_counted():
+    from agents.metrics import WorkerMetrics
+    from agents.retry import until_delivered
+
+    metrics, attempts = WorkerMetrics(), []
+
+    async def flaky() -> None:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise TimeoutError("changelog write not acknowledged")
+
+    asyncio.run(until_delivered("state", flaky, metrics.delivery_retries, first_delay_s=0.01))
+    assert len(attempts) == 3
+    assert metrics.registry.get_sample_value("tagstream_delivery_retries_total", {"what": "state"}) == 2
