@@ -8,6 +8,8 @@ what the watermark needs (see stream/watermark.py).
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +21,8 @@ from stream.changes import TagChange
 from stream.engine import Outcome, PartitionEngine
 from stream.rules.ruleset import RuleSet
 from stream.state import CustomerState
+
+logger = logging.getLogger(__name__)
 
 # (topic, partition) -> next offset the consumer will deliver, or None when not yet known
 HighWater = Callable[[str, int], "int | None"]
@@ -57,6 +61,8 @@ class PartitionDriver:
         committed: Committed,
         live_clock: bool,
         on_state: Callable[[str, CustomerState], None] = lambda customer_id, state: None,
+        idle_after_s: float = 2.0,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rules = rules
         self.store = store
@@ -66,8 +72,11 @@ class PartitionDriver:
         self.committed = committed
         self.live_clock = live_clock
         self.on_state = on_state  # every customer whose state was written (the serving layer)
+        self.idle_after_s = idle_after_s
+        self.now = now
         self.engines: dict[int, PartitionEngine] = {}
         self.last_offset: dict[tuple[str, int], int] = {}
+        self.last_delivery: dict[tuple[str, int], float] = {}  # monotonic seconds
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions were revoked: their state may now change elsewhere; rebuild on return."""
@@ -75,9 +84,11 @@ class PartitionDriver:
             self.engines.pop(partition, None)
             for topic in [*self.input_topics, self.tick_topic]:
                 self.last_offset.pop((topic, partition), None)
+                self.last_delivery.pop((topic, partition), None)
 
     def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Handled:
         self.last_offset[(topic, partition)] = offset
+        self.last_delivery[(topic, partition)] = self.now()
         engine = self.engine(partition)
         if topic == self.tick_topic:
             return Handled(self._on_tick(engine, partition, value))
@@ -87,7 +98,11 @@ class PartitionDriver:
         if isinstance(decoded, Rejection):
             return Handled(dead=Dead(topic, partition, offset, key, value, decoded.reason, decoded.message))
         before = engine.watermark.value
-        outcome = engine.ingest(decoded, decoded.type, self.caught_up(partition))
+        try:
+            outcome = engine.ingest(decoded, decoded.type, self.caught_up(partition))
+        except Exception as exc:  # noqa: BLE001 - a rule or engine fault on one event must not stop the partition
+            logger.exception("engine failed on %s[%d]@%d", topic, partition, offset)
+            return Handled(dead=Dead(topic, partition, offset, key, value, "engine_error", f"{type(exc).__name__}: {exc}"))
         self._save_watermark(engine, partition, before)
         return Handled(outcome.changes, event=decoded, outcome=outcome)
 
@@ -118,15 +133,25 @@ class PartitionDriver:
         return engine
 
     def caught_up(self, partition: int) -> frozenset[str]:
-        """Event types whose topic has delivered every record it holds on this partition."""
+        """Event types whose topic is idle on this partition: it has delivered every record the
+        consumer knows of, and none for `idle_after_s`.
+
+        Why the wait: the high-water mark is only as fresh as the last fetch of that partition,
+        and topics are fetched independently, so "nothing left" can be stale by a fetch or two
+        while a producer is still writing. Dropping the topic from the watermark at once would let
+        time run past its records already in Kafka (they would arrive late). After a quiet spell,
+        anything still to come was produced after the newest records seen, so, written in time
+        order, it cannot be late (the idleness of Flink's watermark strategies)."""
         done = []
+        now = self.now()
         for topic, event_type in self.input_topics.items():
             end = self.highwater(topic, partition)
             if end is None:
                 continue
             last = self.last_offset.get((topic, partition))
             position = last + 1 if last is not None else (self.committed(topic, partition) or 0)
-            if position >= end:
+            quiet_since = self.last_delivery.setdefault((topic, partition), now)
+            if position >= end and now - quiet_since >= self.idle_after_s:
                 done.append(event_type)
         return frozenset(done)
 

@@ -35,6 +35,7 @@ class Settings:
     rules: str = _setting("", "Rule pack (TOML); empty means config/rules/default.toml")
     clock: str = _setting("live", "`live`: wall-clock ticks also advance time; `event`: only event time does")
     tick_interval: float = _setting(1.0, "Seconds between clock ticks / watermark refreshes")
+    source_idle_after: float = _setting(2.0, "Seconds without records after which a drained input topic stops holding the watermark back")
     web_bind: str = _setting("127.0.0.1", "Address of the web server (metrics, lookups)")
     web_port: int = _setting(6066, "Port of the web server")
     store: str = _setting("memory://", "Faust table store: memory:// or rocksdb://")
@@ -90,6 +91,8 @@ def _convert(name: str, kind: type, raw: str) -> Any:
 def _validate(settings: Settings) -> None:
     if settings.clock not in ("live", "event"):
         raise ValueError(f"clock must be 'live' or 'event', not {settings.clock!r}")
+    if settings.source_idle_after < 0:
+        raise ValueError("source_idle_after must not be negative")
     if settings.partitions < 1:
         raise ValueError("partitions must be at least 1")
     if len(set(settings.all_topics)) != len(settings.all_topics):

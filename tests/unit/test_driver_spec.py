@@ -1,0 +1,96 @@
+"""The record driver (agents/driver.py): when an input topic stops holding a partition's
+watermark back, and what happens when the engine fails on one event.
+
+A topic counts as caught up only when the consumer has delivered everything it knows of *and*
+the topic has been quiet for `idle_after_s`: a high-water mark can be a fetch or two stale while
+a producer is still writing, and dropping the topic at once would make its records late."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.driver import PartitionDriver
+from agents.table_store import TableStore
+from stream.rules.ruleset import load_rules
+
+TOPICS = {"orders": "order", "email-opens": "email_open", "clicks": "click", "visits": "visit"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def driver(clock: Clock, highwater: dict[str, int]) -> PartitionDriver:
+    return PartitionDriver(
+        load_rules(), TableStore({}, 8), TOPICS, "ticks",
+        highwater=lambda topic, partition: highwater.get(topic),
+        committed=lambda topic, partition: 0,
+        live_clock=False, idle_after_s=2.0, now=clock,
+    )
+
+
+def test_a_drained_topic_is_caught_up_only_after_a_quiet_spell(clock):
+    d = driver(clock, {"orders": 0, "email-opens": 0, "clicks": 0, "visits": 0})
+    assert d.caught_up(0) == frozenset(), "first seen drained: not yet quiet for long enough"
+    clock.t += 1.9
+    assert d.caught_up(0) == frozenset()
+    clock.t += 0.2
+    assert d.caught_up(0) == frozenset(TOPICS.values())
+
+
+def test_a_delivered_record_restarts_the_quiet_spell_even_if_the_high_water_mark_says_drained(clock):
+    highwater = {"orders": 1, "email-opens": 0, "clicks": 0, "visits": 0}
+    d = driver(clock, highwater)
+    d.caught_up(0)
+    clock.t += 5
+    d.handle("orders", 0, 0, b"c1", b"not json")  # delivered: position 1 == high-water mark 1
+    assert "order" not in d.caught_up(0)
+    assert d.caught_up(0) == frozenset({"email_open", "click", "visit"})
+    clock.t += 2
+    assert "order" in d.caught_up(0)
+
+
+def test_a_topic_with_records_left_is_never_caught_up(clock):
+    d = driver(clock, {"orders": 10, "email-opens": 0, "clicks": 0, "visits": 0})
+    d.caught_up(0)
+    clock.t += 60
+    assert "order" not in d.caught_up(0)
+
+
+def test_an_unknown_high_water_mark_is_not_caught_up(clock):
+    d = driver(clock, {"email-opens": 0, "clicks": 0, "visits": 0})
+    d.caught_up(0)
+    clock.t += 60
+    assert d.caught_up(0) == frozenset({"email_open", "click", "visit"})
+
+
+def test_a_revoked_partition_forgets_its_quiet_spells(clock):
+    d = driver(clock, {"orders": 0, "email-opens": 0, "clicks": 0, "visits": 0})
+    d.handle("orders", 0, 0, b"c1", b"not json")
+    clock.t += 5
+    d.forget({0})
+    assert d.caught_up(0) == frozenset(), "a newly assigned partition starts a fresh quiet spell"
+
+
+def test_an_engine_failure_on_one_event_dead_letters_it_instead_of_stopping_the_partition(clock, monkeypatch):
+    d = driver(clock, {})
+    engine = d.engine(0)
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(engine, "ingest", broken)
+    event = b'{"event_id":"e1","type":"visit","customer_id":"c1","ts":1700000000000,"page":"/"}'
+    handled = d.handle("visits", 0, 7, b"c1", event)
+    assert handled.dead is not None and handled.dead.reason == "engine_error", handled
+    assert handled.dead.message == "ZeroDivisionError: division by zero"
+    assert (handled.dead.offset, handled.dead.value) == (7, event)
