@@ -7,6 +7,7 @@ a burst, the worker). All tagging decisions happen in `stream/` through `Partiti
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -24,6 +25,8 @@ from redis.asyncio import Redis
 from agents.acked_table import acked_table
 from agents.driver import PartitionDriver
 from agents.metrics import WorkerMetrics
+from agents.hole_reader import RawRecord, read_range
+from agents.offsets import AckGate, Filled, OffsetGuard, Verdict
 from agents.retry import until_delivered
 from agents.serving.profiles import Profile, profile_from_record
 from agents.serving.redis_sink import RedisSink
@@ -34,6 +37,8 @@ from config.settings import Settings
 from stream.backtest import customer_record
 from stream.rules.ruleset import RuleSet
 from stream.state import CustomerState
+
+logger = logging.getLogger(__name__)
 
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
@@ -96,17 +101,22 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     )
     sinks = Sinks(changes, dlq, metrics)
 
+    guard = OffsetGuard(committed=lambda topic, partition: app.consumer._committed_offset.get(TP(topic, partition)))
+    gates: list[AckGate] = []
+
     @app.agent(source, name="tagstream.ingest")
     async def ingest(stream: faust.StreamT) -> None:
         """Per batch: run the engine, publish its changes and wait for Kafka's acks, then write
         the state and wait for its changelog acks; only then may Faust ack (and commit) the
         batch. At-least-once with byte-identical duplicates: see agents/table_store.py."""
+        if not gates:
+            gates.append(AckGate(app.consumer, settings.input_topics))
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
-            with _unacked_unless_done(batch):
-                await _process(batch)
+            await _process(batch, gates[0])
 
-    async def _process(batch: list[faust.EventT]) -> None:
-        handled = [driver.handle(m.topic, m.partition, m.offset, m.key, m.value) for m in (e.message for e in batch)]
+    async def _process(batch: list[faust.EventT], gate: AckGate) -> None:
+        records, repeats = await _in_order([event.message for event in batch])
+        handled = [driver.handle(r.topic, r.partition, r.offset, r.key, r.value) for r in records]
         for outcome in handled:
             sinks.count(outcome)
         await until_delivered("publish", lambda: sinks.publish(handled), metrics.delivery_retries)
@@ -117,6 +127,13 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
             await table.written(timeout_s=30)
 
         await until_delivered("state", write_state, metrics.delivery_retries)
+        for record in records:
+            if isinstance(record, RawRecord):
+                gate.ack_filled(Filled(record.topic, record.partition, record.offset))
+            else:
+                gate.finish(record.topic, record.partition, record.offset)
+        for message in repeats:
+            gate.finish(message.topic, message.partition, message.offset)
         for customer_id, state in staged.customers:
             redis.offer(customer_id, state)
         done = time.monotonic()
@@ -124,6 +141,27 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
             metrics.latency.observe(max(done - (event.message.time_in or done), 0.0))
         for partition in {event.message.partition for event in batch}:
             _observe_partition(metrics, driver, partition)
+
+    async def _in_order(messages: list[Any]) -> tuple[list[Any], list[Any]]:
+        """The records to process, in offset order, with any hole Faust left filled from Kafka;
+        and the repeats to skip (see agents/offsets.py)."""
+        records, repeats = [], []
+        for m in messages:
+            verdict, expected = (Verdict.NEXT, m.offset) if m.topic == settings.topic_ticks else guard.check(m.topic, m.partition, m.offset)
+            if verdict is Verdict.REPEAT:
+                repeats.append(m)
+                continue
+            if verdict is Verdict.HOLE:
+                filled = await read_range(settings.kafka_broker, m.topic, m.partition, expected, m.offset)
+                metrics.offset_holes.inc()
+                logger.warning("%s[%d]: the consumer skipped offsets %d-%d; read %d of them from Kafka directly",
+                               m.topic, m.partition, expected, m.offset - 1, len(filled))
+                if len(filled) != m.offset - expected:
+                    logger.error("%s[%d]: offsets %d-%d are no longer in Kafka; going on without them",
+                                 m.topic, m.partition, expected, m.offset - 1)
+                records += filled
+            records.append(m)
+        return records, repeats
 
     @app.task
     async def write_profiles() -> None:
@@ -139,25 +177,15 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
 
     @app.on_partitions_revoked.connect
     async def forget(sender: Any, revoked: set[TP], **_: Any) -> None:
-        driver.forget({tp.partition for tp in revoked})
+        partitions = {tp.partition for tp in revoked}
+        driver.forget(partitions)
+        guard.forget(partitions)
+        for gate in gates:
+            gate.forget(partitions)
 
     setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="tagstream_faust")
     register_views(app, table, store, rules, lambda: redis_client)
     return Worker(app, driver, metrics, redis)
-
-
-@contextmanager
-def _unacked_unless_done(batch: list[faust.EventT]) -> Iterator[None]:
-    """Faust's `take_events` acks a batch's events even when the agent leaves mid-batch (stop,
-    cancellation, error), and the next commit would skip records whose outputs were never
-    delivered. Marking such a batch's messages as acked *without telling the consumer* turns
-    that ack into a no-op: their offsets stay uncommitted and the records are read again."""
-    try:
-        yield
-    except BaseException:
-        for event in batch:
-            event.message.acked = True
-        raise
 
 
 def _acting_as(events: dict[int, faust.EventT]) -> Callable[[int], AbstractContextManager]:

@@ -39,5 +39,8 @@ class WorkerMetrics:
         self.delivery_retries = Counter(
             "tagstream_delivery_retries", "Failed sends of a batch's changes or state, retried until Kafka takes them", ["what"], registry=r,
         )
+        self.offset_holes = Counter(
+            "tagstream_offset_holes", "Runs of input records Faust skipped, read from Kafka directly and processed", registry=r,
+        )
         self.redis_failures = Counter("tagstream_redis_failures", "Failed Redis batch writes (profiles kept and retried)", registry=r)
         self.redis_pending = Gauge("tagstream_redis_pending_profiles", "Customer profiles waiting to be written to Redis", registry=r)

@@ -86,35 +86,6 @@ def test_a_failed_state_write_does_not_poison_the_next_batch():
     assert later.encode() in table
 
 
-class _Message:
-    acked = False
-
-
-def _batch(n: int) -> list:
-    return [types.SimpleNamespace(message=_Message()) for _ in range(n)]
-
-
-def test_a_batch_left_unfinished_is_withheld_from_the_offset_commit():
-    """Faust's take_events acks a batch even when the agent leaves it mid-way (stop, cancel);
-    a message already marked acked makes that ack a no-op, so its offset is never committed."""
-    from agents.app import _unacked_unless_done
-
-    batch = _batch(3)
-    with pytest.raises(asyncio.CancelledError):
-        with _unacked_unless_done(batch):
-            raise asyncio.CancelledError()
-    assert all(event.message.acked for event in batch)
-
-
-def test_a_finished_batch_is_left_for_faust_to_ack():
-    from agents.app import _unacked_unless_done
-
-    batch = _batch(3)
-    with _unacked_unless_done(batch):
-        pass
-    assert not any(event.message.acked for event in batch)
-
-
 def test_state_writes_are_retried_until_delivered_and_counted():
     from agents.metrics import WorkerMetrics
     from agents.retry import until_delivered

@@ -1,0 +1,83 @@
+"""Each input record once, acked only once processed (agents/offsets.py): given the offsets a
+consumer hands over, which are processed, dropped as repeats, or reveal a hole; which acks Faust
+may make."""
+
+from __future__ import annotations
+
+from agents.offsets import AckGate, Filled, OffsetGuard, Verdict
+
+N, R, H = Verdict.NEXT, Verdict.REPEAT, Verdict.HOLE
+
+
+def verdicts(guard: OffsetGuard, offsets: list[int]) -> list[Verdict]:
+    return [guard.check("orders", 0, o)[0] for o in offsets]
+
+
+def test_a_partition_starts_at_the_committed_offset_and_goes_on_in_order():
+    guard = OffsetGuard(committed=lambda topic, partition: 55)
+    assert verdicts(guard, [55, 56, 57]) == [N, N, N]
+
+
+def test_records_already_processed_are_repeats():
+    guard = OffsetGuard(committed=lambda topic, partition: 55)
+    assert verdicts(guard, [53, 55, 56, 55, 57]) == [R, N, N, R, N]
+
+
+def test_a_jump_is_a_hole_that_starts_at_the_expected_offset():
+    guard = OffsetGuard(committed=lambda topic, partition: 55)
+    assert verdicts(guard, [55, 56, 57]) == [N, N, N]
+    assert guard.check("orders", 0, 60) == (H, 58), "58 and 59 are to be read from Kafka"
+    assert verdicts(guard, [61, 58]) == [N, R]
+
+
+def test_without_a_committed_offset_the_first_record_sets_the_start():
+    guard = OffsetGuard(committed=lambda topic, partition: None)
+    assert verdicts(guard, [7, 8, 7]) == [N, N, R]
+
+
+def test_a_revoked_partition_starts_again_from_the_committed_offset():
+    guard = OffsetGuard(committed=lambda topic, partition: 3)
+    verdicts(guard, [3, 4, 5, 6])
+    guard.forget({0})
+    assert verdicts(guard, [3]) == [N]
+
+
+class Consumer:
+    """Stands in for Faust's consumer: records which messages it was asked to ack."""
+
+    def __init__(self) -> None:
+        self.acked: list[tuple[str, int]] = []
+
+    def ack(self, message) -> bool:
+        self.acked.append((message.topic, message.offset))
+        return True
+
+
+class Message:
+    def __init__(self, topic: str, offset: int, partition: int = 0) -> None:
+        self.topic, self.offset, self.partition, self.acked = topic, offset, partition, False
+
+
+def test_faust_may_ack_only_input_records_the_agent_finished():
+    consumer = Consumer()
+    gate = AckGate(consumer, {"orders"})
+    assert consumer.ack(Message("orders", 5)) is False, "skipped by Faust, never processed: not acked"
+    gate.finish("orders", 0, 6)
+    assert consumer.ack(Message("orders", 6)) is True
+    assert consumer.ack(Message("ticks", 1)) is True, "the clock topic is not guarded"
+    assert consumer.acked == [("orders", 6), ("ticks", 1)]
+
+
+def test_records_read_to_fill_a_hole_are_acked_through_the_gate():
+    consumer = Consumer()
+    gate = AckGate(consumer, {"orders"})
+    gate.ack_filled(Filled("orders", 0, 5))
+    assert consumer.acked == [("orders", 5)]
+
+
+def test_a_revoked_partition_leaves_nothing_finished_behind():
+    consumer = Consumer()
+    gate = AckGate(consumer, {"orders"})
+    gate.finish("orders", 3, 9)
+    gate.forget({3})
+    assert consumer.ack(Message("orders", 9, partition=3)) is False
