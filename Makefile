@@ -45,8 +45,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 .PHONY: faults
-faults: up  ## every fault-injection case, including those still failing intermittently (issue #6)
-	$(BIN)/python -m pytest tests/faults -rxXf -m faults
+faults: up  ## only the fault-injection cases (also part of `make test`), with their result lines
+	$(BIN)/python -m pytest tests/faults -s -rxXf -m faults
 
 .PHONY: bench
 bench: up  ## run the benchmarks (prints a table and one JSON line)

@@ -205,6 +205,48 @@ def wait_consuming(worker, timeout_s: float = 60) -> float:
     raise AssertionError(f"worker consumed nothing within {timeout_s}s:\n{worker.tail()}")
 
 
+@dataclass
+class Backlog:
+    """A generated log and its backtest oracle, produced into the input topics before any worker
+    runs (see `preload`), with a reader of the change topic and a timeline for the report."""
+
+    log: Path
+    expected: dict[str, bytes]
+    collector: Collector
+    mark: Timeline
+
+    @classmethod
+    def produced(cls, deployment, tmp: Path, *, customers: int, days: int, seed: int, at_least: int,
+                 snapshot: Path | None = None) -> "Backlog":
+        log = generate(deployment, tmp, customers=customers, days=days, seed=seed)
+        expected = oracle(deployment, log, snapshot=snapshot)
+        assert len(expected) > at_least, f"the log yields only {len(expected)} changes"
+        preload(deployment, log)
+        collector = Collector(deployment, deployment.settings.topic_changes)
+        return cls(log, expected, collector, Timeline(collector))
+
+    def converge(self, alive: Callable[[], bool], timeout_s: float) -> None:
+        """Read until every expected change is there and the topic is quiet, or give up."""
+        done = self.collector.until(covers(self.expected), idle_s=4, timeout_s=timeout_s, alive=alive)
+        self.mark("converged" if done else "gave up")
+
+    def check(self, label: str, tmp: Path, *, duplicates: bool, context: str = "") -> Comparison:
+        """The oracle comparison every fault case ends with: nothing missing, nothing invented,
+        every copy byte-identical, keys right; duplicates allowed only where the case says so."""
+        records = self.collector.records
+        dump(records, tmp / "published.jsonl")
+        result = compare(self.expected, records)
+        summary = f"{label}: {len(self.expected)} expected; {result.summary()}; timeline {self.mark}"
+        print(f"\n{summary}")
+        assert not result.missing, f"changes lost: {summary}\n{context}"
+        assert not result.extra, f"changes the oracle does not have: {summary}\n{context}"
+        assert not result.differing, f"copies must be byte-identical to the oracle: {summary}"
+        assert not result.wrong_key, summary
+        if not duplicates:
+            assert result.duplicates == 0, f"no change may be published twice here: {summary}"
+        return result
+
+
 def dump(records: list, path: Path) -> None:
     """Every record read, in arrival order per partition, for a post-mortem of a failed run."""
     with open(path, "wb") as out:

@@ -15,7 +15,7 @@ import subprocess
 import time
 
 from config.settings import ROOT
-from tests.faults.common import Collector, Timeline, compare, covers, dump, generate, oracle, preload, wait_consuming
+from tests.faults.common import Backlog, Collector, wait_consuming
 from tests.integration.conftest import _answers
 from tests.integration.harness import BROKER
 
@@ -32,20 +32,15 @@ def test_worker_recovers_by_itself_when_the_broker_restarts(deployment, tmp_path
     if not (ROOT / ".local" / "kafka-9092" / "pid").is_file():
         pytest.skip("the broker on 9092 was not started by this checkout's `make up`, so it cannot restart it")
     rng = random.Random(SEED)
-    log = generate(deployment, tmp_path, customers=500, days=280, seed=104)
-    expected = oracle(deployment, log)
-    assert len(expected) > 12000
-    preload(deployment, log)
-
-    collector = Collector(deployment, deployment.settings.topic_changes)
-    mark = Timeline(collector)
+    run = Backlog.produced(deployment, tmp_path, customers=500, days=280, seed=104, at_least=12000)
+    mark = run.mark
     worker = deployment.start_worker("--clock", "event")
     broker_down = False
     try:
         wait_consuming(worker)
         time.sleep(rng.uniform(0.5, 2.0))
         mark("broker down")
-        assert len(collector.records) < len(expected), "stopped mid-stream"
+        assert len(run.collector.records) < len(run.expected), "stopped mid-stream"
         broker_down = True
         down = services("down")
         assert down.returncode == 0, down.stderr
@@ -56,23 +51,16 @@ def test_worker_recovers_by_itself_when_the_broker_restarts(deployment, tmp_path
         assert up.returncode == 0, up.stdout + up.stderr
         broker_down = False
         mark("broker up")
-        collector.close()
-        collector = Collector(deployment, deployment.settings.topic_changes)  # a fresh connection
-        mark.collector = collector
-        converged = collector.until(covers(expected), idle_s=4, timeout_s=90, alive=lambda: worker.alive)
-        mark("converged" if converged else "gave up")
+        run.collector.close()
+        run.collector = Collector(deployment, deployment.settings.topic_changes)  # a fresh connection
+        mark.collector = run.collector
+        run.converge(alive=lambda: worker.alive, timeout_s=90)
         assert alive_while_down, f"the worker exited while the broker was down:\n{worker.tail()}"
         assert worker.alive, f"the worker exited after the broker came back:\n{worker.tail()}"
     finally:
         if broker_down or not _answers(BROKER):
             services("up")
         worker.stop()
-        collector.close()
+        run.collector.close()
 
-    dump(collector.records, tmp_path / "published.jsonl")
-    result = compare(expected, collector.records)
-    print(f"\nbroker restart: {len(expected)} expected; {result.summary()}; timeline {mark}")
-    assert not result.missing, f"changes lost across a broker restart: {result.summary()}; timeline {mark}\n{worker.tail(30)}"
-    assert not result.extra, f"changes the oracle does not have: {result.summary()}; timeline {mark}"
-    assert not result.differing, f"duplicates must be byte-identical: {result.summary()}"
-    assert not result.wrong_key, result.summary()
+    run.check("broker restart", tmp_path, duplicates=True, context=worker.tail(30))

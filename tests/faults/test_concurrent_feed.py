@@ -1,25 +1,20 @@
-"""No fault at all: a worker that keeps up with a moderate-rate replay (the README's backfill:
-replay into the input topics while a worker runs with `--clock event`) must publish exactly the
-backtest's changes. It does not: the per-partition watermark treats a topic as "caught up" when
-the consumer's position reaches its *cached* high-water mark, which is only refreshed when that
-partition is fetched again; meanwhile another topic of the same partition, fetched a moment
-later, delivers newer events and the watermark jumps past records that are already in Kafka.
-Those records then arrive "late" (stamped at the watermark, different ids from backtest). At
-400 events/s over 260 days, 5 minutes of allowed lateness is ~10 ms of wall-clock skew."""
+"""No fault at all: two workers that keep up with a moderate-rate replay (the README's backfill:
+replay into the input topics while workers run with `--clock event`) publish exactly the
+backtest's changes, and no event arrives late. The trap: a consumer's high-water mark is only as
+fresh as its last fetch of that partition, so a topic can look "caught up" a moment before its
+next records arrive while another topic of the same partition delivers newer events; the
+watermark then jumps past records already in Kafka. At 400 events/s over 260 days, 5 minutes of
+allowed lateness is ~10 ms of wall-clock skew. A topic must therefore also be quiet for
+`source_idle_after` seconds before it stops holding the watermark back."""
 
 from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.faults.common import Collector, Replay, compare, covers, dump, generate, oracle
 from tests.integration.harness import metric_value, start_peer_worker
 
 
-@pytest.mark.known_bug  # fails intermittently: see issue #6 notes; run with `make faults`
-@pytest.mark.xfail(strict=False, reason="watermark race: a stale consumer high-water mark makes a topic look caught up "
-                   "while its older records are already in Kafka; events become late under a concurrent replay")
 def test_a_worker_keeping_up_with_a_replay_publishes_exactly_the_backtest(deployment, tmp_path):
     log = generate(deployment, tmp_path, customers=500, days=260, seed=107)
     expected = oracle(deployment, log)
