@@ -89,6 +89,13 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
     return _Builder(str(path), document).build()
 
 
+FAMILY_KEYS = {  # per kind, the keys a family table may have
+    "cases": ("kind", "pack", "default", "cases"),
+    "top": ("kind", "pack", "default", "counter", "min_count"),
+    "rfm_grid": ("kind", "pack", "default", "grid"),
+}
+
+
 class _Builder:
     def __init__(self, source: str, document: dict) -> None:
         self.source = source
@@ -98,19 +105,27 @@ class _Builder:
     def fail(self, key: str, problem: str) -> RuleError:
         return RuleError(f"{self.source}: {key}: {problem}")
 
-    def section(self, key: str) -> dict:
+    def section(self, key: str, allowed: tuple[str, ...] | None = None) -> dict:
         value = self.doc.get(key, {})
         if not isinstance(value, dict):
             raise self.fail(key, "must be a table")
+        if allowed is not None:
+            self.only(key, value, allowed)
         return value
+
+    def only(self, key: str, table: dict, allowed: tuple[str, ...]) -> None:
+        """A misspelt setting would otherwise be ignored silently and its default used."""
+        unknown = sorted(set(table) - set(allowed))
+        if unknown:
+            raise self.fail(f"{key}.{unknown[0]}", f"unknown key (expected {', '.join(allowed)})")
 
     def build(self) -> RuleSet:
         unknown = set(self.doc) - {"time", "state", "windows", "rfm", "hour_bands", "packs", "families"}
         if unknown:
             raise self.fail(sorted(unknown)[0], "unknown section (expected time, state, windows, rfm, hour_bands, packs, families)")
-        time = self.section("time")
-        state = self.section("state")
-        windows = self.section("windows")
+        time = self.section("time", ("allowed_lateness",))
+        state = self.section("state", ("dedup_ids", "reactivation_gap_days"))
+        windows = self.section("windows", ("orders", "activity"))
         self.order_windows = self.day_list(windows, "windows.orders", windows.get("orders", [30, 90, 365]))
         self.activity_windows = self.day_list(windows, "windows.activity", windows.get("activity", [7, 30, 90]))
         self.plan = MetricPlan()
@@ -167,7 +182,7 @@ class _Builder:
         )
 
     def rfm_scale(self) -> RfmScale | None:
-        rfm = self.section("rfm")
+        rfm = self.section("rfm", ("recency_days", "frequency_metric", "frequency", "monetary_metric", "monetary"))
         if not rfm:
             return None
         scale = RfmScale(
@@ -211,6 +226,8 @@ class _Builder:
 
     def family(self, key: str, name: str, spec: dict) -> Family:
         kind = spec.get("kind", "cases")
+        if kind in FAMILY_KEYS:
+            self.only(key, spec, FAMILY_KEYS[kind])
         default = self.tag_value(f"{key}.default", spec.get("default"))
         if kind == "cases":
             return self.case_family(key, name, spec, default)
