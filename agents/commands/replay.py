@@ -87,7 +87,12 @@ def run(args: argparse.Namespace) -> int:
         args.from_line = resume
         print(f"replay: resuming from line {resume} (checkpoint {args.checkpoint})", file=sys.stderr)
     reader = LogReader(args.logs, from_line=args.from_line)
-    producer = None if args.dry_run else _producer(settings)
+    try:
+        producer = None if args.dry_run else _producer(settings)
+    except KafkaError as error:
+        print(f"replay: cannot reach Kafka at {settings.kafka_broker} ({error}); nothing was sent. "
+              "Is the broker running (`make up` starts a local one)?", file=sys.stderr)
+        return 2
     run_id = uuid.uuid4().hex.encode()
     topic_for = settings.topic_for_type
     pacer = Pacer(args.rate, args.speedup)
@@ -154,5 +159,6 @@ def _producer(settings: Settings) -> KafkaProducer:
         batch_size=256 * 1024,
         compression_type=None,
         max_block_ms=30000,
+        bootstrap_timeout_ms=10000,  # an unreachable broker is reported after 10 s, not 30
         delivery_timeout_ms=60000,
     )
