@@ -90,7 +90,8 @@ class AckGate:
         return self._ack(message)
 
     def finish(self, topic: str, partition: int, offset: int) -> None:
-        self.finished.add((topic, partition, offset))
+        if topic in self.input_topics:  # other topics are acked freely, so never remembered
+            self.finished.add((topic, partition, offset))
 
     def ack_filled(self, record: Filled) -> None:
         self.finish(record.topic, record.partition, record.offset)

@@ -66,6 +66,8 @@ def test_faust_may_ack_only_input_records_the_agent_finished():
     assert consumer.ack(Message("orders", 6)) is True
     assert consumer.ack(Message("ticks", 1)) is True, "the clock topic is not guarded"
     assert consumer.acked == [("orders", 6), ("ticks", 1)]
+    gate.finish("ticks", 0, 2)
+    assert gate.finished == set(), "nothing is remembered that no ack would ever clear"
 
 
 def test_records_read_to_fill_a_hole_are_acked_through_the_gate():
