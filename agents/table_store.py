@@ -22,7 +22,7 @@ from functools import cache
 import orjson
 
 from stream.codec import decode_state, encode_state
-from stream.partitioner import murmur2, partition_for
+from stream.partitioner import partition_for, partition_of_key
 from stream.state import CustomerState
 
 META_PREFIX = b"\x00"
@@ -44,7 +44,7 @@ def meta_key(partition: int, partitions: int) -> bytes:
     n = 0
     while True:
         key = META_PREFIX + b"watermark:%d:%d" % (partition, n)
-        if (murmur2(key) & 0x7FFFFFFF) % partitions == partition:
+        if partition_of_key(key, partitions) == partition:
             return key
         n += 1
 
@@ -100,12 +100,17 @@ class TableStore:
                 yield customer_id, self._staged.get(customer_id) or decode_state(customer_id, raw)
 
     def by_partition(self, wanted: set[int]) -> dict[int, list[tuple[str, CustomerState]]]:
-        """One pass over the table, grouped by the partition each customer belongs to."""
+        """One pass over the table, grouped by the partition each customer belongs to. Only the
+        wanted partitions' states are decoded: a restart with a million customers rebuilds its
+        partitions one at a time, and decoding every customer for each would cost 8 times over."""
         grouped: dict[int, list[tuple[str, CustomerState]]] = {p: [] for p in wanted}
-        for customer_id, state in self.items():
-            partition = partition_for(customer_id, self.partitions)
+        for key, raw in list(self.table.items()):
+            if key.startswith(META_PREFIX):
+                continue
+            partition = partition_of_key(key, self.partitions)
             if partition in grouped:
-                grouped[partition].append((customer_id, state))
+                customer_id = key.decode()
+                grouped[partition].append((customer_id, self._staged.get(customer_id) or decode_state(customer_id, raw)))
         return grouped
 
     def load_meta(self, partition: int) -> dict:

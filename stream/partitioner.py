@@ -38,4 +38,9 @@ def murmur2(data: bytes) -> int:
 
 def partition_for(customer_id: str, partitions: int) -> int:
     """The partition a record keyed by `customer_id` (raw UTF-8) lands in."""
-    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
+    return partition_of_key(customer_id.encode(), partitions)
+
+
+def partition_of_key(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner for a non-empty key."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
