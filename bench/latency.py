@@ -37,7 +37,7 @@ class ChangeReader(threading.Thread):
     def __init__(self, topic: str, partitions: int) -> None:
         super().__init__(daemon=True)
         self.consumer = KafkaConsumer(bootstrap_servers=BROKER, enable_auto_commit=False, fetch_max_wait_ms=20,
-                                      max_partition_fetch_bytes=4 * 1024 * 1024)
+                                      auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
         parts = [TopicPartition(topic, p) for p in range(partitions)]
         self.consumer.assign(parts)
         self.consumer.seek_to_beginning(*parts)
