@@ -9,10 +9,13 @@ The worker runs a copy of the default rule pack with `allowed_lateness = "0s"`: 
 5 minutes an event stamped `now` is held until the watermark passes it, i.e. its change is due 5
 minutes later by design, whatever the machine. Everything else is the default pack.
 
-Per run: a warm-up (one order per customer: first tag assignments for everyone, drained and
-settled), a reference phase at a low rate the worker can follow, then the measured phase at the
-offered load. If the worker cannot keep up, the backlog at the end of the load is reported and the
-run is marked saturated: its percentiles are then lower bounds (changes still queued when the
+Per run: a warm-up (one order per customer: first tag assignments for everyone, drained, and
+waited for until every warm-up order's changes are readable), a reference phase at a low rate the
+worker can follow, then the measured phase at the offered load. Between phases the reader waits
+for the change topic to stay quiet for longer than a source needs to count as idle
+(`source_idle_after` plus a tick): changes can trail the committed offsets by that much, since with
+only some topics receiving records the watermark waits for the others to go idle. If the worker
+cannot keep up, the backlog at the end of the load is reported and the run is marked saturated: its percentiles are then lower bounds (changes still queued when the
 drain time ran out are not in the sample).
 """
 
@@ -27,6 +30,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.common import BROKER, Deployment, GroupProgress, end_offsets, log, median, percentile, tagstream, wait_http
 from bench.scales import Scale
+from config.settings import load_settings
 
 CATEGORIES = ("shoes", "dresses", "electronics", "home", "beauty")
 REFERENCE_RATE = 100  # events/s: a load the worker follows, for comparison
@@ -107,6 +111,7 @@ def once(scale: Scale, index: int, drain_s: float) -> dict:
         env = deployment.group_env(f"live{index}")
         env["TAGSTREAM_RULES"] = lateness_zero_rules(deployment.dir)
         app_id = env["TAGSTREAM_APP_ID"]
+        settings = load_settings(environ=env)
         worker = tagstream("worker", "--clock", "live", env=env, log_path=deployment.dir / f"live{index}.log",
                            name="tagstream worker (live)")
         wait_http(int(env["TAGSTREAM_WEB_PORT"]), worker)
@@ -136,21 +141,28 @@ def once(scale: Scale, index: int, drain_s: float) -> dict:
                 drained = _drain(watch, worker, drain)
             finally:
                 watch.close()
+            if drained is not None and kind is not None:
+                _await_causes(reader, before, set(sent_at), timeout_s=drain)  # every first order changes a tag
             if drained is not None:
-                _settle(reader)
+                _settle(reader, quiet_s=settings.source_idle_after + settings.tick_interval + 1.0)
             received = reader.received[before:]
-            latencies = [(at - sent_at[cause]) * 1000 for cause, at in
-                         ((orjson.loads(value)["data"]["cause_event_id"], at) for at, value in received) if cause in sent_at]
+            matched = [(cause, at) for cause, at in ((orjson.loads(value)["data"]["cause_event_id"], at) for at, value in received)
+                       if cause in sent_at]
+            latencies = [(at - sent_at[cause]) * 1000 for cause, at in matched]
             return {"offered_eps": count / took, "events": count, "changes_matched": len(latencies),
+                    "events_answered": len({cause for cause, _ in matched}),
                     "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
                     "max_ms": max(latencies) if latencies else float("nan"),
                     "backlog_at_end_of_load": backlog, "drain_s": drained,
                     "saturated": backlog > rate or drained is None}
 
         warm = phase("w", scale.latency_rate, 0, kind="order")
+        if warm["events_answered"] < warm["events"]:
+            raise RuntimeError(f"warm-up: changes for {warm['events_answered']:,} of {warm['events']:,} first orders "
+                               f"(drained: {warm['drain_s']})")
         reference = phase("r", REFERENCE_RATE, REFERENCE_SECONDS)
         measured = phase("m", scale.latency_rate, scale.latency_seconds, drain=drain_s)
-        return {**measured, "warmup_changes": warm["changes_matched"], "reference_eps": reference["offered_eps"],
+        return {**measured, "warmup_changes": warm["changes_matched"], "warmup_s": warm["drain_s"], "reference_eps": reference["offered_eps"],
                 "reference_p50_ms": reference["p50_ms"], "reference_p99_ms": reference["p99_ms"],
                 "reference_saturated": reference["saturated"]}
     finally:
@@ -166,8 +178,22 @@ def once(scale: Scale, index: int, drain_s: float) -> dict:
         deployment.remove()
 
 
-def _settle(reader: ChangeReader, quiet_s: float = 1.5, timeout_s: float = 60) -> None:
-    """Wait until no change has arrived for `quiet_s` (the producer buffer trails the commits)."""
+def _await_causes(reader: ChangeReader, start: int, causes: set[str], timeout_s: float) -> None:
+    """Wait until a change caused by each of `causes` has been read (at most `timeout_s`)."""
+    missing, index = set(causes), start
+    deadline = time.monotonic() + timeout_s
+    while missing and time.monotonic() < deadline:
+        received = reader.received[index:]
+        index += len(received)
+        for _, value in received:
+            missing.discard(orjson.loads(value)["data"]["cause_event_id"])
+        if missing:
+            time.sleep(0.1)
+
+
+def _settle(reader: ChangeReader, quiet_s: float, timeout_s: float = 60) -> None:
+    """Wait until no change has arrived for `quiet_s` (changes trail the commits: the producer
+    buffer, and the watermark waiting for idle sources)."""
     started = time.monotonic()
     count, changed = len(reader.received), time.monotonic()
     while time.monotonic() - changed < quiet_s and time.monotonic() - started < timeout_s:

@@ -28,7 +28,7 @@ from kafka.admin import NewTopic
 
 from agents.table_store import meta_key
 from agents.topics import ensure_topics
-from bench.common import BROKER, Deployment, admin, dataset, end_offsets, log, median, tagstream
+from bench.common import BROKER, Deployment, GroupProgress, admin, dataset, end_offsets, log, median, tagstream
 from bench.latency import ChangeReader
 from bench.scales import Scale
 from config.settings import load_settings
@@ -128,36 +128,61 @@ def _diagnose(env: dict, reader: ChangeReader) -> str:
         facts.append(f"change topic holds {sum(end_offsets([env['TAGSTREAM_TOPIC_CHANGES']]).values())}")
     except Exception as error:  # noqa: BLE001
         facts.append(f"change topic unreadable: {error}")
+    try:  # did the group commit past the probes without publishing their changes?
+        ends = end_offsets([env["TAGSTREAM_TOPIC_ORDERS"]])
+        progress = GroupProgress(env["TAGSTREAM_APP_ID"], ends)
+        try:
+            facts.append(f"orders topic holds {sum(ends.values())}, group committed {progress.committed()}")
+        finally:
+            progress.close()
+    except Exception as error:  # noqa: BLE001
+        facts.append(f"group offsets unreadable: {error}")
     try:
         text = urllib.request.urlopen(f"http://127.0.0.1:{env['TAGSTREAM_WEB_PORT']}/metrics", timeout=5).read().decode()
         for name in ("tagstream_events_consumed_total", "tagstream_events_late_total", "tagstream_tag_changes_total",
-                     "tagstream_customers_tracked"):
+                     "tagstream_customers_tracked", "tagstream_offset_holes_total"):
             total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
             facts.append(f"{name} {total:g}")
+        marks = sorted({line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith("tagstream_watermark_seconds")})
+        facts.append(f"watermarks {', '.join(marks) or 'none'}")
     except Exception as error:  # noqa: BLE001
         facts.append(f"metrics unreadable: {error}")
     return ", ".join(facts)
 
 
-def _serve(env: dict, deployment: Deployment, tag: str, wanted: set[str], reader: ChangeReader, timeout_s: float) -> dict:
-    """Start a worker; seconds until the changes of every probe in `wanted` are readable."""
+def _serve(env: dict, deployment: Deployment, tag: str, probe_at: int, reader: ChangeReader, timeout_s: float) -> dict:
+    """Send the probes (stamped `probe_at`), start a worker; seconds until the changes of every
+    probe are readable."""
+    wanted = probes(env["TAGSTREAM_TOPIC_ORDERS"], tag, probe_at)
     log_path = deployment.dir / f"{tag}.log"
     worker = tagstream("worker", "--clock", "event", env=env, log_path=log_path, name=f"tagstream worker ({tag})")
     started_wall = time.time() - (time.monotonic() - worker.started)
-    try:
-        seen: dict[str, float] = {}
-        while time.monotonic() < worker.started + timeout_s:
+    seen: dict[str, float] = {}
+
+    def answered(until: float) -> bool:
+        while time.monotonic() < until:
             worker.check()
             for at, value in list(reader.received):
                 cause = orjson.loads(value)["data"]["cause_event_id"]
                 if cause in wanted:
                     seen.setdefault(cause, at)
             if len(seen) == len(wanted):
-                break
+                return True
             time.sleep(0.1)
-        else:
-            raise ProbeTimeout(f"{len(seen)} of {len(wanted)} probes answered within {timeout_s:.0f}s; "
-                               f"{_diagnose(env, reader)}; worker log {log_path}")
+        return False
+
+    try:
+        if not answered(worker.started + timeout_s):
+            facts = _diagnose(env, reader)
+            # Diagnosis only (the restart is not measured): does one more order per partition
+            # make the worker read the probes it has been sitting on?
+            before = len(seen)
+            nudges = probes(env["TAGSTREAM_TOPIC_ORDERS"], tag + "-nudge", probe_at)
+            nudged = answered(time.monotonic() + 15)
+            raise ProbeTimeout(f"{before} of {len(wanted)} probes answered within {timeout_s:.0f}s; {facts}; after one "
+                               f"more order per partition: {len(seen)} of {len(wanted)} answered ({'all' if nudged else 'not all'}), "
+                               f"{_diagnose(env, reader).split('tagstream_offset_holes_total ')[-1].split(',')[0]} offset holes, "
+                               f"{len(nudges)} nudges sent; worker log {log_path}")
     finally:
         worker.stop()
     return {"serving_s": max(seen.values()) - started_wall, **_log_phases(log_path, started_wall)}
@@ -178,11 +203,10 @@ def restart(customers: int, encoded: list[bytes], watermark: int, store: str, ta
         write_changelog(f"{settings.app_id}-customers-changelog", customers, encoded, watermark, lateness)
         reader = ChangeReader(settings.topic_changes, settings.partitions)
         reader.start()
-        first = _serve(env, deployment, tag, probes(settings.topic_orders, tag, watermark - 3_600_000), reader, timeout_s)
+        first = _serve(env, deployment, tag, watermark - 3_600_000, reader, timeout_s)
         result = {"customers": customers, **first}
         if again:
-            second = _serve(env, deployment, tag + "-again", probes(settings.topic_orders, tag + "-again", watermark - 3_600_000),
-                            reader, timeout_s)
+            second = _serve(env, deployment, tag + "-again", watermark - 3_600_000, reader, timeout_s)
             result["again_serving_s"] = second["serving_s"]
         return result
     finally:
@@ -196,11 +220,13 @@ def run(scale: Scale, repeat: int) -> dict:
     n = scale.recovery_customers
     encoded, watermark = templates()
     log(f"recovery: {len(encoded):,} template states, {sum(map(len, encoded)) / len(encoded):,.0f} B each; warm-up")
-    timeout = 60 + n / 1000
     retried: list[str] = []
 
     def measured(customers: int, store: str, tag: str, again: bool = False) -> dict:
-        """One restart; a failure is logged and the restart tried once more (counted in the results)."""
+        """One restart; a failure is logged and the restart tried once more (counted in the results).
+        The time allowed grows with the customers to restore (an empty start serves in ~3 s; a
+        start that has answered nothing after 30 s will not)."""
+        timeout = 30 + customers / 1000
         try:
             return restart(customers, encoded, watermark, store, tag, timeout, again)
         except RuntimeError as error:  # a probe timeout, a changelog not fully written
