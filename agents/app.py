@@ -87,7 +87,8 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         return profile_from_record(record, state.clock or 0)
 
     redis_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    redis = RedisSink(redis_client, to_profile, metrics, resync=store.items)
+    redis = RedisSink(redis_client, to_profile, metrics, resync=store.customer_ids, lookup=store.get)
+    source_topics = {*settings.input_topics, settings.topic_ticks}
     driver = PartitionDriver(
         rules,
         store,
@@ -96,7 +97,8 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         highwater=lambda topic, partition: _highwater(app, topic, partition),
         committed=lambda topic, partition: app.consumer._committed_offset.get(TP(topic, partition)),
         live_clock=settings.clock == "live",
-        on_state=redis.offer,
+        assigned=lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic in source_topics},
+        on_owned=redis.recheck,
         idle_after_s=settings.source_idle_after,
     )
     sinks = Sinks(changes, dlq, metrics)

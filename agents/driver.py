@@ -20,7 +20,6 @@ from schemas.events import EVENT_TYPES, Event, Rejection, decode_event
 from stream.changes import TagChange
 from stream.engine import Outcome, PartitionEngine
 from stream.rules.ruleset import RuleSet
-from stream.state import CustomerState
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,8 @@ class PartitionDriver:
         highwater: HighWater,
         committed: Committed,
         live_clock: bool,
-        on_state: Callable[[str, CustomerState], None] = lambda customer_id, state: None,
+        assigned: Callable[[], set[int]] = set,
+        on_owned: Callable[[list[str]], None] = lambda customer_ids: None,
         idle_after_s: float = 2.0,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -71,7 +71,8 @@ class PartitionDriver:
         self.highwater = highwater
         self.committed = committed
         self.live_clock = live_clock
-        self.on_state = on_state  # every customer whose state was written (the serving layer)
+        self.assigned = assigned  # the partitions this worker processes now
+        self.on_owned = on_owned  # the customers of partitions newly taken over (the serving layer)
         self.idle_after_s = idle_after_s
         self.now = now
         self.engines: dict[int, PartitionEngine] = {}
@@ -123,14 +124,21 @@ class PartitionDriver:
     def engine(self, partition: int) -> PartitionEngine:
         engine = self.engines.get(partition)
         if engine is None:
+            self._build({partition} | (self.assigned() - self.engines.keys()))
+            engine = self.engines[partition]
+        return engine
+
+    def _build(self, partitions: set[int]) -> None:
+        """Index newly owned partitions from the table, all in one pass over it: after a restart
+        every partition is new, and a pass per partition would read a million customers 8 times."""
+        grouped = self.store.by_partition(partitions)
+        for partition, customers in grouped.items():
             engine = PartitionEngine(self.rules, self.store, EVENT_TYPES)
             engine.watermark.restore(self.store.load_meta(partition))
-            customers = self.store.by_partition({partition})[partition]
             engine.rebuild_index(iter(customers))
             self.engines[partition] = engine
-            for customer_id, state in customers:  # newly owned: make sure Redis shows them
-                self.on_state(customer_id, state)
-        return engine
+            self.on_owned([customer_id for customer_id, _ in customers])
+        logger.info("indexed partitions %s: %d customers", sorted(partitions), sum(map(len, grouped.values())))
 
     def caught_up(self, partition: int) -> frozenset[str]:
         """Event types whose topic is idle on this partition: it has delivered every record the

@@ -99,6 +99,9 @@ class TableStore:
                 customer_id = key.decode()
                 yield customer_id, self._staged.get(customer_id) or decode_state(customer_id, raw)
 
+    def customer_ids(self) -> list[str]:
+        return [key.decode() for key in list(self.table.keys()) if not key.startswith(META_PREFIX)]
+
     def by_partition(self, wanted: set[int]) -> dict[int, list[tuple[str, CustomerState]]]:
         """One pass over the table, grouped by the partition each customer belongs to. Only the
         wanted partitions' states are decoded: a restart with a million customers rebuilds its

@@ -73,9 +73,9 @@ async def rebuild(settings: Settings, customers: dict[str, CustomerState], rules
     def to_profile(customer_id: str, state: CustomerState):
         return profile_from_record(customer_record(rules, customer_id, state, state.clock or 0), state.clock or 0)
 
-    sink = RedisSink(client, to_profile, WorkerMetrics(), resync=lambda: customers.items())
+    sink = RedisSink(client, to_profile, WorkerMetrics(), resync=customers.keys, lookup=customers.get)
     sink.offer_all(customers.items())
-    if not await sink.flush():
+    if not await sink.drain():
         raise RuntimeError(f"writing to Redis at {settings.redis_url} failed")
     await client.aclose()
     return len(stale)

@@ -5,6 +5,12 @@ wins, so a burst of events for one customer costs one write). A background task 
 pipelined batches through an atomic, event-time-ordered Lua script. When Redis is unreachable
 the pending profiles stay in memory, failures are counted, the task backs off, and once Redis
 answers again every customer is re-synced from table state (Redis may have restarted empty).
+
+Re-syncs (after an outage, and for the customers of a partition this worker has just taken over,
+whose last profile a dead predecessor may not have written) go through a second, low-priority
+queue of customer ids: it is worked on only when no fresh profile waits, reads each customer's
+current state at that moment, and pauses after each batch for as long as the batch took, so a
+million-customer re-sync costs the stream at most half the event loop instead of all of it.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from importlib.resources import files
 
@@ -25,6 +32,7 @@ from stream.state import CustomerState
 log = logging.getLogger(__name__)
 SCRIPT = files("agents.serving").joinpath("write_profile.lua").read_text()
 ToProfile = Callable[[str, CustomerState], Profile]
+Lookup = Callable[[str], "CustomerState | None"]
 
 
 def script_args(profile: Profile) -> list[str]:
@@ -42,18 +50,21 @@ class RedisSink:
         client: Redis,
         to_profile: ToProfile,
         metrics: WorkerMetrics,
-        resync: Callable[[], Iterable[tuple[str, CustomerState]]],
+        resync: Callable[[], Iterable[str]],
+        lookup: Lookup,
         batch: int = 500,
         interval_s: float = 0.1,
     ) -> None:
         self.client = client
         self.to_profile = to_profile
         self.metrics = metrics
-        self.resync = resync
+        self.resync = resync  # every customer id, for a full re-sync
+        self.lookup = lookup  # a customer's current state, for the re-sync queue
         self.batch = batch
         self.interval_s = interval_s
         self.script = client.register_script(SCRIPT)
         self._dirty: dict[str, CustomerState] = {}
+        self._recheck: deque[str] = deque()
         self._backoff_s = 0.0
         self._resync_due = False
 
@@ -66,6 +77,15 @@ class RedisSink:
             self._dirty[customer_id] = state
         self.metrics.redis_pending.set(len(self._dirty))
 
+    def recheck(self, customer_ids: Iterable[str]) -> None:
+        """Write these customers again, in the background, from whatever their state is then."""
+        self._recheck.extend(customer_ids)
+        self.metrics.redis_pending.set(self.pending)
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty) + len(self._recheck)
+
     async def run(self) -> None:
         """Flush forever; cancelled with the worker."""
         while True:
@@ -73,19 +93,42 @@ class RedisSink:
             await self.flush()
 
     async def flush(self) -> bool:
-        """Write everything pending; False (and nothing lost) if Redis failed."""
+        """Write every fresh profile, then one batch of re-syncs; False (and nothing lost) if
+        Redis failed."""
         while self._dirty:
             batch = [self._dirty.popitem() for _ in range(min(self.batch, len(self._dirty)))]
             if not await self._write(batch):
                 for customer_id, state in batch:
                     self._dirty.setdefault(customer_id, state)  # a newer state may have arrived
-                self.metrics.redis_pending.set(len(self._dirty))
+                self.metrics.redis_pending.set(self.pending)
                 return False
             await asyncio.sleep(0)  # let the stream run between batches
-        self.metrics.redis_pending.set(0)
         if self._resync_due:
             self._resync_due = False
-            await self._resync()
+            self._recheck.clear()  # all of them are queued again
+            self.recheck(self.resync())
+            log.info("Redis is back: re-syncing all %d customers from table state in the background", len(self._recheck))
+        ok = await self._recheck_batch()
+        self.metrics.redis_pending.set(self.pending)
+        return ok
+
+    async def drain(self) -> bool:
+        """Flush until nothing is pending (a one-off job, or a test); False if Redis failed."""
+        while self.pending:
+            if not await self.flush():
+                return False
+        return True
+
+    async def _recheck_batch(self) -> bool:
+        if not self._recheck:
+            return True
+        started = time.perf_counter()
+        ids = [self._recheck.popleft() for _ in range(min(self.batch, len(self._recheck)))]
+        batch = [(customer_id, state) for customer_id in ids if (state := self.lookup(customer_id)) is not None]
+        if batch and not await self._write(batch):
+            self._recheck.extendleft(reversed(ids))
+            return False
+        await asyncio.sleep(time.perf_counter() - started)  # at most half the loop's time
         return True
 
     async def _write(self, batch: list[tuple[str, CustomerState]]) -> bool:
@@ -105,14 +148,3 @@ class RedisSink:
         self._backoff_s = 0.0
         self.metrics.redis_write_seconds.observe(time.perf_counter() - started)
         return True
-
-    async def _resync(self) -> None:
-        """Redis came back: it may have lost data, so every customer is written again."""
-        log.info("Redis is back: re-syncing all customers from table state")
-        count = 0
-        for customer_id, state in self.resync():
-            self._dirty.setdefault(customer_id, state)
-            count += 1
-            if count % 1000 == 0:
-                await asyncio.sleep(0)
-        self.metrics.redis_pending.set(len(self._dirty))

@@ -11,7 +11,9 @@ import pytest
 
 from agents.driver import PartitionDriver
 from agents.table_store import TableStore
+from stream.partitioner import partition_for
 from stream.rules.ruleset import load_rules
+from stream.state import CustomerState
 
 TOPICS = {"orders": "order", "email-opens": "email_open", "clicks": "click", "visits": "visit"}
 
@@ -94,3 +96,33 @@ def test_an_engine_failure_on_one_event_dead_letters_it_instead_of_stopping_the_
     assert handled.dead is not None and handled.dead.reason == "engine_error", handled
     assert handled.dead.message == "ZeroDivisionError: division by zero"
     assert (handled.dead.offset, handled.dead.value) == (7, event)
+
+
+class CountingTable(dict):
+    """A table that counts full scans (what a restart with a million customers pays for)."""
+
+    scans = 0
+
+    def items(self):
+        self.scans += 1
+        return super().items()
+
+
+def test_partitions_taken_over_together_are_indexed_in_one_pass_and_their_customers_rechecked(clock):
+    table = CountingTable()
+    store = TableStore(table, 8)
+    ids = [f"cust-{n}" for n in range(40)]
+    for customer_id in ids:
+        store.put(customer_id, CustomerState(next_deadline=1_000))
+    store.commit()
+    owned = [partition_for(customer_id, 8) for customer_id in ids]
+    assigned = {owned[0], owned[1], owned[2]}
+    rechecked: list[str] = []
+    d = PartitionDriver(
+        load_rules(), store, TOPICS, "ticks", highwater=lambda topic, partition: None, committed=lambda topic, partition: 0,
+        live_clock=False, assigned=lambda: assigned, on_owned=rechecked.extend, now=clock,
+    )
+    d.handle("ticks", owned[0], 0, None, b"{}")
+    assert set(d.engines) == assigned and table.scans == 1
+    assert sorted(rechecked) == sorted(c for c, p in zip(ids, owned) if p in assigned)
+    assert sum(engine.scheduled for engine in d.engines.values()) == len(rechecked), "every customer's deadline indexed"
