@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from importlib.resources import files
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -35,13 +36,9 @@ ToProfile = Callable[[str, CustomerState], Profile]
 Lookup = Callable[[str], "CustomerState | None"]
 
 
-def script_args(profile: Profile) -> list[str]:
-    args = [str(profile.as_of_ms), profile.customer_id, AUDIENCE, str(len(profile.tags))]
-    for family, value in profile.tags.items():
-        args += [family, value]
-    for field, value in profile.fields.items():
-        args += [field, value]
-    return args
+def script_args(profile: Profile) -> list[bytes]:
+    return [orjson.dumps({"as_of_ms": str(profile.as_of_ms), "id": profile.customer_id, "audience": AUDIENCE,
+                          "tags": profile.tags, "fields": profile.fields})]
 
 
 class RedisSink:
