@@ -7,6 +7,7 @@ computes byte-identical deadlines and change timestamps.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Final
 
 SECOND_MS: Final = 1000
@@ -19,9 +20,18 @@ def day_of(ts: int) -> int:
 
 
 def format_ts(ts: int) -> str:
-    """RFC 3339 with milliseconds and a `Z`, the one textual form tagstream writes."""
-    moment = datetime.fromtimestamp(ts / 1000, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts % 1000:03d}Z"
+    """RFC 3339 with milliseconds and a `Z`, the one textual form tagstream writes. Every tag
+    change and profile carries several, so the date part is computed once per day."""
+    day, in_day = divmod(ts, DAY_MS)
+    seconds, millis = divmod(in_day, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{_date_of_day(day)}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _date_of_day(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
 def parse_instant(text: str) -> int:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import random
+from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from stream.timeutil import format_ts
 from tests.unit.tagspec import MINUTE_MS, click, day, email_open, order, pack, run, visit
 
 L = "lifecycle"
@@ -257,3 +261,9 @@ def test_out_of_order_arrival_within_the_lateness_bound_gives_the_same_changes_a
     assert shuffled.totals.late == 0
     assert _by_customer(shuffled) == _by_customer(in_order)
     assert shuffled.snapshot(as_of) == in_order.snapshot(as_of)
+
+
+@given(st.integers(min_value=-(10**12), max_value=4 * 10**12))
+def test_instants_are_written_as_rfc3339_utc_with_milliseconds(ts):
+    moment = datetime.fromtimestamp(ts // 1000, tz=timezone.utc)
+    assert format_ts(ts) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts % 1000:03d}Z"
