@@ -131,7 +131,7 @@ class PartitionDriver:
     def _build(self, partitions: set[int]) -> None:
         """Index newly owned partitions from the table, all in one pass over it: after a restart
         every partition is new, and a pass per partition would read a million customers 8 times."""
-        grouped = self.store.by_partition(partitions)
+        grouped = self.store.wakes_by_partition(partitions)
         for partition, customers in grouped.items():
             engine = PartitionEngine(self.rules, self.store, EVENT_TYPES)
             engine.watermark.restore(self.store.load_meta(partition))

@@ -45,14 +45,15 @@ class PartitionEngine:
         self._wake_of: dict[str, int] = {}
         self.customers = 0  # customers of this partition, for the "customers tracked" gauge
 
-    def rebuild_index(self, customers: Iterator[tuple[str, CustomerState]]) -> None:
-        """After a restart or rebalance: index every customer of this partition once."""
+    def rebuild_index(self, wakes: Iterator[tuple[str, int | None]]) -> None:
+        """After a restart or rebalance: index every customer of this partition once, from
+        (customer, `CustomerState.wake_time`) pairs."""
         self._wakes.clear()
         self._wake_of.clear()
         self.customers = 0
-        for customer_id, state in customers:
+        for customer_id, wake in wakes:
             self.customers += 1
-            self._schedule(customer_id, state)
+            self._schedule_at(customer_id, wake)
 
     @property
     def scheduled(self) -> int:
@@ -116,7 +117,9 @@ class PartitionEngine:
         return changes
 
     def _schedule(self, customer_id: str, state: CustomerState) -> None:
-        wake = state.wake_time()
+        self._schedule_at(customer_id, state.wake_time())
+
+    def _schedule_at(self, customer_id: str, wake: int | None) -> None:
         if wake is None:
             self._wake_of.pop(customer_id, None)
         elif self._wake_of.get(customer_id) != wake:

@@ -43,15 +43,20 @@ class CustomerState:
     changed_at: int | None = None  # event time of the last tag change
 
     def wake_time(self) -> int | None:
-        """The lowest watermark at which this customer has work: a deadline is due once the
-        watermark reaches it, a buffered event once the watermark has passed it."""
-        wake = self.next_deadline
-        if self.pending and (wake is None or self.pending[0].ts + 1 < wake):
-            wake = self.pending[0].ts + 1
-        return wake
+        return wake_time(self.next_deadline, self.pending[0].ts if self.pending else None)
 
     def has_seen(self, event_id: str) -> bool:
         return event_id in self.recent_ids or any(e.event_id == event_id for e in self.pending)
+
+
+def wake_time(next_deadline: int | None, first_pending_ts: int | None) -> int | None:
+    """The lowest watermark at which a customer has work: a deadline is due once the watermark
+    reaches it, a buffered event once the watermark has passed it."""
+    if first_pending_ts is None:
+        return next_deadline
+    if next_deadline is None or first_pending_ts + 1 < next_deadline:
+        return first_pending_ts + 1
+    return next_deadline
 
 
 def count(counters: dict[str, dict[str, int]], name: str, key: str) -> None:

@@ -9,7 +9,6 @@ the allowed lateness.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 import tempfile
@@ -22,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream.backtest import Backtest
+from stream.codec import decode_state, decode_wake, encode_state
 from stream.rules.ruleset import DEFAULT_RULES, RuleSet, load_rules
 from stream.timeutil import DAY_MS
 from tests.unit.tagspec import MINUTE_MS, T0, lines, run
@@ -378,34 +378,33 @@ def test_arrival_order_within_the_lateness_bound_does_not_matter(pack, history, 
             assert perturbed.tags(customer) == in_order.tags(customer)
 
 
-HAS_CODEC = importlib.util.find_spec("stream.codec") is not None
-
-
-@pytest.mark.skipif(not HAS_CODEC, reason="stream/codec.py not written yet")
 @SETTINGS
 @given(pack=st.sampled_from(sorted(PACKS)), history=histories(), cut=st.floats(0, 1))
-def test_state_survives_a_codec_round_trip_mid_stream(pack, history, cut):
-    from stream.codec import decode_state, encode_state
-
+def test_state_and_deadline_index_survive_a_restart_from_bytes_mid_stream(pack, history, cut):
     rules = PACKS[pack]
     events, sent, delays = history
     docs = arrival(sent, delays, rules.allowed_lateness_ms)
     as_of = events[-1].ts + 100 * DAY_MS
     straight = run(docs, as_of=as_of, rules=rules)
 
-    # the same log, but every customer's state goes through bytes at an arbitrary point
+    # the same log, but at an arbitrary point every customer's state goes through bytes and each
+    # partition's deadline index is rebuilt from them, as a restarted worker does
     backtest = Backtest(rules)
     changes = []
     split = round(cut * len(docs))
     reject = lambda line, rejection: pytest.fail(rejection.message)  # noqa: E731
     backtest.run(lines(docs[:split]), changes.append, reject)
     for engine in backtest.engines:
+        wakes = []
         for customer, state in list(engine.store.items()):
             raw = encode_state(state)
             restored = decode_state(customer, raw)
             assert restored == state
             assert encode_state(restored) == raw
+            assert decode_wake(customer, raw) == state.wake_time()
             engine.store.put(customer, restored)
+            wakes.append((customer, decode_wake(customer, raw)))
+        engine.rebuild_index(iter(wakes))
     backtest.run(lines(docs[split:]), changes.append, reject)
     backtest.finish(as_of, changes.append)
     assert [c.to_json() for c in changes] == [c.to_json() for c in straight.changes]
