@@ -98,13 +98,15 @@ class PartitionDriver:
             decoded = Rejection("wrong_topic", f"a {decoded.type!r} event on topic {topic!r} (expects {self.input_topics[topic]!r})")
         if isinstance(decoded, Rejection):
             return Handled(dead=Dead(topic, partition, offset, key, value, decoded.reason, decoded.message))
-        before = engine.watermark.value
         try:
             outcome = engine.ingest(decoded, decoded.type, self.caught_up(partition))
         except Exception as exc:  # noqa: BLE001 - a rule or engine fault on one event must not stop the partition
             logger.exception("engine failed on %s[%d]@%d", topic, partition, offset)
             return Handled(dead=Dead(topic, partition, offset, key, value, "engine_error", f"{type(exc).__name__}: {exc}"))
-        self._save_watermark(engine, partition, before)
+        # Always, not only when the watermark moved: the newest event time of each source is part
+        # of it, and a restart that lost one (a source read ahead while another held time back)
+        # would stop short of it once every source is idle, leaving its buffered events unreleased.
+        self.store.save_meta(partition, engine.watermark.to_dict())
         return Handled(outcome.changes, event=decoded, outcome=outcome)
 
     def _on_tick(self, engine: PartitionEngine, partition: int, value: bytes | None) -> list[TagChange]:
@@ -118,7 +120,8 @@ class PartitionDriver:
             changes = engine.tick(wall_ms, caught_up)
         else:
             changes = engine.refresh(caught_up)
-        self._save_watermark(engine, partition, before)
+        if engine.watermark.value != before:  # a tick moves only the value
+            self.store.save_meta(partition, engine.watermark.to_dict())
         return changes
 
     def engine(self, partition: int) -> PartitionEngine:
@@ -139,6 +142,12 @@ class PartitionDriver:
             self.engines[partition] = engine
             self.on_owned([customer_id for customer_id, _ in customers])
         logger.info("indexed partitions %s: %d customers", sorted(partitions), sum(map(len, grouped.values())))
+
+    def quiet_for(self, topic: str, partition: int) -> float:
+        """Seconds since this topic last delivered a record of the partition (or since the
+        partition was first checked, if it never has)."""
+        now = self.now()
+        return now - self.last_delivery.setdefault((topic, partition), now)
 
     def caught_up(self, partition: int) -> frozenset[str]:
         """Event types whose topic is idle on this partition: it has delivered every record the
@@ -162,7 +171,3 @@ class PartitionDriver:
             if position >= end and now - quiet_since >= self.idle_after_s:
                 done.append(event_type)
         return frozenset(done)
-
-    def _save_watermark(self, engine: PartitionEngine, partition: int, before: int) -> None:
-        if engine.watermark.value != before:
-            self.store.save_meta(partition, engine.watermark.to_dict())

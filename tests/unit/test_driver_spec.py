@@ -126,3 +126,17 @@ def test_partitions_taken_over_together_are_indexed_in_one_pass_and_their_custom
     assert set(d.engines) == assigned and table.scans == 1
     assert sorted(rechecked) == sorted(c for c, p in zip(ids, owned) if p in assigned)
     assert sum(engine.scheduled for engine in d.engines.values()) == len(rechecked), "every customer's deadline indexed"
+
+
+def test_a_source_read_ahead_is_remembered_even_while_another_holds_the_watermark_back(clock):
+    """Visits read a month ahead while orders lag: the watermark stays put, but a restart must
+    still know how far visits went, or, once everything is idle, it would stop short of them and
+    never release the visits it buffered."""
+    d = driver(clock, {"orders": 5, "email-opens": 0, "clicks": 0, "visits": 9})
+    d.handle("orders", 0, 0, b"c1", b'{"event_id":"o1","type":"order","customer_id":"c1","ts":1700000000000,"amount":10}')
+    held = d.engine(0).watermark.value
+    d.handle("visits", 0, 0, b"c1", b'{"event_id":"v1","type":"visit","customer_id":"c1","ts":1702592000000,"page":"/"}')
+    assert d.engine(0).watermark.value == held, "orders still hold time back"
+    restarted = PartitionDriver(load_rules(), d.store, TOPICS, "ticks", highwater=lambda topic, partition: None,
+                                committed=lambda topic, partition: 0, live_clock=False, now=clock)
+    assert restarted.engine(0).watermark.newest["visit"] == 1702592000000
