@@ -26,7 +26,7 @@ from agents.acked_table import acked_table
 from agents.driver import PartitionDriver
 from agents.metrics import WorkerMetrics
 from agents.hole_reader import RawRecord, read_range
-from agents.offsets import AckGate, Filled, OffsetGuard, Verdict
+from agents.offsets import STALL_AFTER_S, TAIL_READ_MAX, AckGate, Filled, OffsetGuard, Verdict
 from agents.retry import until_delivered
 from agents.serving.profiles import Profile, profile_from_record
 from agents.serving.redis_sink import RedisSink
@@ -149,6 +149,8 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         and the repeats to skip (see agents/offsets.py)."""
         records, repeats = [], []
         for m in messages:
+            if m.topic == settings.topic_ticks:
+                records += await _stalled_tails(m.partition)
             verdict, expected = (Verdict.NEXT, m.offset) if m.topic == settings.topic_ticks else guard.check(m.topic, m.partition, m.offset)
             if verdict is Verdict.REPEAT:
                 repeats.append(m)
@@ -164,6 +166,23 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
                 records += filled
             records.append(m)
         return records, repeats
+
+    async def _stalled_tails(partition: int) -> list[RawRecord]:
+        """Records Kafka holds for this partition that Faust has not delivered for
+        `STALL_AFTER_S`: a hole at the end of a partition, which no later record reveals."""
+        found: list[RawRecord] = []
+        for topic in settings.input_topics:
+            expected, end = guard.next_offset(topic, partition), _highwater(app, topic, partition)
+            if expected is None or end is None or expected >= end or driver.quiet_for(topic, partition) < STALL_AFTER_S:
+                continue
+            filled = await read_range(settings.kafka_broker, topic, partition, expected, min(end, expected + TAIL_READ_MAX))
+            metrics.offset_holes.inc()
+            logger.warning("%s[%d]: offsets %d-%d were not delivered for %.0fs; read %d of them from Kafka directly",
+                           topic, partition, expected, end - 1, STALL_AFTER_S, len(filled))
+            for record in filled:
+                guard.check(topic, partition, record.offset)
+            found += filled
+        return found
 
     @app.task
     async def write_profiles() -> None:

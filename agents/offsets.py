@@ -11,7 +11,10 @@ events were lost for good. So:
 - `AckGate` lets Faust ack an input record only when the agent has finished it;
 - `OffsetGuard` notices a hole (the next record is further on than expected) and a repeat;
 - the agent reads a hole's records straight from Kafka (`agents/hole_reader.py`), processes them
-  before the record that revealed the hole, and acks them through the gate.
+  before the record that revealed the hole, and acks them through the gate;
+- a hole at the end of a partition has no later record to reveal it, so a partition that Kafka
+  holds records for but that has delivered nothing for `STALL_AFTER_S` is read the same way
+  (found by the clock ticks, which keep coming).
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ from typing import Any
 from faust.types import TP
 
 Key = tuple[str, int]  # (topic, partition)
+# Quiet this long with records waiting in Kafka, a partition is read directly. A partition with a
+# backlog is delivered every second or so even when the worker is saturated (fetches rotate over
+# all partitions); a wrong guess costs only a re-read whose records then arrive as repeats.
+STALL_AFTER_S = 10.0
+TAIL_READ_MAX = 10_000  # records read per stalled partition and tick
 
 
 class Verdict(Enum):
@@ -37,12 +45,15 @@ class OffsetGuard:
     committed: Callable[[str, int], "int | None"]  # the group's committed offset, if known
     expected: dict[Key, int] = field(default_factory=dict)
 
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        """The offset the next record of this partition should have, if known."""
+        expected = self.expected.get((topic, partition))
+        return self.committed(topic, partition) if expected is None else expected
+
     def check(self, topic: str, partition: int, offset: int) -> tuple[Verdict, int]:
         """The verdict and the offset that was expected (the start of a hole)."""
         key = (topic, partition)
-        expected = self.expected.get(key)
-        if expected is None:
-            expected = self.committed(topic, partition)
+        expected = self.next_offset(topic, partition)
         if expected is None:
             expected = offset
         if offset < expected:
@@ -85,7 +96,11 @@ class AckGate:
         if message.topic in self.input_topics:
             key = (message.topic, message.partition, message.offset)
             if key not in self.finished:
-                return False  # Faust skipped it; it is processed later, or read as part of a hole
+                # Faust skipped it (it is processed later, or read as part of a hole). Faust's
+                # stop and rebalance wait until every delivered record is acked; this one never
+                # will be, so it must not be waited for: no offset commit passes it either way.
+                self.consumer._unacked_messages.discard(message)
+                return False
             self.finished.discard(key)
         return self._ack(message)
 

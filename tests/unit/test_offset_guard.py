@@ -43,10 +43,12 @@ def test_a_revoked_partition_starts_again_from_the_committed_offset():
 
 
 class Consumer:
-    """Stands in for Faust's consumer: records which messages it was asked to ack."""
+    """Stands in for Faust's consumer: records which messages it was asked to ack, and keeps
+    the delivered-but-unacked set that its stop and rebalance wait on."""
 
     def __init__(self) -> None:
         self.acked: list[tuple[str, int]] = []
+        self._unacked_messages: set = set()
 
     def ack(self, message) -> bool:
         self.acked.append((message.topic, message.offset))
@@ -68,6 +70,15 @@ def test_faust_may_ack_only_input_records_the_agent_finished():
     assert consumer.acked == [("orders", 6), ("ticks", 1)]
     gate.finish("ticks", 0, 2)
     assert gate.finished == set(), "nothing is remembered that no ack would ever clear"
+
+
+def test_a_stop_or_rebalance_does_not_wait_for_a_record_faust_skipped():
+    consumer = Consumer()
+    AckGate(consumer, {"orders"})
+    skipped = Message("orders", 5)
+    consumer._unacked_messages.add(skipped)
+    assert consumer.ack(skipped) is False
+    assert consumer._unacked_messages == set(), "it would never be acked: waiting for it hangs the stop"
 
 
 def test_records_read_to_fill_a_hole_are_acked_through_the_gate():
