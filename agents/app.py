@@ -7,6 +7,7 @@ a burst, the worker). All tagging decisions happen in `stream/` through `Partiti
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import weakref
@@ -26,7 +27,9 @@ from agents.acked_table import acked_table
 from agents.driver import PartitionDriver
 from agents.metrics import WorkerMetrics
 from agents.hole_reader import RawRecord, read_range
-from agents.offsets import STALL_AFTER_S, TAIL_READ_MAX, AckGate, Filled, OffsetGuard, Verdict
+from agents.offsets import (
+    STALL_AFTER_S, TAIL_READ_MAX, AckGate, Filled, OffsetGuard, Verdict, dropped_by_clear, fetch_only_active,
+)
 from agents.retry import until_delivered
 from agents.serving.profiles import Profile, profile_from_record
 from agents.serving.redis_sink import RedisSink
@@ -106,6 +109,34 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     guard = OffsetGuard(committed=lambda topic, partition: app.consumer._committed_offset.get(TP(topic, partition)))
     gates: list[AckGate] = []
 
+    def rewind_on_clear() -> None:
+        """Faust's flow control clears the stream queues on `resume()` (end of recovery) and at a
+        rebalance; input records in them are lost to Faust, whose fetch position is already past
+        them (see agents/offsets.py). From now on such records rewind the guard and the consumer
+        seeks back to them, so they are read again."""
+        clear_queues = app.flow_control.clear
+
+        def clear_and_rewind() -> None:
+            dropped = dropped_by_clear(app.flow_control._queues, settings.input_topics)
+            clear_queues()
+            for (topic, partition), offset in dropped.items():
+                logger.warning("%s[%d]: Faust dropped queued records from offset %d; reading them again", topic, partition, offset)
+                guard.rewind(topic, partition, offset)
+            if dropped and not app.should_stop:
+                asyncio.ensure_future(_seek_back(dropped))
+
+        app.flow_control.clear = clear_and_rewind  # FlowControlEvent.resume() calls self.clear()
+
+    async def _seek_back(dropped: dict[tuple[str, int], int]) -> None:
+        """On the consumer's thread; also resets Faust's read offset, so the copies are not dropped
+        as already read."""
+        assigned = app.consumer.assignment()
+        offsets = {TP(topic, partition): offset for (topic, partition), offset in dropped.items() if TP(topic, partition) in assigned}
+        try:
+            await app.consumer.seek_wait(offsets)
+        except Exception:  # noqa: BLE001 - revoked meanwhile: the next owner starts from the commit
+            logger.exception("seek back to %s failed", offsets)
+
     @app.agent(source, name="tagstream.ingest")
     async def ingest(stream: faust.StreamT) -> None:
         """Per batch: run the engine, publish its changes and wait for Kafka's acks, then write
@@ -113,6 +144,8 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         batch. At-least-once with byte-identical duplicates: see agents/table_store.py."""
         if not gates:
             gates.append(AckGate(app.consumer, settings.input_topics))
+            fetch_only_active(app.consumer)
+            rewind_on_clear()
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
             await _process(batch, gates[0])
 

@@ -4,7 +4,7 @@ may make."""
 
 from __future__ import annotations
 
-from agents.offsets import AckGate, Filled, OffsetGuard, Verdict
+from agents.offsets import AckGate, ActivePartitions, Filled, OffsetGuard, Verdict, dropped_by_clear
 
 N, R, H = Verdict.NEXT, Verdict.REPEAT, Verdict.HOLE
 
@@ -40,6 +40,49 @@ def test_a_revoked_partition_starts_again_from_the_committed_offset():
     verdicts(guard, [3, 4, 5, 6])
     guard.forget({0})
     assert verdicts(guard, [3]) == [N]
+
+
+def test_records_dropped_before_the_agent_saw_them_are_not_repeats_and_reveal_a_hole():
+    """A new group (no committed offset): Faust cleared offsets 0-1 from the stream queue."""
+    guard = OffsetGuard(committed=lambda topic, partition: None)
+    guard.rewind("orders", 0, 0)
+    assert guard.check("orders", 0, 2) == (H, 0), "0 and 1 are to be read from Kafka"
+    assert verdicts(guard, [0, 1, 2, 3]) == [R, R, R, N], "the re-fetched copies after the fill"
+
+
+def test_re_fetched_copies_of_dropped_records_are_processed_when_they_come_first():
+    guard = OffsetGuard(committed=lambda topic, partition: 55)
+    verdicts(guard, [55, 56, 57])
+    guard.rewind("orders", 0, 57)
+    assert verdicts(guard, [57, 58]) == [N, N]
+    guard.rewind("orders", 0, 60)
+    assert verdicts(guard, [59]) == [N], "a rewind never moves the guard forward"
+
+
+class _Queue:
+    def __init__(self, items) -> None:
+        self._queue = list(items)
+
+
+class _Event:
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self.message = Message(topic, offset, partition)
+
+
+def test_dropped_by_clear_finds_the_lowest_queued_offset_of_each_input_partition():
+    queues = [_Queue([_Event("orders", 1, 5), _Event("ticks", 1, 9), _Event("orders", 1, 4)]),
+              _Queue([_Event("orders", 2, 0), object()])]
+    assert dropped_by_clear(queues, {"orders"}) == {("orders", 1): 4, ("orders", 2): 0}
+
+
+def test_an_emptied_set_of_active_partitions_still_means_none_to_the_fetcher():
+    """aiokafka's fetched_records reads `if partitions and tp not in partitions` (empty = all)."""
+    live = {"orders-0"}
+    active = ActivePartitions(live)
+    assert active and "orders-0" in active
+    live.clear()
+    assert active, "not falsy: an empty set would make the fetcher drain every partition"
+    assert "orders-0" not in active
 
 
 class Consumer:
