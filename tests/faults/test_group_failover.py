@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.faults.common import Backlog, fast_failover, wait_consuming
 from tests.integration.harness import metric_value, start_peer_worker
@@ -18,13 +19,19 @@ SEED = 20250303
 def test_survivor_takes_over_a_killed_peers_partitions(deployment, tmp_path):
     rng = random.Random(SEED)
     fast_failover(deployment)
-    run = Backlog.produced(deployment, tmp_path, customers=600, days=280, seed=103, at_least=15000)
-    workers = {"a": deployment.start_worker("--clock", "event"), "b": start_peer_worker(deployment, "--clock", "event", name="b")}
+    run = Backlog.produced(deployment, tmp_path, customers=1500, days=280, seed=103, at_least=40000)
+    with ThreadPoolExecutor(2) as pool:  # started together, so both join the first rebalance
+        a = pool.submit(deployment.start_worker, "--clock", "event")
+        b = pool.submit(start_peer_worker, deployment, "--clock", "event", name="b")
+        workers = {"a": a.result(), "b": b.result()}
     try:
         for worker in workers.values():  # both own partitions and are working
             wait_consuming(worker)
         run.mark("both consuming")
-        time.sleep(rng.uniform(1.0, 3.0))
+        kill_at = len(run.expected) * rng.uniform(0.3, 0.6)  # by progress, not time: speed varies
+        deadline = time.monotonic() + 60
+        while len(run.collector.records) < kill_at and time.monotonic() < deadline:
+            run.collector.poll(budget_s=0.2)
         victim = rng.choice(sorted(workers))
         survivor = workers["b" if victim == "a" else "a"]
         before = metric_value(survivor.metrics() or "", "tagstream_events_consumed_total")
