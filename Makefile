@@ -49,5 +49,5 @@ faults: up  ## only the fault-injection cases (also part of `make test`), with t
 	$(BIN)/python -m pytest tests/faults -s -rxXf -m faults
 
 .PHONY: bench
-bench: up  ## run the benchmarks (prints a table and one JSON line)
+bench: venv  ## run the benchmarks on a broker and Redis of their own (prints a table and one JSON line)
 	$(BIN)/python -m bench
