@@ -31,7 +31,7 @@ EARLIEST_MS: Final = 946_684_800_000  # 2000-01-01T00:00:00Z
 LATEST_MS: Final = 4_102_444_799_999  # 2099-12-31T23:59:59.999Z
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, like TagChange: one per event, never changed after decoding
 class Event:
     """One customer interaction, reduced to what tagging needs.
 

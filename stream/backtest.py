@@ -67,6 +67,7 @@ class Backtest:
 
     def __post_init__(self) -> None:
         self.engines = [PartitionEngine(self.rules, MemoryStore(), EVENT_TYPES) for _ in range(self.partitions)]
+        self._engine_of: dict[str, PartitionEngine] = {}  # customer -> engine: hash each id once
 
     def run(
         self,
@@ -82,7 +83,10 @@ class Backtest:
         totals = self.totals
         totals.events += 1
         totals.newest = max(totals.newest, event.ts)
-        outcome = self.engines[partition_for(event.customer_id, self.partitions)].ingest(event, event.type)
+        engine = self._engine_of.get(event.customer_id)
+        if engine is None:
+            engine = self._engine_of[event.customer_id] = self.engines[partition_for(event.customer_id, self.partitions)]
+        outcome = engine.ingest(event, event.type)
         totals.duplicates += outcome.duplicate
         totals.late += outcome.late
         return outcome.changes

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from schemas.events import ORDER, Event
 from stream.changes import TagChange
-from stream.metrics import changing_at
 from stream.rules.ruleset import RuleSet
 from stream.state import ACTIVITY_INDEX, ORDER_INDEX, TYPE_INDEX, CustomerState, count
 from stream.timeutil import DAY_MS
@@ -71,7 +70,7 @@ def evaluate(
     if len(state.tags) != len(rules.families):
         families, plan = rules.by_trigger[None]
     elif trigger is None:
-        families, plan = rules.selection(None, frozenset(changing_at(rules.plan, state, now)))
+        families, plan = rules.selection(None, frozenset(rules.plan.changing_at(state, now)))
         _prune(rules, state, now)
     else:
         families, plan = rules.selection(trigger)

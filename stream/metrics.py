@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from stream.state import ACTIVITY_FIELDS, ORDER_FIELDS, ORDER_INDEX, TYPE_INDEX, CustomerState
@@ -113,15 +113,23 @@ class MetricPlan:
         self.prepare()
 
     def prepare(self) -> None:
-        """Precompute the loops' shapes: (name, bucket field, lowest age, age bound) per series,
-        and the distinct (series, days, previous) edges deadlines come from."""
-        self._ranges = {
-            series: [(w.name, w.field, w.days if w.previous else 0, w.days * (2 if w.previous else 1))
-                     for w in self.windows if w.series == series]
-            for series in ("order", "activity")
-        }
+        """Precompute the loops' shapes, so the hot path does no name parsing or dispatch: per
+        series the age spans with the (name, bucket field) pairs each one sums, the recency
+        anchors as getters, and per series the window edges deadlines come from."""
+        self._names = [w.name for w in self.windows]
+        self._spans = {series: _spans_of(self.windows, series) for series in ("order", "activity")}
         self._cents = [w.name for w in self.windows if w.cents]
-        self._edges = sorted({(w.series, w.days, w.previous) for w in self.deadline_windows})
+        self._recency = [(name, ANCHORS[name]) for name in self.recency]
+        self._steps = [(ANCHORS[name], steps) for name, steps in self.recency_steps.items()]
+        self._step_sets = [(name, ANCHORS[name], frozenset(steps)) for name, steps in self.recency_steps.items()]
+        self._edges = {series: _edges_of(self.deadline_windows, series) for series in ("order", "activity")}
+        self._edge_windows = [
+            (w.name, w.series == "order", (w.days, 2 * w.days) if w.previous else (w.days,)) for w in self.deadline_windows
+        ]
+        self._rfm_inputs = (
+            frozenset() if self.rfm is None
+            else frozenset({"days_since_last_order", self.rfm.frequency_metric, self.rfm.monetary_metric})
+        )
 
     def only(self, names: set[str]) -> "MetricPlan":
         """The same plan restricted to `names` (and what RFM scores need, if any are asked)."""
@@ -137,23 +145,21 @@ class MetricPlan:
         )
 
     def compute(self, state: CustomerState, now: int) -> dict[str, object]:
-        values: dict[str, object] = {}
+        values: dict[str, object] = dict.fromkeys(self._names, 0)
         today = now // DAY_MS
-        for series, buckets in (("order", state.order_days), ("activity", state.activity_days)):
-            ranges = self._ranges[series]
-            if not ranges:
+        for buckets, spans in ((state.order_days, self._spans["order"]), (state.activity_days, self._spans["activity"])):
+            if not buckets or not spans:
                 continue
-            for name, *_ in ranges:
-                values[name] = 0
             for day, counts in buckets.items():
                 age = today - day
-                for name, index, low, high in ranges:
+                for low, high, targets in spans:
                     if low <= age < high:
-                        values[name] += counts[index]  # type: ignore[operator]
+                        for name, index in targets:
+                            values[name] += counts[index]  # type: ignore[operator]
         for name in self._cents:
             values[name] = values[name] / 100  # type: ignore[operator]
-        for name in self.recency:
-            anchor = anchor_of(state, name)
+        for name, anchor_of_state in self._recency:
+            anchor = anchor_of_state(state)
             values[name] = None if anchor is None else (now - anchor) // DAY_MS
         for name in self.lifetime:
             values[name] = _lifetime(state, name)
@@ -163,64 +169,107 @@ class MetricPlan:
 
     def next_change(self, state: CustomerState, now: int) -> int | None:
         """The first instant after `now` at which a metric some rule reads can change by itself:
-        a recency threshold, or the oldest bucket still inside a window leaving it (it may be an
-        empty field of that bucket: waking for nothing is harmless, missing a change is not)."""
+        a recency threshold, or a bucket with a non-zero count of a window's field crossing that
+        window's edge (a bucket whose relevant counts are zero moves no sum: no wake for it)."""
         best: int | None = None
-        for name, steps in self.recency_steps.items():
-            anchor = anchor_of(state, name)
+        for anchor_of_state, steps in self._steps:
+            anchor = anchor_of_state(state)
             if anchor is None:
                 continue
-            for step in steps:
-                at = anchor + step * DAY_MS
-                if at > now:
+            index = bisect_right(steps, (now - anchor) // DAY_MS)  # first step still ahead of now
+            if index < len(steps):
+                at = anchor + steps[index] * DAY_MS
+                if best is None or at < best:
+                    best = at
+        today = now // DAY_MS
+        for buckets, edges in ((state.order_days, self._edges["order"]), (state.activity_days, self._edges["activity"])):
+            if not buckets or not edges:
+                continue
+            for day, counts in buckets.items():
+                for span, fields in edges:  # ascending: the first edge still ahead is this bucket's next
+                    if day + span <= today:
+                        continue
+                    for index in fields:
+                        if counts[index]:
+                            break
+                    else:
+                        continue
+                    at = (day + span) * DAY_MS
                     if best is None or at < best:
                         best = at
                     break
-        today = now // DAY_MS
-        days = {"order": None, "activity": None}
-        for series, window_days, previous in self._edges:
-            ordered = days[series]
-            if ordered is None:
-                ordered = days[series] = sorted(state.order_days if series == "order" else state.activity_days)
-            for span in (window_days, 2 * window_days) if previous else (window_days,):
-                index = bisect_right(ordered, today - span)  # first bucket still inside the span
-                if index < len(ordered):
-                    at = (ordered[index] + span) * DAY_MS
-                    if best is None or at < best:
-                        best = at
         return best
 
-
-def changing_at(plan: MetricPlan, state: CustomerState, at: int) -> set[str]:
-    """Names of the rule-read metrics that change at exactly `at` (a deadline just reached)."""
-    names = set()
-    for name, steps in plan.recency_steps.items():
-        anchor = anchor_of(state, name)
-        if anchor is not None and (at - anchor) % DAY_MS == 0 and (at - anchor) // DAY_MS in steps:
-            names.add(name)
-    if at % DAY_MS == 0:
-        edge_day = at // DAY_MS
-        for window in plan.deadline_windows:
-            buckets = state.order_days if window.series == "order" else state.activity_days
-            spans = (window.days, 2 * window.days) if window.previous else (window.days,)
-            if any(edge_day - span in buckets for span in spans):
-                names.add(window.name)
-    if plan.rfm is not None and names & {"days_since_last_order", plan.rfm.frequency_metric, plan.rfm.monetary_metric}:
-        names |= set(RFM)
-    return names
+    def changing_at(self, state: CustomerState, at: int) -> set[str]:
+        """Names of the rule-read metrics that change at exactly `at` (a deadline just reached)."""
+        names = set()
+        for name, anchor_of_state, steps in self._step_sets:
+            anchor = anchor_of_state(state)
+            if anchor is not None and (at - anchor) % DAY_MS == 0 and (at - anchor) // DAY_MS in steps:
+                names.add(name)
+        if at % DAY_MS == 0:
+            edge_day = at // DAY_MS
+            for name, of_orders, spans in self._edge_windows:
+                buckets = state.order_days if of_orders else state.activity_days
+                if buckets and any(edge_day - span in buckets for span in spans):
+                    names.add(name)
+        if names & self._rfm_inputs:
+            names |= set(RFM)
+        return names
 
 
-def anchor_of(state: CustomerState, metric: str) -> int | None:
-    which, event_type = RECENCY_ANCHORS[metric]
-    if which == "reactivated":
-        return state.reactivated_at
-    series = state.last_ts if which == "last" else state.first_ts
-    if event_type is not None:
-        return series[TYPE_INDEX[event_type]]
-    present = [ts for ts in series if ts is not None]
-    if not present:
-        return None
-    return max(present) if which == "last" else min(present)
+def _spans_of(windows: list[Window], series: str) -> list[tuple[int, int, tuple[tuple[str, int], ...]]]:
+    """(lowest age, age bound, the (name, field) pairs summed over it) per distinct span: windows
+    over the same days share one age test per bucket."""
+    spans: dict[tuple[int, int], list[tuple[str, int]]] = {}
+    for w in windows:
+        if w.series == series:
+            low = w.days if w.previous else 0
+            spans.setdefault((low, low + w.days), []).append((w.name, w.field))
+    return [(low, high, tuple(targets)) for (low, high), targets in sorted(spans.items())]
+
+
+def _edges_of(windows: list[Window], series: str) -> list[tuple[int, tuple[int, ...]]]:
+    """(days after a bucket's day at which it crosses an edge, the fields whose windows have that
+    edge), ascending: a window of N days drops a bucket N days on, a previous-N window takes it in
+    then and drops it at 2N."""
+    edges: dict[int, set[int]] = {}
+    for w in windows:
+        if w.series == series:
+            for span in (w.days, 2 * w.days) if w.previous else (w.days,):
+                edges.setdefault(span, set()).add(w.field)
+    return [(span, tuple(sorted(fields))) for span, fields in sorted(edges.items())]
+
+
+def _typed(which: str, index: int) -> Callable[[CustomerState], int | None]:
+    if which == "last":
+        return lambda state: state.last_ts[index]
+    return lambda state: state.first_ts[index]
+
+
+def _last_event(state: CustomerState) -> int | None:
+    # Timestamps are positive epoch milliseconds, so `filter(None, ...)` drops exactly the Nones.
+    return max(filter(None, state.last_ts), default=None)
+
+
+def _first_event(state: CustomerState) -> int | None:
+    return min(filter(None, state.first_ts), default=None)
+
+
+def _reactivated(state: CustomerState) -> int | None:
+    return state.reactivated_at
+
+
+# recency metric -> the instant its day count runs from (None: the anchor never happened)
+ANCHORS: dict[str, Callable[[CustomerState], int | None]] = {
+    name: (
+        _reactivated if which == "reactivated"
+        else _typed(which, TYPE_INDEX[event_type]) if event_type is not None
+        else _last_event if which == "last"
+        else _first_event
+    )
+    for name, (which, event_type) in RECENCY_ANCHORS.items()
+}
 
 
 def _lifetime(state: CustomerState, name: str) -> float | int:

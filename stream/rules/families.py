@@ -31,10 +31,15 @@ class CaseFamily:
     default: TagValue
     reads: tuple[str, ...]  # metrics reported with a change: every metric any case looks at
 
+    def __post_init__(self) -> None:
+        # (test, outcome) pairs flattened once: `decide` runs for most events and deadlines.
+        checks = tuple((case.condition.evaluate, (case.value, case.condition.source)) for case in self.cases)
+        object.__setattr__(self, "_checks", checks)
+
     def decide(self, metrics: Mapping[str, object], counters: Mapping[str, Mapping[str, int]]) -> tuple[TagValue, str]:
-        for case in self.cases:
-            if case.condition.evaluate(metrics):
-                return case.value, case.condition.source
+        for test, outcome in self._checks:  # type: ignore[attr-defined]
+            if test(metrics):
+                return outcome
         return self.default, "default"
 
 
