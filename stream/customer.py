@@ -12,6 +12,9 @@ from stream.state import ACTIVITY_INDEX, ORDER_INDEX, TYPE_INDEX, CustomerState,
 from stream.timeutil import DAY_MS
 
 
+_UNSET = object()  # a family never decided for this customer (distinct from a None tag)
+
+
 def apply_event(rules: RuleSet, state: CustomerState, event: Event) -> None:
     """Fold one event into the totals, windows and counters."""
     index = TYPE_INDEX[event.type]
@@ -76,16 +79,17 @@ def evaluate(
         families, plan = rules.selection(trigger)
     metrics = plan.compute(state, now)
     changes = []
-    tags = state.tags
+    tags, counters = state.tags, state.counters
     for family in families:
-        value, rule = family.decide(metrics, state.counters)
-        old = tags.get(family.name)
-        if family.name in tags and old == value and type(old) is type(value):
+        value, rule = family.decide(metrics, counters)
+        name = family.name
+        old = tags.get(name, _UNSET)
+        if old == value and type(old) is type(value):
             continue
-        tags[family.name] = value
-        changes.append(
-            TagChange(customer_id, family.name, old, value, now, rule, cause, {k: metrics.get(k) for k in family.reads})
-        )
+        if old is _UNSET:
+            old = None
+        tags[name] = value
+        changes.append(TagChange(customer_id, name, old, value, now, rule, cause, {k: metrics.get(k) for k in family.reads}))
     if changes:
         state.changed_at = now
     state.next_deadline = rules.plan.next_change(state, now)

@@ -117,12 +117,14 @@ class MetricPlan:
         series the age spans with the (name, bucket field) pairs each one sums, the recency
         anchors as getters, and per series the window edges deadlines come from."""
         self._names = [w.name for w in self.windows]
-        self._spans = {series: _spans_of(self.windows, series) for series in ("order", "activity")}
+        self._order_spans = _spans_of(self.windows, "order")
+        self._activity_spans = _spans_of(self.windows, "activity")
         self._cents = [w.name for w in self.windows if w.cents]
         self._recency = [(name, ANCHORS[name]) for name in self.recency]
         self._steps = [(ANCHORS[name], steps) for name, steps in self.recency_steps.items()]
         self._step_sets = [(name, ANCHORS[name], frozenset(steps)) for name, steps in self.recency_steps.items()]
-        self._edges = {series: _edges_of(self.deadline_windows, series) for series in ("order", "activity")}
+        self._order_edges = _edges_of(self.deadline_windows, "order")
+        self._activity_edges = _edges_of(self.deadline_windows, "activity")
         self._edge_windows = [
             (w.name, w.series == "order", (w.days, 2 * w.days) if w.previous else (w.days,)) for w in self.deadline_windows
         ]
@@ -147,15 +149,10 @@ class MetricPlan:
     def compute(self, state: CustomerState, now: int) -> dict[str, object]:
         values: dict[str, object] = dict.fromkeys(self._names, 0)
         today = now // DAY_MS
-        for buckets, spans in ((state.order_days, self._spans["order"]), (state.activity_days, self._spans["activity"])):
-            if not buckets or not spans:
-                continue
-            for day, counts in buckets.items():
-                age = today - day
-                for low, high, targets in spans:
-                    if low <= age < high:
-                        for name, index in targets:
-                            values[name] += counts[index]  # type: ignore[operator]
+        if state.order_days and self._order_spans:
+            _sum_windows(values, state.order_days, self._order_spans, today)
+        if state.activity_days and self._activity_spans:
+            _sum_windows(values, state.activity_days, self._activity_spans, today)
         for name in self._cents:
             values[name] = values[name] / 100  # type: ignore[operator]
         for name, anchor_of_state in self._recency:
@@ -182,22 +179,10 @@ class MetricPlan:
                 if best is None or at < best:
                     best = at
         today = now // DAY_MS
-        for buckets, edges in ((state.order_days, self._edges["order"]), (state.activity_days, self._edges["activity"])):
-            if not buckets or not edges:
-                continue
-            for day, counts in buckets.items():
-                for span, fields in edges:  # ascending: the first edge still ahead is this bucket's next
-                    if day + span <= today:
-                        continue
-                    for index in fields:
-                        if counts[index]:
-                            break
-                    else:
-                        continue
-                    at = (day + span) * DAY_MS
-                    if best is None or at < best:
-                        best = at
-                    break
+        if state.order_days and self._order_edges:
+            best = _next_edge(state.order_days, self._order_edges, today, best)
+        if state.activity_days and self._activity_edges:
+            best = _next_edge(state.activity_days, self._activity_edges, today, best)
         return best
 
     def changing_at(self, state: CustomerState, at: int) -> set[str]:
@@ -216,6 +201,34 @@ class MetricPlan:
         if names & self._rfm_inputs:
             names |= set(RFM)
         return names
+
+
+def _sum_windows(values: dict[str, object], buckets: dict[int, list[int]], spans: list, today: int) -> None:
+    for day, counts in buckets.items():
+        age = today - day
+        for low, high, targets in spans:
+            if low <= age < high:
+                for name, index in targets:
+                    values[name] += counts[index]  # type: ignore[operator]
+
+
+def _next_edge(buckets: dict[int, list[int]], edges: list, today: int, best: int | None) -> int | None:
+    """The earliest of `best` and the first instant after today at which a bucket with a non-zero
+    count in a window's field crosses that window's edge."""
+    for day, counts in buckets.items():
+        for span, fields in edges:  # ascending: the first edge still ahead is this bucket's next
+            if day + span <= today:
+                continue
+            for index in fields:
+                if counts[index]:
+                    break
+            else:
+                continue
+            at = (day + span) * DAY_MS
+            if best is None or at < best:
+                best = at
+            break
+    return best
 
 
 def _spans_of(windows: list[Window], series: str) -> list[tuple[int, int, tuple[tuple[str, int], ...]]]:
@@ -248,12 +261,20 @@ def _typed(which: str, index: int) -> Callable[[CustomerState], int | None]:
 
 
 def _last_event(state: CustomerState) -> int | None:
-    # Timestamps are positive epoch milliseconds, so `filter(None, ...)` drops exactly the Nones.
-    return max(filter(None, state.last_ts), default=None)
+    # A plain loop: `max(filter(...), default=None)` costs four times as much on four items.
+    newest = None
+    for ts in state.last_ts:
+        if ts is not None and (newest is None or ts > newest):
+            newest = ts
+    return newest
 
 
 def _first_event(state: CustomerState) -> int | None:
-    return min(filter(None, state.first_ts), default=None)
+    oldest = None
+    for ts in state.first_ts:
+        if ts is not None and (oldest is None or ts < oldest):
+            oldest = ts
+    return oldest
 
 
 def _reactivated(state: CustomerState) -> int | None:

@@ -56,7 +56,10 @@ class TopFamily:
         if not counts:
             return self.default, "default"
         # Ties go to the alphabetically first key so the result never depends on insertion order.
-        key, hits = min(counts.items(), key=lambda item: (-item[1], item[0]))
+        key, hits = "", 0
+        for candidate, seen in counts.items():
+            if seen > hits or (seen == hits and candidate < key):
+                key, hits = candidate, seen
         if hits < self.min_count:
             return self.default, "default"
         return key, f"most frequent {self.counter}"
