@@ -22,6 +22,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from stream.metric_code import compile_compute, compile_next_change
 from stream.state import ACTIVITY_FIELDS, ORDER_FIELDS, ORDER_INDEX, TYPE_INDEX, CustomerState
 from stream.timeutil import DAY_MS
 
@@ -113,18 +114,11 @@ class MetricPlan:
         self.prepare()
 
     def prepare(self) -> None:
-        """Precompute the loops' shapes, so the hot path does no name parsing or dispatch: per
-        series the age spans with the (name, bucket field) pairs each one sums, the recency
-        anchors as getters, and per series the window edges deadlines come from."""
-        self._names = [w.name for w in self.windows]
-        self._order_spans = _spans_of(self.windows, "order")
-        self._activity_spans = _spans_of(self.windows, "activity")
-        self._cents = [w.name for w in self.windows if w.cents]
-        self._recency = [(name, ANCHORS[name]) for name in self.recency]
-        self._steps = [(ANCHORS[name], steps) for name, steps in self.recency_steps.items()]
+        """Fix the hot path once per plan: `compute` and `next_change` as generated code, and for
+        `changing_at` the recency anchors as getters and each deadline window's edges."""
+        self._compute = compile_compute(self, ANCHOR_EXPRESSIONS, {**ANCHOR_HELPERS, "rfm_scores": rfm_scores, "rfm": self.rfm})
+        self._next_change = compile_next_change(self, ANCHOR_EXPRESSIONS, ANCHOR_HELPERS)
         self._step_sets = [(name, ANCHORS[name], frozenset(steps)) for name, steps in self.recency_steps.items()]
-        self._order_edges = _edges_of(self.deadline_windows, "order")
-        self._activity_edges = _edges_of(self.deadline_windows, "activity")
         self._edge_windows = [
             (w.name, w.series == "order", (w.days, 2 * w.days) if w.previous else (w.days,)) for w in self.deadline_windows
         ]
@@ -147,43 +141,14 @@ class MetricPlan:
         )
 
     def compute(self, state: CustomerState, now: int) -> dict[str, object]:
-        values: dict[str, object] = dict.fromkeys(self._names, 0)
-        today = now // DAY_MS
-        if state.order_days and self._order_spans:
-            _sum_windows(values, state.order_days, self._order_spans, today)
-        if state.activity_days and self._activity_spans:
-            _sum_windows(values, state.activity_days, self._activity_spans, today)
-        for name in self._cents:
-            values[name] = values[name] / 100  # type: ignore[operator]
-        for name, anchor_of_state in self._recency:
-            anchor = anchor_of_state(state)
-            values[name] = None if anchor is None else (now - anchor) // DAY_MS
-        for name in self.lifetime:
-            values[name] = _lifetime(state, name)
-        if self.rfm is not None:
-            values.update(rfm_scores(self.rfm, state, values))
-        return values
+        """Every metric of the plan at `now` (generated code: stream/metric_code.py)."""
+        return self._compute(state, now)
 
     def next_change(self, state: CustomerState, now: int) -> int | None:
         """The first instant after `now` at which a metric some rule reads can change by itself:
         a recency threshold, or a bucket with a non-zero count of a window's field crossing that
-        window's edge (a bucket whose relevant counts are zero moves no sum: no wake for it)."""
-        best: int | None = None
-        for anchor_of_state, steps in self._steps:
-            anchor = anchor_of_state(state)
-            if anchor is None:
-                continue
-            index = bisect_right(steps, (now - anchor) // DAY_MS)  # first step still ahead of now
-            if index < len(steps):
-                at = anchor + steps[index] * DAY_MS
-                if best is None or at < best:
-                    best = at
-        today = now // DAY_MS
-        if state.order_days and self._order_edges:
-            best = _next_edge(state.order_days, self._order_edges, today, best)
-        if state.activity_days and self._activity_edges:
-            best = _next_edge(state.activity_days, self._activity_edges, today, best)
-        return best
+        window's edge (generated code: stream/metric_code.py)."""
+        return self._next_change(state, now)
 
     def changing_at(self, state: CustomerState, at: int) -> set[str]:
         """Names of the rule-read metrics that change at exactly `at` (a deadline just reached)."""
@@ -203,63 +168,6 @@ class MetricPlan:
         return names
 
 
-def _sum_windows(values: dict[str, object], buckets: dict[int, list[int]], spans: list, today: int) -> None:
-    for day, counts in buckets.items():
-        age = today - day
-        for low, high, targets in spans:
-            if low <= age < high:
-                for name, index in targets:
-                    values[name] += counts[index]  # type: ignore[operator]
-
-
-def _next_edge(buckets: dict[int, list[int]], edges: list, today: int, best: int | None) -> int | None:
-    """The earliest of `best` and the first instant after today at which a bucket with a non-zero
-    count in a window's field crosses that window's edge."""
-    for day, counts in buckets.items():
-        for span, fields in edges:  # ascending: the first edge still ahead is this bucket's next
-            if day + span <= today:
-                continue
-            for index in fields:
-                if counts[index]:
-                    break
-            else:
-                continue
-            at = (day + span) * DAY_MS
-            if best is None or at < best:
-                best = at
-            break
-    return best
-
-
-def _spans_of(windows: list[Window], series: str) -> list[tuple[int, int, tuple[tuple[str, int], ...]]]:
-    """(lowest age, age bound, the (name, field) pairs summed over it) per distinct span: windows
-    over the same days share one age test per bucket."""
-    spans: dict[tuple[int, int], list[tuple[str, int]]] = {}
-    for w in windows:
-        if w.series == series:
-            low = w.days if w.previous else 0
-            spans.setdefault((low, low + w.days), []).append((w.name, w.field))
-    return [(low, high, tuple(targets)) for (low, high), targets in sorted(spans.items())]
-
-
-def _edges_of(windows: list[Window], series: str) -> list[tuple[int, tuple[int, ...]]]:
-    """(days after a bucket's day at which it crosses an edge, the fields whose windows have that
-    edge), ascending: a window of N days drops a bucket N days on, a previous-N window takes it in
-    then and drops it at 2N."""
-    edges: dict[int, set[int]] = {}
-    for w in windows:
-        if w.series == series:
-            for span in (w.days, 2 * w.days) if w.previous else (w.days,):
-                edges.setdefault(span, set()).add(w.field)
-    return [(span, tuple(sorted(fields))) for span, fields in sorted(edges.items())]
-
-
-def _typed(which: str, index: int) -> Callable[[CustomerState], int | None]:
-    if which == "last":
-        return lambda state: state.last_ts[index]
-    return lambda state: state.first_ts[index]
-
-
 def _last_event(state: CustomerState) -> int | None:
     # A plain loop: `max(filter(...), default=None)` costs four times as much on four items.
     newest = None
@@ -277,28 +185,24 @@ def _first_event(state: CustomerState) -> int | None:
     return oldest
 
 
-def _reactivated(state: CustomerState) -> int | None:
-    return state.reactivated_at
+ANCHOR_HELPERS = {"_last_event": _last_event, "_first_event": _first_event}
 
 
-# recency metric -> the instant its day count runs from (None: the anchor never happened)
+def _anchor_expression(which: str, event_type: str | None) -> str:
+    if which == "reactivated":
+        return "state.reactivated_at"
+    if event_type is None:
+        return f"_{which}_event(state)"
+    return f"state.{which}_ts[{TYPE_INDEX[event_type]}]"
+
+
+# recency metric -> the instant its day count runs from (None: the anchor never happened), as an
+# expression over `state` for generated code and as a getter for the deadline search
+ANCHOR_EXPRESSIONS = {name: _anchor_expression(*anchor) for name, anchor in RECENCY_ANCHORS.items()}
 ANCHORS: dict[str, Callable[[CustomerState], int | None]] = {
-    name: (
-        _reactivated if which == "reactivated"
-        else _typed(which, TYPE_INDEX[event_type]) if event_type is not None
-        else _last_event if which == "last"
-        else _first_event
-    )
-    for name, (which, event_type) in RECENCY_ANCHORS.items()
+    name: eval(f"lambda state: {expression}", dict(ANCHOR_HELPERS))  # noqa: S307 - built from the table above
+    for name, expression in ANCHOR_EXPRESSIONS.items()
 }
-
-
-def _lifetime(state: CustomerState, name: str) -> float | int:
-    if name == "orders_total":
-        return state.orders_total
-    if name == "revenue_total":
-        return state.revenue_cents / 100
-    return state.events_total
 
 
 def rfm_scores(scale: RfmScale, state: CustomerState, values: dict[str, object]) -> dict[str, int | None]:
@@ -306,8 +210,8 @@ def rfm_scores(scale: RfmScale, state: CustomerState, values: dict[str, object])
     last_order = state.last_ts[ORDER_INDEX]
     if last_order is None:
         return {"rfm_r": None, "rfm_f": None, "rfm_m": None, "rfm_fm": None}
-    recency = values["days_since_last_order"]
-    r = 5 - sum(1 for t in scale.recency_days if recency >= t)  # type: ignore[operator]
-    f = 1 + sum(1 for t in scale.frequency if values[scale.frequency_metric] >= t)  # type: ignore[operator]
-    m = 1 + sum(1 for t in scale.monetary if values[scale.monetary_metric] >= t)  # type: ignore[operator]
+    # Thresholds ascend, so "how many are <= the value" is a bisection.
+    r = 5 - bisect_right(scale.recency_days, values["days_since_last_order"])
+    f = 1 + bisect_right(scale.frequency, values[scale.frequency_metric])
+    m = 1 + bisect_right(scale.monetary, values[scale.monetary_metric])
     return {"rfm_r": r, "rfm_f": f, "rfm_m": m, "rfm_fm": math.floor((f + m) / 2 + 0.5)}
