@@ -16,6 +16,13 @@ VERSION = 1
 
 
 def encode_state(state: CustomerState) -> bytes:
+    """The stored value: an exact-size copy of orjson's output. The bytes orjson returns keep its
+    whole working buffer allocated (~8 KB resident for a 700-byte state, measured), and the
+    memory store holds one value per customer for as long as the worker runs."""
+    return bytes(memoryview(_encode(state)))
+
+
+def _encode(state: CustomerState) -> bytes:
     return orjson.dumps(
         [
             VERSION,
