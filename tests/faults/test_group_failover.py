@@ -38,7 +38,7 @@ def test_survivor_takes_over_a_killed_peers_partitions(deployment, tmp_path):
         run.mark(f"SIGKILL {victim}")
         assert len(run.collector.records) < len(run.expected) * 0.8, "killed mid-stream"
         workers[victim].stop(signal.SIGKILL)
-        run.converge(alive=lambda: survivor.alive, timeout_s=45)
+        run.converge(alive=lambda: survivor.alive, timeout_s=120)  # ends as soon as it converges; a loaded machine needs more
         after = metric_value(survivor.metrics() or "", "tagstream_events_consumed_total")
         assert survivor.alive, survivor.tail()
     finally:
