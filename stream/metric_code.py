@@ -85,7 +85,7 @@ def next_change_source(plan: MetricPlan, anchors: dict[str, str]) -> str:
     per bucket, the first edge (ascending) still ahead at which a field that window sums is
     non-zero: a bucket whose counts are zero there moves no sum, so it needs no wake."""
     lines = ["def next_change(state, now):", "    best = None"]
-    for i, (name, steps) in enumerate(plan.recency_steps.items()):
+    for name, steps in plan.recency_steps.items():
         if not steps:
             continue
         lines += [
