@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from agents.acked_table import acked_table
 from agents.driver import PartitionDriver
+from agents.faust_sensor import LeanPrometheusMonitor
 from agents.metrics import WorkerMetrics
 from agents.hole_reader import RawRecord, read_range
 from agents.offsets import (
@@ -238,6 +239,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
             gate.forget(partitions)
 
     setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="tagstream_faust")
+    app.monitor = LeanPrometheusMonitor(metrics=app.monitor._metrics)  # the same metrics, see agents/faust_sensor.py
     register_views(app, table, store, rules, lambda: redis_client)
     return Worker(app, driver, metrics, redis)
 
