@@ -72,9 +72,12 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         broker_commit_interval=settings.commit_interval,
         # The default (10k) lets one partition run far ahead of the others inside the buffer.
         stream_buffer_maxsize=4096,
+        # A batch's tag changes go to Kafka as one record batch per partition (agents/sinks.py);
+        # aiokafka's default of 16 KiB would split them into several, each waiting for the one
+        # before it to be sent. Under the broker's 1 MiB limit on a batch.
+        producer_max_batch_size=512 * 1024,
     )
     source = app.topic(*settings.input_topics, settings.topic_ticks, partitions=settings.partitions, allow_empty=True, **RAW)
-    changes = app.topic(settings.topic_changes, partitions=settings.partitions, **RAW)
     dlq = app.topic(settings.topic_dlq, partitions=settings.partitions, **RAW)
     ticks = app.topic(settings.topic_ticks, partitions=settings.partitions, **RAW)
     # bytes key and value types make Faust use the raw codec for the table and its changelog.
@@ -105,7 +108,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         on_owned=redis.recheck,
         idle_after_s=settings.source_idle_after,
     )
-    sinks = Sinks(changes, dlq, metrics)
+    sinks = Sinks(settings.topic_changes, dlq, metrics, producer=lambda: app.producer._ensure_producer())
 
     guard = OffsetGuard(committed=lambda topic, partition: app.consumer._committed_offset.get(TP(topic, partition)))
     gates: list[AckGate] = []
