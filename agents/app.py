@@ -87,14 +87,14 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         app, "customers", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes, use_partitioner=True
     )
     metrics = WorkerMetrics()
-    store = TableStore(table, settings.partitions)
+    store = TableStore(table, settings.partitions, cache_size=settings.state_cache_size)
 
     def to_profile(customer_id: str, state: CustomerState) -> Profile:
         record = customer_record(rules, customer_id, state, state.clock or 0)
         return profile_from_record(record, state.clock or 0)
 
     redis_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    redis = RedisSink(redis_client, to_profile, metrics, resync=store.customer_ids, lookup=store.get)
+    redis = RedisSink(redis_client, to_profile, metrics, resync=store.customer_ids, lookup=store.current)
     source_topics = {*settings.input_topics, settings.topic_ticks}
     driver = PartitionDriver(
         rules,
@@ -237,6 +237,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     async def forget(sender: Any, revoked: set[TP], **_: Any) -> None:
         partitions = {tp.partition for tp in revoked}
         driver.forget(partitions)
+        store.forget(partitions)
         guard.forget(partitions)
         for gate in gates:
             gate.forget(partitions)
