@@ -22,20 +22,14 @@ from faust.sensors.prometheus import PrometheusMonitor
 from faust.types import TP, CollectionT, EventT, Message, PendingMessage, StreamT
 from faust.types.transports import ProducerT
 
+from agents.metrics import LabelledChildren
+
 
 class LeanPrometheusMonitor(PrometheusMonitor):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._children: dict[tuple, Any] = {}
+        self._child = LabelledChildren()
         self._stream_children: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # as Faust's `stream_lookup`
-
-    def _child(self, metric: Any, *labels: Any) -> Any:
-        """`metric.labels(*labels)`, looked up once (labels in the metric's label order)."""
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
 
     def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
         Monitor.on_message_in(self, tp, offset, message)
@@ -76,6 +70,6 @@ class LeanPrometheusMonitor(PrometheusMonitor):
         return Monitor.on_send_initiated(self, producer, topic, message, keysize, valsize)
 
     def _clear_partition_related_metrics(self) -> None:
-        self._children.clear()
+        self._child.clear()
         self._stream_children.clear()
         super()._clear_partition_related_metrics()

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents.driver import Dead, Handled
-from agents.metrics import WorkerMetrics
+from agents.metrics import LabelledChildren, WorkerMetrics
 from stream.changes import CONTENT_TYPE, TagChange
 
 HEADERS = [("content-type", CONTENT_TYPE.encode())]
@@ -53,6 +53,7 @@ class Sinks:
         self.metrics = metrics
         self.producer = producer  # the running aiokafka producer (asked each time: it exists only once started)
         self.partitioner = DefaultPartitioner()
+        self._child = LabelledChildren()  # event types and the rule pack's values: closed sets
 
     async def publish(self, batch: list[Handled]) -> None:
         """Send a batch's dead letters and tag changes and wait until Kafka has them all: only
@@ -99,11 +100,11 @@ class Sinks:
         if handled.dead is not None:
             metrics.rejected.labels(handled.dead.reason).inc()
         if handled.event is not None:
-            metrics.consumed.labels(handled.event.type).inc()
+            self._child(metrics.consumed, handled.event.type).inc()
         if handled.outcome is not None:
             if handled.outcome.duplicate:
                 metrics.duplicates.inc()
             if handled.outcome.late:
                 metrics.late.inc()
         for change in handled.changes:
-            metrics.changes.labels(change.family, str(change.old), str(change.new)).inc()
+            self._child(metrics.changes, change.family, str(change.old), str(change.new)).inc()

@@ -100,3 +100,14 @@ def test_a_failed_delivery_fails_the_publish():
     sinks = Sinks("changes", DeadLetters(), WorkerMetrics(), producer=lambda: producer)
     with pytest.raises(OSError):
         asyncio.run(sinks.publish(changes_of(customers=3, per_customer=2)))
+
+
+def test_counters_count_every_event_and_change_under_its_own_labels():
+    metrics = WorkerMetrics()
+    sinks = Sinks("changes", DeadLetters(), metrics, producer=lambda: Producer(capacity=5))
+    change = lambda old, new: TagChange("c1", "vip", old, new, 1, "rule", None, {})  # noqa: E731
+    for _ in range(3):
+        sinks.count(Handled([change(None, True), change(True, 1), change(1, True)]))
+    value = lambda old, new: metrics.registry.get_sample_value(  # noqa: E731
+        "tagstream_tag_changes_total", {"family": "vip", "from_value": old, "to_value": new})
+    assert (value("None", "True"), value("True", "1"), value("1", "True")) == (3, 3, 3)
