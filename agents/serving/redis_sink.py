@@ -38,9 +38,12 @@ Lookup = Callable[[str], "CustomerState | None"]
 Pending = Profile | CustomerState  # a profile to write, or the state to make it from when written
 
 
-def script_args(profile: Profile) -> list[bytes]:
-    return [orjson.dumps({"as_of_ms": str(profile.as_of_ms), "id": profile.customer_id, "audience": AUDIENCE,
-                          "tags": profile.tags, "fields": profile.fields})]
+PER_SCRIPT = 100  # profiles per script call: one command instead of a hundred, Redis busy ~1-2 ms
+
+
+def script_args(profiles: list[Profile]) -> list[bytes]:
+    return [AUDIENCE.encode(), orjson.dumps([{"as_of_ms": str(p.as_of_ms), "id": p.customer_id, "tags": p.tags, "fields": p.fields}
+                                             for p in profiles])]
 
 
 class RedisSink:
@@ -138,10 +141,11 @@ class RedisSink:
     async def _write(self, batch: list[tuple[str, Pending]]) -> bool:
         started = time.perf_counter()
         try:
+            profiles = [pending if isinstance(pending, Profile) else self.to_profile(customer_id, pending) for customer_id, pending in batch]
             async with self.client.pipeline(transaction=False) as pipe:
-                for customer_id, pending in batch:
-                    profile = pending if isinstance(pending, Profile) else self.to_profile(customer_id, pending)
-                    await self.script(keys=[customer_key(customer_id)], args=script_args(profile), client=pipe)
+                for start in range(0, len(profiles), PER_SCRIPT):
+                    chunk = profiles[start:start + PER_SCRIPT]
+                    await self.script(keys=[customer_key(p.customer_id) for p in chunk], args=script_args(chunk), client=pipe)
                 await pipe.execute()
         except (RedisError, OSError) as error:
             self.metrics.redis_failures.inc()
