@@ -34,6 +34,13 @@ def committed(table: Table, customer_id: str) -> CustomerState:
     return decode_state(customer_id, table[customer_id.encode()])
 
 
+def stage_change(store: TableStore, customer_id: str, orders_total: int) -> None:
+    """What the engine does: take the state, change it in place, stage it."""
+    state = store.get(customer_id)
+    state.orders_total = orders_total
+    store.put(customer_id, state)
+
+
 def store_with(customers: list[str], cache_size: int = 100) -> tuple[TableStore, Table]:
     table = Table()
     store = TableStore(table, 8, cache_size=cache_size)
@@ -47,10 +54,8 @@ def test_a_written_state_is_served_from_the_cache_without_reading_the_table():
     (c,) = customers_in(1, 1)
     store, table = store_with([c])
     reads = table.reads
-    state = store.get(c)
-    assert state == committed(table, c) and table.reads == reads
-    state.orders_total += 1  # the engine changes it and stages it
-    store.put(c, state)
+    assert store.current(c) == committed(table, c) and table.reads == reads
+    stage_change(store, c, 1)
     store.commit()
     assert store.get(c).orders_total == 1 and committed(table, c).orders_total == 1 and table.reads == reads
 
@@ -58,9 +63,7 @@ def test_a_written_state_is_served_from_the_cache_without_reading_the_table():
 def test_a_state_taken_by_the_engine_is_out_of_the_cache_until_written():
     (c,) = customers_in(2, 1)
     store, table = store_with([c])
-    state = store.get(c)
-    state.orders_total = 99  # changed, staged, not yet written
-    store.put(c, state)
+    stage_change(store, c, 99)  # not yet written
     assert store.current(c).orders_total == 0, "readers see the committed state, not the staged one"
     assert store.cached == 0
 
@@ -68,9 +71,7 @@ def test_a_state_taken_by_the_engine_is_out_of_the_cache_until_written():
 def test_a_failed_write_leaves_nothing_uncommitted_in_the_cache_and_the_retry_caches_it():
     (c,) = customers_in(3, 1)
     store, table = store_with([c])
-    state = store.get(c)
-    state.orders_total = 7
-    store.put(c, state)
+    stage_change(store, c, 7)
     staged = store.take_staged()
     table.refuse = True
     try:
@@ -98,9 +99,7 @@ def test_revoked_partitions_lose_their_cached_customers():
 def test_a_batch_begun_before_a_revoke_is_written_but_not_cached():
     (c,) = customers_in(6, 1)
     store, table = store_with([c])
-    state = store.get(c)
-    state.orders_total = 5
-    store.put(c, state)
+    stage_change(store, c, 5)
     store.forget({6})  # the rebalance came while the batch was publishing
     store.commit()
     assert committed(table, c).orders_total == 5 and store.cached == 0
