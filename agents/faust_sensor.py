@@ -1,7 +1,7 @@
 """Faust's Prometheus sensor without its per-message `labels()` lookups.
 
 Faust's `PrometheusMonitor` calls `Metric.labels(...)` for every message received, every stream
-event, every table get and set and every send: each call builds a label tuple, validates it and
+event, every table get and set, every send and every partition of every fetch (end offsets): each call builds a label tuple, validates it and
 takes the metric's lock to find the child, which made it about 6 % of the worker's own time in a
 py-spy profile. The label values come from small closed sets (topics, partitions, the one stream,
 the one table), so this subclass looks each child up once and keeps it. Every metric Faust
@@ -15,6 +15,7 @@ kept children are dropped at the same moment and looked up afresh.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from faust.sensors.monitor import Monitor
@@ -68,6 +69,15 @@ class LeanPrometheusMonitor(PrometheusMonitor):
     def on_send_initiated(self, producer: ProducerT, topic: str, message: PendingMessage, keysize: int, valsize: int) -> Any:
         self._child(self._metrics.topic_messages_sent, f"topic.{topic}").inc()
         return Monitor.on_send_initiated(self, producer, topic, message, keysize, valsize)
+
+    def track_tp_end_offset(self, tp: TP, offset: int) -> None:
+        Monitor.track_tp_end_offset(self, tp, offset)
+        self._child(self._metrics.topic_partition_end_offset, tp.topic, tp.partition).set(offset)
+
+    def on_tp_commit(self, tp_offsets: Mapping[TP, int]) -> None:
+        Monitor.on_tp_commit(self, tp_offsets)
+        for tp, offset in tp_offsets.items():
+            self._child(self._metrics.topic_partition_offset_commited, tp.topic, tp.partition).set(offset)
 
     def _clear_partition_related_metrics(self) -> None:
         self._child.clear()

@@ -29,6 +29,8 @@ def drive(monitor: PrometheusMonitor, stream: Stream) -> None:
         for tp in (TP("orders", 0), TP("orders", 1), TP("clicks", 0)):
             monitor.on_message_in(tp, offset, SimpleNamespace(time_in=None))
             monitor.on_stream_event_in(tp, offset, stream, None)
+            monitor.track_tp_end_offset(tp, offset + 10)
+            monitor.on_tp_commit({tp: offset})
         monitor.on_table_get(table, b"c1")
         monitor.on_table_set(table, b"c1", b"{}")
         monitor.on_table_del(table, b"c1")
@@ -51,5 +53,7 @@ def test_lean_sensor_exports_the_same_metrics_as_faust():
     assert b'tagstream_faust_messages_received_per_topics_partition{partition="1",topic="orders"} 2.0' in lean
     assert b'tagstream_faust_topic_messages_sent_total{topic="topic.customer-tag-changes"} 3.0' in lean
     assert b'tagstream_faust_table_operations_total{operation="keys_retrieved",table="table.customers"} 6.0' in lean
+    assert b'tagstream_faust_topic_partition_end_offset{partition="0",topic="clicks"} 12.0' in lean
+    assert b'tagstream_faust_topic_partition_offset_commited{partition="1",topic="orders"} 2.0' in lean
     assert b'tagstream_faust_total_events_per_stream_total{stream="stream.tagstream.ingest.events"} 18.0' in lean
     assert lean == faust
