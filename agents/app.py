@@ -150,6 +150,14 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
             gates.append(AckGate(app.consumer, settings.input_topics))
             fetch_only_active(app.consumer)
             rewind_on_clear()
+            # Faust's conductor holds every incoming record back while the producer buffer has
+            # more than 100 messages, then waits for them one by one (a 0.1 s wait_for each, and a
+            # warning per batch). Only the batch's state writes go through that buffer, up to one
+            # per customer and partition at once (a batch with holes filled from Kafka has more
+            # records than batch_size), and the agent awaits them itself (`table.written`) before
+            # the next batch: the batch is the bound.
+            buffer = app.producer.buffer
+            buffer.max_messages = max(buffer.max_messages, 4 * settings.batch_size + settings.partitions)
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
             await _process(batch, gates[0])
 
