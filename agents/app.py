@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from agents.acked_table import acked_table
 from agents.driver import PartitionDriver
+from agents.faust_sensor import LeanPrometheusMonitor
 from agents.metrics import WorkerMetrics
 from agents.hole_reader import RawRecord, read_range
 from agents.offsets import (
@@ -71,9 +72,12 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         broker_commit_interval=settings.commit_interval,
         # The default (10k) lets one partition run far ahead of the others inside the buffer.
         stream_buffer_maxsize=4096,
+        # A batch's tag changes go to Kafka as one record batch per partition (agents/sinks.py);
+        # aiokafka's default of 16 KiB would split them into several, each waiting for the one
+        # before it to be sent. Under the broker's 1 MiB limit on a batch.
+        producer_max_batch_size=512 * 1024,
     )
     source = app.topic(*settings.input_topics, settings.topic_ticks, partitions=settings.partitions, allow_empty=True, **RAW)
-    changes = app.topic(settings.topic_changes, partitions=settings.partitions, **RAW)
     dlq = app.topic(settings.topic_dlq, partitions=settings.partitions, **RAW)
     ticks = app.topic(settings.topic_ticks, partitions=settings.partitions, **RAW)
     # bytes key and value types make Faust use the raw codec for the table and its changelog.
@@ -83,14 +87,14 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         app, "customers", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes, use_partitioner=True
     )
     metrics = WorkerMetrics()
-    store = TableStore(table, settings.partitions)
+    store = TableStore(table, settings.partitions, cache_size=settings.state_cache_size)
 
     def to_profile(customer_id: str, state: CustomerState) -> Profile:
         record = customer_record(rules, customer_id, state, state.clock or 0)
         return profile_from_record(record, state.clock or 0)
 
     redis_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    redis = RedisSink(redis_client, to_profile, metrics, resync=store.customer_ids, lookup=store.get)
+    redis = RedisSink(redis_client, to_profile, metrics, resync=store.customer_ids, lookup=store.current)
     source_topics = {*settings.input_topics, settings.topic_ticks}
     driver = PartitionDriver(
         rules,
@@ -104,7 +108,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         on_owned=redis.recheck,
         idle_after_s=settings.source_idle_after,
     )
-    sinks = Sinks(changes, dlq, metrics)
+    sinks = Sinks(settings.topic_changes, dlq, metrics, producer=lambda: app.producer._ensure_producer())
 
     guard = OffsetGuard(committed=lambda topic, partition: app.consumer._committed_offset.get(TP(topic, partition)))
     gates: list[AckGate] = []
@@ -146,6 +150,14 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
             gates.append(AckGate(app.consumer, settings.input_topics))
             fetch_only_active(app.consumer)
             rewind_on_clear()
+            # Faust's conductor holds every incoming record back while the producer buffer has
+            # more than 100 messages, then waits for them one by one (a 0.1 s wait_for each, and a
+            # warning per batch). Only the batch's state writes go through that buffer, up to one
+            # per customer and partition at once (a batch with holes filled from Kafka has more
+            # records than batch_size), and the agent awaits them itself (`table.written`) before
+            # the next batch: the batch is the bound.
+            buffer = app.producer.buffer
+            buffer.max_messages = max(buffer.max_messages, 4 * settings.batch_size + settings.partitions)
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
             await _process(batch, gates[0])
 
@@ -233,11 +245,13 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     async def forget(sender: Any, revoked: set[TP], **_: Any) -> None:
         partitions = {tp.partition for tp in revoked}
         driver.forget(partitions)
+        store.forget(partitions)
         guard.forget(partitions)
         for gate in gates:
             gate.forget(partitions)
 
     setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="tagstream_faust")
+    app.monitor = LeanPrometheusMonitor(metrics=app.monitor._metrics)  # the same metrics, see agents/faust_sensor.py
     register_views(app, table, store, rules, lambda: redis_client)
     return Worker(app, driver, metrics, redis)
 

@@ -8,6 +8,7 @@ producer metrics are exported beside these as `tagstream_faust_*`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -44,3 +45,23 @@ class WorkerMetrics:
         )
         self.redis_failures = Counter("tagstream_redis_failures", "Failed Redis batch writes (profiles kept and retried)", registry=r)
         self.redis_pending = Gauge("tagstream_redis_pending_profiles", "Customer profiles waiting to be written to Redis", registry=r)
+
+
+class LabelledChildren:
+    """`metric.labels(*labels)`, looked up once per metric and label set: `labels()` builds and
+    checks a tuple and takes the metric's lock on every call, which adds up per event and per
+    change. Only for label values from closed sets (the rule above). `clear()` when the
+    children may have been removed from their metric."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple, Any] = {}
+
+    def __call__(self, metric: Any, *labels: object) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def clear(self) -> None:
+        self._children.clear()

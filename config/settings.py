@@ -42,6 +42,7 @@ class Settings:
     commit_interval: float = _setting(0.5, "Seconds between offset commits")
     batch_size: int = _setting(500, "Records the agent processes per batch (one delivery wait, one state write each)")
     batch_wait: float = _setting(0.05, "Seconds the agent waits to fill a batch")
+    state_cache_size: int = _setting(50_000, "Customers whose decoded state the worker keeps between batches (0: decode on every batch)")
     data_dir: str = _setting(str(ROOT / ".local" / "worker"), "Worker state directory (RocksDB files, Faust data)")
     log_level: str = _setting("info", "Log level of the worker")
 
@@ -93,6 +94,8 @@ def _validate(settings: Settings) -> None:
         raise ValueError(f"clock must be 'live' or 'event', not {settings.clock!r}")
     if settings.source_idle_after < 0:
         raise ValueError("source_idle_after must not be negative")
+    if settings.state_cache_size < 0:
+        raise ValueError("state_cache_size must not be negative")
     if settings.partitions < 1:
         raise ValueError("partitions must be at least 1")
     if len(set(settings.all_topics)) != len(settings.all_topics):

@@ -1,7 +1,8 @@
 """Writes customer profiles to Redis in the background, surviving Redis outages.
 
-The stream never waits for Redis: processing only records which customers changed (latest state
-wins, so a burst of events for one customer costs one write). A background task flushes them in
+The stream never waits for Redis: processing only records which customers changed, with their
+profile as of the batch just committed (latest wins, so a burst of events for one customer costs
+one write). A background task flushes them in
 pipelined batches through an atomic, event-time-ordered Lua script. When Redis is unreachable
 the pending profiles stay in memory, failures are counted, the task backs off, and once Redis
 answers again every customer is re-synced from table state (Redis may have restarted empty).
@@ -34,11 +35,15 @@ log = logging.getLogger(__name__)
 SCRIPT = files("agents.serving").joinpath("write_profile.lua").read_text()
 ToProfile = Callable[[str, CustomerState], Profile]
 Lookup = Callable[[str], "CustomerState | None"]
+Pending = Profile | CustomerState  # a profile to write, or the state to make it from when written
 
 
-def script_args(profile: Profile) -> list[bytes]:
-    return [orjson.dumps({"as_of_ms": str(profile.as_of_ms), "id": profile.customer_id, "audience": AUDIENCE,
-                          "tags": profile.tags, "fields": profile.fields})]
+PER_SCRIPT = 100  # profiles per script call: one command instead of a hundred, Redis busy ~1-2 ms
+
+
+def script_args(profiles: list[Profile]) -> list[bytes]:
+    return [AUDIENCE.encode(), orjson.dumps([{"as_of_ms": str(p.as_of_ms), "id": p.customer_id, "tags": p.tags, "fields": p.fields}
+                                             for p in profiles])]
 
 
 class RedisSink:
@@ -60,16 +65,20 @@ class RedisSink:
         self.batch = batch
         self.interval_s = interval_s
         self.script = client.register_script(SCRIPT)
-        self._dirty: dict[str, CustomerState] = {}
+        self._dirty: dict[str, Pending] = {}
         self._recheck: deque[str] = deque()
         self._backoff_s = 0.0
         self._resync_due = False
 
     def offer(self, customer_id: str, state: CustomerState) -> None:
-        self._dirty[customer_id] = state
+        """A customer's state was just written: its profile is taken now, since the worker's
+        state cache may hand the same object to the engine to change in the next batch."""
+        self._dirty[customer_id] = self.to_profile(customer_id, state)
         self.metrics.redis_pending.set(len(self._dirty))
 
     def offer_all(self, customers: Iterable[tuple[str, CustomerState]]) -> None:
+        """States nobody changes any more (a one-off rebuild): profiles are made as they are
+        written, so a million of them are never all in memory at once."""
         for customer_id, state in customers:
             self._dirty[customer_id] = state
         self.metrics.redis_pending.set(len(self._dirty))
@@ -95,8 +104,8 @@ class RedisSink:
         while self._dirty:
             batch = [self._dirty.popitem() for _ in range(min(self.batch, len(self._dirty)))]
             if not await self._write(batch):
-                for customer_id, state in batch:
-                    self._dirty.setdefault(customer_id, state)  # a newer state may have arrived
+                for customer_id, pending in batch:
+                    self._dirty.setdefault(customer_id, pending)  # a newer one may have arrived
                 self.metrics.redis_pending.set(self.pending)
                 return False
             await asyncio.sleep(0)  # let the stream run between batches
@@ -121,20 +130,22 @@ class RedisSink:
             return True
         started = time.perf_counter()
         ids = [self._recheck.popleft() for _ in range(min(self.batch, len(self._recheck)))]
-        batch = [(customer_id, state) for customer_id in ids if (state := self.lookup(customer_id)) is not None]
+        batch = [(customer_id, self.to_profile(customer_id, state)) for customer_id in ids  # before any await
+                 if (state := self.lookup(customer_id)) is not None]
         if batch and not await self._write(batch):
             self._recheck.extendleft(reversed(ids))
             return False
         await asyncio.sleep(time.perf_counter() - started)  # at most half the loop's time
         return True
 
-    async def _write(self, batch: list[tuple[str, CustomerState]]) -> bool:
+    async def _write(self, batch: list[tuple[str, Pending]]) -> bool:
         started = time.perf_counter()
         try:
+            profiles = [pending if isinstance(pending, Profile) else self.to_profile(customer_id, pending) for customer_id, pending in batch]
             async with self.client.pipeline(transaction=False) as pipe:
-                for customer_id, state in batch:
-                    profile = self.to_profile(customer_id, state)
-                    await self.script(keys=[customer_key(customer_id)], args=script_args(profile), client=pipe)
+                for start in range(0, len(profiles), PER_SCRIPT):
+                    chunk = profiles[start:start + PER_SCRIPT]
+                    await self.script(keys=[customer_key(p.customer_id) for p in chunk], args=script_args(chunk), client=pipe)
                 await pipe.execute()
         except (RedisError, OSError) as error:
             self.metrics.redis_failures.inc()

@@ -25,7 +25,7 @@ def register_views(app: faust.App, table: Any, store: TableStore, rules: RuleSet
     @app.page("/customers/{customer_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def customer(web: Any, request: Any, customer_id: str) -> Any:
-        state = store.get(customer_id)
+        state = store.current(customer_id)
         if state is None:
             return web.json({"error": f"unknown customer {customer_id!r}"}, status=404)
         return web.json(customer_record(rules, customer_id, state, state.clock or 0))

@@ -61,3 +61,26 @@ def test_rechecked_customers_are_written_from_their_current_state_after_fresh_pr
         assert client.hget(CUSTOMER + "c7", "as_of_ms") == "9000", "an older state must not overwrite a newer profile"
     finally:
         server.kill()
+
+
+def test_a_profile_is_taken_when_offered_so_a_state_changed_afterwards_does_not_leak_into_redis(tmp_path):
+    """The worker's state cache may hand a written state to the engine again before Redis is
+    written: what Redis gets must be the state as committed, not as changed since."""
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        async def scenario() -> None:
+            client = Redis.from_url(server.url)
+            sink = RedisSink(client, to_profile, WorkerMetrics(), resync=lambda: [], lookup=lambda customer_id: None)
+            state = CustomerState(clock=1_000, orders_total=3)
+            sink.offer("c1", state)
+            state.orders_total, state.clock = 4, 2_000  # the next batch, not yet committed
+            await sink.drain()
+            await client.aclose()
+
+        asyncio.run(scenario())
+        client = server.client()
+        assert client.hget(CUSTOMER + "c1", "orders_total") == "3"
+        assert client.hget(CUSTOMER + "c1", "as_of_ms") == "1000"
+    finally:
+        server.kill()

@@ -35,3 +35,6 @@ def test_worker_publishes_exactly_the_backtest_changes(deployment, tmp_path, sto
     assert all(published[i] == expected[i] for i in expected), "same bytes for every change"
     for record in records:
         assert record.key.decode() == orjson.loads(record.value)["data"]["customer_id"]
+    # a batch writes the state of ~250 customers at once, which the agent awaits itself: Faust's
+    # producer-buffer throttle (more than 100 queued writes) must not hold incoming records back
+    assert "producer buffer full" not in worker.log.read_text(errors="replace")
