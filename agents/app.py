@@ -107,6 +107,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         assigned=lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic in source_topics},
         on_owned=redis.recheck,
         idle_after_s=settings.source_idle_after,
+        max_future_ms=settings.max_future_ms,
     )
     sinks = Sinks(settings.topic_changes, dlq, metrics, producer=lambda: app.producer._ensure_producer())
 

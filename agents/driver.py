@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import orjson
 
 from agents.table_store import TableStore
-from schemas.events import EVENT_TYPES, Event, Rejection, decode_event
+from schemas.events import EVENT_TYPES, Event, Rejection, decode_event, future_bound
 from stream.changes import TagChange
-from stream.engine import Outcome, PartitionEngine
+from stream.engine import Arrival, Outcome, PartitionEngine
 from stream.rules.ruleset import RuleSet
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,9 @@ class PartitionDriver:
         assigned: Callable[[], set[int]] = set,
         on_owned: Callable[[list[str]], None] = lambda customer_ids: None,
         idle_after_s: float = 2.0,
+        max_future_ms: int = 300_000,
         now: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.rules = rules
         self.store = store
@@ -74,7 +76,11 @@ class PartitionDriver:
         self.assigned = assigned  # the partitions this worker processes now
         self.on_owned = on_owned  # the customers of partitions newly taken over (the serving layer)
         self.idle_after_s = idle_after_s
+        self.max_future_ms = max_future_ms
         self.now = now
+        self.wall_clock = wall_clock
+        # Live: an event is applied as it arrives; event clock: in event-time order (stream/engine.py).
+        self.arrival = Arrival.IMMEDIATE if live_clock else Arrival.BUFFERED
         self.engines: dict[int, PartitionEngine] = {}
         self.last_offset: dict[tuple[str, int], int] = {}
         self.last_delivery: dict[tuple[str, int], float] = {}  # monotonic seconds
@@ -93,7 +99,8 @@ class PartitionDriver:
         engine = self.engine(partition)
         if topic == self.tick_topic:
             return Handled(self._on_tick(engine, partition, value))
-        decoded = decode_event(value or b"", key) if value is not None else Rejection("not_json", "empty record (tombstone)")
+        latest = future_bound(int(self.wall_clock() * 1000), self.max_future_ms)
+        decoded = decode_event(value, key, latest) if value is not None else Rejection("not_json", "empty record (tombstone)")
         if isinstance(decoded, Event) and decoded.type != self.input_topics[topic]:
             decoded = Rejection("wrong_topic", f"a {decoded.type!r} event on topic {topic!r} (expects {self.input_topics[topic]!r})")
         if isinstance(decoded, Rejection):
@@ -136,7 +143,7 @@ class PartitionDriver:
         every partition is new, and a pass per partition would read a million customers 8 times."""
         grouped = self.store.wakes_by_partition(partitions)
         for partition, customers in grouped.items():
-            engine = PartitionEngine(self.rules, self.store, EVENT_TYPES)
+            engine = PartitionEngine(self.rules, self.store, EVENT_TYPES, self.arrival)
             engine.watermark.restore(self.store.load_meta(partition))
             engine.rebuild_index(iter(customers))
             self.engines[partition] = engine

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from stream.timeutil import parse_duration
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,6 +38,7 @@ class Settings:
     clock: str = _setting("live", "`live`: wall-clock ticks also advance time; `event`: only event time does")
     tick_interval: float = _setting(1.0, "Seconds between clock ticks / watermark refreshes")
     source_idle_after: float = _setting(2.0, "Seconds without records after which a drained input topic stops holding the watermark back")
+    max_future: str = _setting("5m", "How far an event's time may be ahead of the wall clock (a duration: 90s, 5m, 400d); later events are rejected as `future_ts` and move no watermark")
     web_bind: str = _setting("127.0.0.1", "Address of the web server (metrics, lookups)")
     web_port: int = _setting(6066, "Port of the web server")
     store: str = _setting("memory://", "Faust table store: memory:// or rocksdb://")
@@ -45,6 +48,10 @@ class Settings:
     state_cache_size: int = _setting(50_000, "Customers whose decoded state the worker keeps between batches (0: decode on every batch)")
     data_dir: str = _setting(str(ROOT / ".local" / "worker"), "Worker state directory (RocksDB files, Faust data)")
     log_level: str = _setting("info", "Log level of the worker")
+
+    @property
+    def max_future_ms(self) -> int:
+        return parse_duration(self.max_future)
 
     @property
     def input_topics(self) -> dict[str, str]:
@@ -92,6 +99,10 @@ def _convert(name: str, kind: type, raw: str) -> Any:
 def _validate(settings: Settings) -> None:
     if settings.clock not in ("live", "event"):
         raise ValueError(f"clock must be 'live' or 'event', not {settings.clock!r}")
+    try:
+        settings.max_future_ms
+    except ValueError as error:
+        raise ValueError(f"max_future: {error}") from None
     if settings.source_idle_after < 0:
         raise ValueError("source_idle_after must not be negative")
     if settings.state_cache_size < 0:

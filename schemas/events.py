@@ -15,6 +15,8 @@ from typing import Final
 
 import orjson
 
+from stream.timeutil import format_ts
+
 ORDER: Final = "order"
 EMAIL_OPEN: Final = "email_open"
 CLICK: Final = "click"
@@ -25,10 +27,13 @@ EVENT_TYPES: Final = (ORDER, EMAIL_OPEN, CLICK, VISIT)
 MAX_EVENT_BYTES: Final = 64 * 1024
 MAX_ID_CHARS: Final = 128
 MAX_AMOUNT: Final = 1e9
-# Timestamps outside this range are producer bugs (epoch-zero defaults, year-2100 sentinels); letting
-# one through would drag a partition's watermark decades ahead and fire every deadline at once.
-EARLIEST_MS: Final = 946_684_800_000  # 2000-01-01T00:00:00Z
-LATEST_MS: Final = 4_102_444_799_999  # 2099-12-31T23:59:59.999Z
+# History from any year since 1970 is welcome (retail exports from the 1990s are real), but a number
+# below 10^11 is not taken as milliseconds: as milliseconds it would fall before 1973-03-03, as epoch
+# seconds it is any instant up to the year 5138, and seconds sent where milliseconds belong is by
+# far the commoner producer bug. Instants before 1973-03-03 are written as RFC 3339 text instead.
+EARLIEST_MS: Final = 0  # 1970-01-01T00:00:00Z
+SMALLEST_EPOCH_MS: Final = 100_000_000_000  # 1973-03-03T09:46:40Z
+LATEST_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant RFC 3339 can write
 
 
 @dataclass(slots=True)  # not frozen, like TagChange: one per event, never changed after decoding
@@ -64,12 +69,25 @@ class _Invalid(Exception):
         self.message = message
 
 
-def decode_event(raw: bytes, key: bytes | None = None) -> Event | Rejection:
-    """Decode one JSON event; `key`, when given, must equal the customer id (Kafka record key)."""
+def decode_event(raw: bytes, key: bytes | None = None, latest_ms: int | None = None) -> Event | Rejection:
+    """Decode one JSON event; `key`, when given, must equal the customer id (Kafka record key).
+
+    `latest_ms` is the newest event time accepted (the wall clock plus the allowed skew, see
+    `future_bound`): one event stamped in the future would drag its partition's watermark there
+    for good and fire every deadline up to it, so it is rejected as `future_ts` instead."""
     try:
-        return _decode(raw, key)
+        event = _decode(raw, key)
     except _Invalid as invalid:
         return Rejection(invalid.reason, invalid.message)
+    if latest_ms is not None and event.ts > latest_ms:
+        return Rejection("future_ts", f"'ts' {format_ts(event.ts)} is ahead of the wall clock by more than the "
+                                      f"allowed skew (latest accepted: {format_ts(latest_ms)})")
+    return event
+
+
+def future_bound(wall_clock_ms: int, max_future_ms: int) -> int:
+    """The newest event time `decode_event` accepts now."""
+    return wall_clock_ms + max_future_ms
 
 
 def _decode(raw: bytes, key: bytes | None) -> Event:
@@ -105,12 +123,16 @@ def _decode(raw: bytes, key: bytes | None) -> Event:
 
 
 def parse_timestamp(value: object) -> int:
-    """RFC 3339 string or integer epoch milliseconds -> epoch milliseconds, range-checked."""
+    """RFC 3339 string or integer epoch milliseconds -> epoch milliseconds, range-checked (see
+    EARLIEST_MS, SMALLEST_EPOCH_MS)."""
     if value is None:
         raise _Invalid("missing_field", "missing field 'ts'")
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise _Invalid("bad_type", f"'ts' must be an RFC 3339 string or epoch milliseconds, got {value!r}")
     if isinstance(value, int):
+        if 0 <= value < SMALLEST_EPOCH_MS:
+            raise _Invalid("bad_value", f"'ts' {value} looks like epoch seconds; send epoch milliseconds "
+                                        "(or RFC 3339 text for instants before 1973-03-03)")
         ts = value
     else:
         try:
@@ -120,9 +142,15 @@ def parse_timestamp(value: object) -> int:
         if moment.tzinfo is None:
             raise _Invalid("bad_value", f"'ts' has no timezone: {value[:64]!r}")
         ts = round(moment.timestamp() * 1000)
-    if not EARLIEST_MS <= ts <= LATEST_MS:
-        raise _Invalid("bad_value", f"'ts' {value!r} is outside 2000-01-01..2099-12-31")
+    if ts < EARLIEST_MS:
+        raise _Invalid("bad_value", f"'ts' {_shown(value)} is before 1970-01-01")
+    if ts > LATEST_MS:
+        raise _Invalid("bad_value", f"'ts' {_shown(value)} is after 9999-12-31 (epoch microseconds or nanoseconds?)")
     return ts
+
+
+def _shown(value: int | str) -> str:
+    return repr(value[:64]) if isinstance(value, str) else str(value)
 
 
 def _required_str(doc: dict, field: str) -> str:

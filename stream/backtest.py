@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from schemas.events import EVENT_TYPES, Event, Rejection, decode_event
 from stream.changes import TagChange
-from stream.engine import PartitionEngine
+from stream.engine import Arrival, PartitionEngine
 from stream.logfile import LogLine
 from stream.partitioner import partition_for
 from stream.rules.ruleset import RuleSet
@@ -64,9 +64,10 @@ class Backtest:
     rules: RuleSet
     partitions: int = 8
     totals: Totals = field(default_factory=Totals)
+    arrival: Arrival = Arrival.BUFFERED  # IMMEDIATE: what the live-clock worker does (spec tests)
 
     def __post_init__(self) -> None:
-        self.engines = [PartitionEngine(self.rules, MemoryStore(), EVENT_TYPES) for _ in range(self.partitions)]
+        self.engines = [PartitionEngine(self.rules, MemoryStore(), EVENT_TYPES, self.arrival) for _ in range(self.partitions)]
         self._engine_of: dict[str, PartitionEngine] = {}  # customer -> engine: hash each id once
 
     def run(

@@ -4,6 +4,16 @@ It owns a partition's watermark and an index of when each customer next needs at
 earliest buffered event or rule deadline), so advancing time touches only customers that are due,
 never all of them. Customer state lives in a `StateStore` the caller provides: a dict offline, a
 changelog-backed Faust table in the worker.
+
+Events are applied in one of two ways (`Arrival`):
+- `BUFFERED` (backfills, `backtest`, the worker's event clock): an event waits in its customer's
+  reorder buffer until the watermark passes it, so events read from several topics at different
+  paces are still applied in event-time order: the output is exactly the offline one.
+- `IMMEDIATE` (the worker's live clock): an event is applied the moment it arrives and its own
+  changes come out at once, since a marketing system acting on "new VIP" cannot wait for the
+  lateness bound. Only an event older than what its customer has already been evaluated at is
+  late. Deadlines (time passing with no event) still wait for the watermark in both modes: that
+  is what keeps a lagging or recovering worker from declaring customers dormant.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 from schemas.events import Event
@@ -36,10 +47,20 @@ class Outcome:
     late: bool = False
 
 
+class Arrival(Enum):
+    """When an arriving event is applied (see the module docstring)."""
+
+    BUFFERED = "buffered"
+    IMMEDIATE = "immediate"
+
+
 class PartitionEngine:
-    def __init__(self, rules: RuleSet, store: StateStore, sources: tuple[str, ...]) -> None:
+    def __init__(
+        self, rules: RuleSet, store: StateStore, sources: tuple[str, ...], arrival: Arrival = Arrival.BUFFERED
+    ) -> None:
         self.rules = rules
         self.store = store
+        self.arrival = arrival
         self.watermark = Watermark(sources, rules.allowed_lateness_ms)
         self._wakes: list[tuple[int, str]] = []  # heap of (wake time, customer); stale entries skipped
         self._wake_of: dict[str, int] = {}
@@ -67,18 +88,31 @@ class PartitionEngine:
             self.customers += 1
         if state.has_seen(event.event_id):
             return Outcome([], duplicate=True)
-        watermark = self.watermark.value
-        late = event.ts < watermark
+        late = self._is_late(event, state)
         if late:
-            changes = apply_late(self.rules, event.customer_id, state, event, watermark)
+            changes = apply_late(self.rules, event.customer_id, state, event, self.watermark.value)
         else:
-            _insert_sorted(state.pending, event)
-            changes = []
+            changes = self._accept(event, state)
         self.store.put(event.customer_id, state)
         self._schedule(event.customer_id, state)
         self.watermark.observe(source, event.ts)
         changes += self.advance_to(self.watermark.advance(caught_up))
         return Outcome(changes, late=late)
+
+    def _is_late(self, event: Event, state: CustomerState) -> bool:
+        """Buffered: older than the partition's watermark. Immediate: older than what its
+        customer has already been evaluated at (a later event, or a deadline already fired)."""
+        if self.arrival is Arrival.IMMEDIATE:
+            return state.clock is not None and event.ts < state.clock
+        return event.ts < self.watermark.value
+
+    def _accept(self, event: Event, state: CustomerState) -> list[TagChange]:
+        _insert_sorted(state.pending, event)
+        if self.arrival is Arrival.BUFFERED:
+            return []
+        # The event itself proves that its customer's time has reached it: the customer's own
+        # deadlines up to it fire first (a deadline first on the same instant), exactly as offline.
+        return advance(self.rules, event.customer_id, state, event.ts, inclusive=True)
 
     def refresh(self, caught_up: frozenset[str]) -> list[TagChange]:
         """Sources may have caught up without a new event (end of a replay)."""

@@ -19,6 +19,9 @@ Every option also has a TAGSTREAM_* environment variable (see README, Configurat
     parser.add_argument("--clock", choices=["live", "event"], help="live (default): wall-clock ticks also advance "
                         "time; event: only event time does (backfills, tests)")
     parser.add_argument("--rules", help="rule pack (TOML)")
+    parser.add_argument("--max-future", dest="max_future", metavar="DURATION",
+                        help="how far ahead of the wall clock an event's time may be (default 5m); later events are "
+                        "dead-lettered as future_ts. Raise it to replay future-dated synthetic history")
     parser.add_argument("--broker", dest="kafka_broker", help="Kafka bootstrap server, host:port")
     parser.add_argument("--app-id", dest="app_id", help="Faust app id (consumer group, internal topic prefix)")
     parser.add_argument("--web-port", dest="web_port", type=int, help="web server port (default 6066)")
@@ -29,7 +32,7 @@ Every option also has a TAGSTREAM_* environment variable (see README, Configurat
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {k: getattr(args, k) for k in ("clock", "rules", "kafka_broker", "app_id", "web_port", "store", "data_dir", "log_level")}
+    overrides = {k: getattr(args, k) for k in ("clock", "rules", "max_future", "kafka_broker", "app_id", "web_port", "store", "data_dir", "log_level")}
     settings = load_settings(overrides)
     try:
         rules = load_rules(settings.rules or None)

@@ -44,9 +44,9 @@ def bad_records(rng: random.Random, customer: str, topics: dict[str, str], n: in
         lambda: (topics["order"], key, order().replace(b'"amount":10.0', b'"amount":NaN'), "not_json"),
         lambda: (topics["click"], key, orjson.dumps({"event_id": "x", "type": "purchase", "customer_id": customer, "ts": "2025-03-01T12:00:00Z"}), "unknown_type"),
         lambda: (topics["visit"], b"someone-else", orjson.dumps({"event_id": "x", "type": "visit", "customer_id": customer, "ts": "2025-03-01T12:00:00Z"}), "key_mismatch"),
-        lambda: (topics["visit"], key, orjson.dumps({"event_id": "x", "type": "visit", "customer_id": customer, "ts": "1970-01-01T00:00:00Z"}), "bad_value"),
-        lambda: (topics["email_open"], key, orjson.dumps({"event_id": "x", "type": "email_open", "customer_id": customer, "ts": "2100-01-01T00:00:00Z"}), "bad_value"),
-        lambda: (topics["visit"], key, orjson.dumps({"event_id": "x", "type": "visit", "customer_id": customer, "ts": 4102444800000}), "bad_value"),
+        lambda: (topics["visit"], key, orjson.dumps({"event_id": "x", "type": "visit", "customer_id": customer, "ts": "1969-12-31T23:59:59Z"}), "bad_value"),
+        lambda: (topics["email_open"], key, orjson.dumps({"event_id": "x", "type": "email_open", "customer_id": customer, "ts": "2100-01-01T00:00:00Z"}), "future_ts"),
+        lambda: (topics["visit"], key, orjson.dumps({"event_id": "x", "type": "visit", "customer_id": customer, "ts": 4102444800000}), "future_ts"),
         lambda: (topics["email_open"], key, orjson.dumps({"event_id": "x", "type": "click", "customer_id": customer, "ts": "2025-03-01T12:00:00Z"}), "wrong_topic"),
         lambda: (topics["click"], key, None, "not_json"),  # a tombstone
     ]

@@ -28,7 +28,9 @@ INVALID = [
     ("orders", b"c9", b'{"event_id":"x","type":"order","customer_id":"c9","ts":"2025-03-01T12:00:00Z"}', "missing_field"),
     ("clicks", b"c9", b'{"event_id":"x","type":"purchase","customer_id":"c9","ts":"2025-03-01T12:00:00Z"}', "unknown_type"),
     ("visits", b"other", b'{"event_id":"x","type":"visit","customer_id":"c9","ts":"2025-03-01T12:00:00Z"}', "key_mismatch"),
-    ("visits", b"c9", b'{"event_id":"x","type":"visit","customer_id":"c9","ts":"1970-01-01T00:00:00Z"}', "bad_value"),
+    ("visits", b"c9", b'{"event_id":"x","type":"visit","customer_id":"c9","ts":"1969-12-31T23:59:59Z"}', "bad_value"),
+    ("clicks", b"c9", b'{"event_id":"x","type":"click","customer_id":"c9","ts":1740830402}', "bad_value"),  # seconds
+    ("visits", b"c9", b'{"event_id":"x","type":"visit","customer_id":"c9","ts":"2099-01-01T00:00:00Z"}', "future_ts"),
     ("email_opens", b"c9", b'{"event_id":"x","type":"click","customer_id":"c9","ts":"2025-03-01T12:00:00Z"}', "wrong_topic"),
     ("orders", b"c9", b"[1, 2, 3]", "bad_type"),
     ("visits", b"c9", b'{"event_id":"x","type":"visit","customer_id":"c9","ts":"2025-03-01T12:00:00Z","p":"' + b"a" * 70000 + b'"}', "too_large"),

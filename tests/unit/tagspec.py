@@ -14,6 +14,7 @@ import orjson
 
 from stream.backtest import Backtest
 from stream.changes import TagChange
+from stream.engine import Arrival
 from stream.logfile import LogLine
 from stream.rules.ruleset import RuleSet, load_rules
 from stream.timeutil import DAY_MS, parse_instant
@@ -103,9 +104,10 @@ class Run:
         return {record["customer_id"]: record for record in self.backtest.snapshot(as_of)}
 
 
-def run(docs: list[dict], as_of: int | str = "end", rules: RuleSet | None = None, partitions: int = 8) -> Run:
+def run(docs: list[dict], as_of: int | str = "end", rules: RuleSet | None = None, partitions: int = 8,
+        arrival: Arrival = Arrival.BUFFERED) -> Run:
     """Feed the docs in the given (arrival) order through a Backtest and finish at `as_of`."""
-    backtest = Backtest(rules or default_rules(), partitions=partitions)
+    backtest = Backtest(rules or default_rules(), partitions=partitions, arrival=arrival)
     result = Run(backtest, [])
     backtest.run(lines(docs), result.changes.append, lambda line, rejection: result.rejects.append(rejection))
     backtest.finish(as_of, result.changes.append)

@@ -1,0 +1,60 @@
+"""Which event times the decoder takes: any instant from 1970, nothing ahead of the wall clock by
+more than the allowed skew, and no epoch seconds mistaken for milliseconds."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from schemas.events import Event, Rejection, decode_event, future_bound
+from stream.timeutil import parse_instant
+
+NOW = parse_instant("2026-12-02T12:00:00Z")
+LATEST = future_bound(NOW, 5 * 60_000)
+
+
+def decode(ts: object) -> Event | Rejection:
+    return decode_event(orjson.dumps({"type": "visit", "event_id": "v1", "customer_id": "c1", "ts": ts}), latest_ms=LATEST)
+
+
+@pytest.mark.parametrize(
+    "ts, expected",
+    [
+        ("1970-01-01T00:00:00Z", 0),
+        ("1997-01-01T00:00:00Z", 852_076_800_000),  # a retail export from the 1990s, as it was
+        ("1972-06-30T23:59:59.999+00:00", 78_796_799_999),  # before 1973: text is how to say it
+        (100_000_000_000, 100_000_000_000),  # the smallest epoch milliseconds taken: 1973-03-03
+        (1_740_830_402_000, 1_740_830_402_000),
+        ("2026-12-02T12:05:00Z", LATEST),  # exactly the allowed skew ahead
+    ],
+)
+def test_accepted_instants(ts, expected):
+    event = decode(ts)
+    assert isinstance(event, Event), event
+    assert event.ts == expected
+
+
+@pytest.mark.parametrize(
+    "ts, reason, says",
+    [
+        (1_740_830_402, "bad_value", "looks like epoch seconds"),
+        (0, "bad_value", "looks like epoch seconds"),
+        (-1, "bad_value", "before 1970-01-01"),
+        ("1969-12-31T23:59:59Z", "bad_value", "before 1970-01-01"),
+        (1_740_830_402_000_000, "bad_value", "epoch microseconds"),  # as milliseconds: year 57134
+        (10**17, "bad_value", "after 9999-12-31"),
+        ("2026-12-02T12:05:00.001Z", "future_ts", "latest accepted: 2026-12-02T12:05:00.000Z"),
+        ("2099-12-31T00:00:00Z", "future_ts", "ahead of the wall clock"),
+    ],
+)
+def test_rejected_instants_say_why(ts, reason, says):
+    rejection = decode(ts)
+    assert isinstance(rejection, Rejection), rejection
+    assert rejection.reason == reason
+    assert says in rejection.message
+
+
+def test_without_a_bound_the_future_is_accepted():
+    # the bound is the caller's (wall clock + setting); the decoder itself reads no clock
+    raw = orjson.dumps({"type": "visit", "event_id": "v1", "customer_id": "c1", "ts": "2099-01-01T00:00:00Z"})
+    assert isinstance(decode_event(raw), Event)

@@ -1,0 +1,149 @@
+"""Live arrival (the worker's `--clock live`): an event is applied the moment it arrives.
+
+Given events arriving in some order, these are the tag changes and when they come out. Deadlines
+(time passing with no event) still wait for the partition's watermark; only an event older than
+what its own customer has already been evaluated at is late. The last tests pin the equality with
+the offline engine that the README promises for live mode."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.events import Event, decode_event
+from stream.backtest import Backtest
+from stream.engine import Arrival
+from tests.unit.tagspec import MINUTE_MS, day, default_rules, email_open, order, run, visit
+
+L = "lifecycle"
+LIVE = Arrival.IMMEDIATE
+
+
+def event(doc: dict) -> Event:
+    decoded = decode_event(orjson.dumps(doc))
+    assert isinstance(decoded, Event), decoded
+    return decoded
+
+
+def test_an_event_s_own_changes_come_out_of_the_call_that_ingests_it():
+    live = Backtest(default_rules(), arrival=LIVE)
+    changes = live.ingest(event(order("c1", day(0, 10), 1200.0, id="o1")))
+    assert {(c.family, c.old, c.new, c.at, c.cause_event_id) for c in changes} >= {
+        (L, None, "new", day(0, 10), "o1"),
+        ("value_tier", None, "high", day(0, 10), "o1"),
+    }
+    buffered = Backtest(default_rules())
+    assert buffered.ingest(event(order("c1", day(0, 10), 1200.0, id="o1"))) == [], "waits for the watermark"
+
+
+def test_the_newest_events_are_applied_although_the_watermark_has_not_passed_them():
+    events = [order("c1", day(0, 10), id="o1"), visit("c1", day(0, 10, 2), id="v1")]
+    live, buffered = run(events, as_of="watermark", arrival=LIVE), run(events, as_of="watermark")
+    assert live.of(L) == [(L, None, "new", day(0, 10), "o1")]
+    assert live.snapshot("watermark")["c1"]["pending_events"] == 0
+    assert buffered.of(L) == [] and buffered.snapshot("watermark")["c1"]["pending_events"] == 2
+
+
+def test_deadlines_wait_for_the_watermark():
+    # only one source has delivered anything: the watermark cannot move, so 30 days "pass" for
+    # nobody, and the new -> active deadline of day 30 does not fire
+    result = run([order("c1", day(0, 10), id="o1"), order("c2", day(45), id="o2")], as_of="watermark", arrival=LIVE)
+    assert result.of(L, "c1") == [(L, None, "new", day(0, 10), "o1")]
+    assert result.snapshot("watermark")["c1"]["as_of"] == "2024-01-01T10:00:00.000Z"
+
+
+def test_an_event_proves_its_own_customer_s_time_so_that_customer_s_deadlines_up_to_it_fire_first():
+    result = run([order("c1", day(0, 10), id="o1"), order("c1", day(40), id="o2")], as_of="watermark", arrival=LIVE)
+    assert result.of(L, "c1") == [
+        (L, None, "new", day(0, 10), "o1"),
+        (L, "new", "active", day(30, 10), None),  # the deadline, stamped at its own instant
+    ]
+    assert result.tags("c1")[L] == "active"
+
+
+def test_an_event_older_than_what_its_customer_has_seen_is_late_and_stamped_at_the_customer_s_time():
+    events = [order("c1", day(10, 10), 100.0, id="o2"), order("c1", day(5, 10), 950.0, id="o1")]
+    result = run(events, as_of="watermark", arrival=LIVE)
+    assert result.totals.late == 1
+    assert result.of("value_tier") == [
+        ("value_tier", None, "low", day(10, 10), "o2"),  # stands: a late event never un-emits
+        ("value_tier", "low", "high", day(10, 10), "o1"),
+    ]
+    assert result.snapshot("watermark")["c1"]["revenue_total"] == 1050.0
+
+
+def test_an_event_behind_its_partition_s_watermark_but_new_to_its_customer_is_not_late():
+    # c2's visits move the watermark to day 3; c1 has seen nothing yet, so its day-1 order is applied
+    # at its own time, as offline, not at the watermark
+    events = [email_open("c2", day(3), id="e2"), visit("c2", day(3), id="v2"), order("c2", day(3), id="o2"),
+              order("c1", day(1, 10), id="o1")]
+    result = run(events, as_of="watermark", arrival=LIVE, partitions=1)
+    assert result.totals.late == 0
+    assert result.of(L, "c1") == [(L, None, "new", day(1, 10), "o1")]
+
+
+def test_a_duplicate_is_ignored_in_live_mode_too():
+    first = order("c1", day(0, 10), 600.0, id="o1")
+    result = run([first, dict(first)], as_of="watermark", arrival=LIVE)
+    assert result.totals.duplicates == 1
+    assert result.snapshot("watermark")["c1"]["revenue_total"] == 600.0
+
+
+# --- the equality with the offline engine ----------------------------------------------------------
+
+LATENESS = 5 * MINUTE_MS  # the default pack's allowed_lateness
+
+
+def _arrivals(events: list[dict], rng: random.Random) -> list[dict]:
+    """An arrival order the README's live equality covers: each customer's events in time order,
+    customers interleaved freely within one lateness bound (nothing arrives behind its partition's
+    watermark)."""
+    by_slot = sorted(events, key=lambda e: (e["ts"] // LATENESS, rng.random()))
+    per_customer: dict[str, list[dict]] = {}
+    for e in sorted(events, key=lambda e: (e["ts"], e["event_id"])):
+        per_customer.setdefault(e["customer_id"], []).append(e)
+    cursors = {customer: iter(queue) for customer, queue in per_customer.items()}
+    return [next(cursors[e["customer_id"]]) for e in by_slot]
+
+
+def _history(rng: random.Random, customers: int, events_each: int) -> list[dict]:
+    makers = (order, visit, email_open)
+    docs = []
+    for c in range(customers):
+        t = day(0, 10) + rng.randrange(0, 2 * LATENESS)  # customers close together: arrivals interleave
+        for n in range(events_each):
+            t += rng.choice((0, 1, 60_000, 90_000, LATENESS, LATENESS, 3 * 3_600_000, 20 * 86_400_000, 95 * 86_400_000))
+            make = rng.choice(makers)
+            docs.append(make(f"c{c}", t, id=f"c{c}-{n}") if make is not order else order(f"c{c}", t, rng.choice((20.0, 400.0)), id=f"c{c}-{n}"))
+    return docs
+
+
+def _per_customer(result) -> dict[str, list[bytes]]:
+    grouped: dict[str, list[bytes]] = {}
+    for change in result.changes:
+        grouped.setdefault(change.customer_id, []).append(change.to_json())
+    return grouped
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32), st.integers(1, 6), st.integers(1, 12))
+def test_live_gives_the_offline_changes_when_each_customer_s_events_arrive_in_time_order(seed, customers, each):
+    rng = random.Random(seed)
+    events = _history(rng, customers, each)
+    as_of = max(e["ts"] for e in events) + 200 * 86_400_000
+    offline = run(sorted(events, key=lambda e: (e["ts"], e["event_id"])), as_of=as_of, partitions=2)
+    live = run(_arrivals(events, rng), as_of=as_of, partitions=2, arrival=LIVE)
+    assert live.totals.late == 0
+    assert _per_customer(live) == _per_customer(offline)
+    assert live.snapshot(as_of) == offline.snapshot(as_of)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_sorted_log_gives_the_same_changes_live_and_buffered(seed):
+    events = sorted(_history(random.Random(seed), 20, 15), key=lambda e: (e["ts"], e["event_id"]))
+    as_of = events[-1]["ts"]
+    assert _per_customer(run(events, as_of=as_of, arrival=LIVE)) == _per_customer(run(events, as_of=as_of))
