@@ -18,7 +18,7 @@ import orjson
 from agents.table_store import TableStore
 from schemas.events import EVENT_TYPES, Event, Rejection, decode_event, future_bound
 from stream.changes import TagChange
-from stream.engine import Arrival, Outcome, PartitionEngine
+from stream.engine import Arrival, Outcome, PartitionEngine, live_arrival
 from stream.rules.ruleset import RuleSet
 
 logger = logging.getLogger(__name__)
@@ -79,8 +79,6 @@ class PartitionDriver:
         self.max_future_ms = max_future_ms
         self.now = now
         self.wall_clock = wall_clock
-        # Live: an event is applied as it arrives; event clock: in event-time order (stream/engine.py).
-        self.arrival = Arrival.IMMEDIATE if live_clock else Arrival.BUFFERED
         self.engines: dict[int, PartitionEngine] = {}
         self.last_offset: dict[tuple[str, int], int] = {}
         self.last_delivery: dict[tuple[str, int], float] = {}  # monotonic seconds
@@ -99,14 +97,15 @@ class PartitionDriver:
         engine = self.engine(partition)
         if topic == self.tick_topic:
             return Handled(self._on_tick(engine, partition, value))
-        latest = future_bound(int(self.wall_clock() * 1000), self.max_future_ms)
+        wall_ms = int(self.wall_clock() * 1000)
+        latest = future_bound(wall_ms, self.max_future_ms)
         decoded = decode_event(value, key, latest) if value is not None else Rejection("not_json", "empty record (tombstone)")
         if isinstance(decoded, Event) and decoded.type != self.input_topics[topic]:
             decoded = Rejection("wrong_topic", f"a {decoded.type!r} event on topic {topic!r} (expects {self.input_topics[topic]!r})")
         if isinstance(decoded, Rejection):
             return Handled(dead=Dead(topic, partition, offset, key, value, decoded.reason, decoded.message))
         try:
-            outcome = engine.ingest(decoded, decoded.type, self.caught_up(partition))
+            outcome = engine.ingest(decoded, decoded.type, self.caught_up(partition), self._arrival(decoded, wall_ms))
         except Exception as exc:  # noqa: BLE001 - a rule or engine fault on one event must not stop the partition
             logger.exception("engine failed on %s[%d]@%d", topic, partition, offset)
             return Handled(dead=Dead(topic, partition, offset, key, value, "engine_error", f"{type(exc).__name__}: {exc}"))
@@ -115,6 +114,13 @@ class PartitionDriver:
         # would stop short of it once every source is idle, leaving its buffered events unreleased.
         self.store.save_meta(partition, engine.watermark.to_dict())
         return Handled(outcome.changes, event=decoded, outcome=outcome)
+
+    def _arrival(self, event: Event, wall_ms: int) -> Arrival:
+        """Live clock: live events at once, a backlog in event-time order; event clock: always
+        in event-time order (stream/engine.py)."""
+        if not self.live_clock:
+            return Arrival.BUFFERED
+        return live_arrival(event.ts, wall_ms, self.rules.allowed_lateness_ms)
 
     def _on_tick(self, engine: PartitionEngine, partition: int, value: bytes | None) -> list[TagChange]:
         before = engine.watermark.value
@@ -143,7 +149,7 @@ class PartitionDriver:
         every partition is new, and a pass per partition would read a million customers 8 times."""
         grouped = self.store.wakes_by_partition(partitions)
         for partition, customers in grouped.items():
-            engine = PartitionEngine(self.rules, self.store, EVENT_TYPES, self.arrival)
+            engine = PartitionEngine(self.rules, self.store, EVENT_TYPES)
             engine.watermark.restore(self.store.load_meta(partition))
             engine.rebuild_index(iter(customers))
             self.engines[partition] = engine

@@ -5,15 +5,18 @@ earliest buffered event or rule deadline), so advancing time touches only custom
 never all of them. Customer state lives in a `StateStore` the caller provides: a dict offline, a
 changelog-backed Faust table in the worker.
 
-Events are applied in one of two ways (`Arrival`):
-- `BUFFERED` (backfills, `backtest`, the worker's event clock): an event waits in its customer's
-  reorder buffer until the watermark passes it, so events read from several topics at different
-  paces are still applied in event-time order: the output is exactly the offline one.
-- `IMMEDIATE` (the worker's live clock): an event is applied the moment it arrives and its own
-  changes come out at once, since a marketing system acting on "new VIP" cannot wait for the
-  lateness bound. Only an event older than what its customer has already been evaluated at is
-  late. Deadlines (time passing with no event) still wait for the watermark in both modes: that
-  is what keeps a lagging or recovering worker from declaring customers dormant.
+Each event is applied in one of two ways (`Arrival`, chosen per event by the caller):
+- `BUFFERED` (backfills, `backtest`, the worker's event clock, and a live worker's backlog): the
+  event waits in its customer's reorder buffer until the watermark passes it, so events read from
+  several topics at different paces are still applied in event-time order: the output is exactly
+  the offline one.
+- `IMMEDIATE` (a live event, see `live_arrival`): applied the moment it arrives, its own changes
+  out at once, since a marketing system acting on "new VIP" cannot wait for the lateness bound.
+
+An event is late when it is older than the watermark (buffered) or than what its customer has
+already been evaluated at (either way). Deadlines (time passing with no event) wait for the
+watermark in both modes: that is what keeps a lagging or recovering worker from declaring
+customers dormant.
 """
 
 from __future__ import annotations
@@ -54,13 +57,25 @@ class Arrival(Enum):
     IMMEDIATE = "immediate"
 
 
+# How old (by the wall clock) a live event may be. A backlog younger than this is a restart's or a
+# rebalance's, and the four topics' reading paces differ by seconds within it, not months.
+LIVE_HORIZON_MS = 60_000
+
+
+def live_arrival(event_ts: int, wall_clock_ms: int, lateness_ms: int) -> Arrival:
+    """The live clock's choice: an event at most max(allowed lateness, LIVE_HORIZON_MS) older than
+    the wall clock is live and applied at once. An older one comes from a backlog (an outage,
+    history replayed into a live worker), where the topics are read at different paces: applied on
+    arrival, a customer's visits read a month ahead of its orders would make those orders late, so
+    it waits for the watermark like any backfill."""
+    horizon = max(lateness_ms, LIVE_HORIZON_MS)
+    return Arrival.IMMEDIATE if event_ts >= wall_clock_ms - horizon else Arrival.BUFFERED
+
+
 class PartitionEngine:
-    def __init__(
-        self, rules: RuleSet, store: StateStore, sources: tuple[str, ...], arrival: Arrival = Arrival.BUFFERED
-    ) -> None:
+    def __init__(self, rules: RuleSet, store: StateStore, sources: tuple[str, ...]) -> None:
         self.rules = rules
         self.store = store
-        self.arrival = arrival
         self.watermark = Watermark(sources, rules.allowed_lateness_ms)
         self._wakes: list[tuple[int, str]] = []  # heap of (wake time, customer); stale entries skipped
         self._wake_of: dict[str, int] = {}
@@ -80,7 +95,9 @@ class PartitionEngine:
     def scheduled(self) -> int:
         return len(self._wake_of)
 
-    def ingest(self, event: Event, source: str, caught_up: frozenset[str] = frozenset()) -> Outcome:
+    def ingest(
+        self, event: Event, source: str, caught_up: frozenset[str] = frozenset(), arrival: Arrival = Arrival.BUFFERED
+    ) -> Outcome:
         """Accept one decoded event from `source`, then run everything the watermark now allows."""
         state = self.store.get(event.customer_id)
         if state is None:
@@ -88,27 +105,27 @@ class PartitionEngine:
             self.customers += 1
         if state.has_seen(event.event_id):
             return Outcome([], duplicate=True)
-        late = self._is_late(event, state)
+        late = self._is_late(event, state, arrival)
         if late:
             changes = apply_late(self.rules, event.customer_id, state, event, self.watermark.value)
         else:
-            changes = self._accept(event, state)
+            changes = self._accept(event, state, arrival)
         self.store.put(event.customer_id, state)
         self._schedule(event.customer_id, state)
         self.watermark.observe(source, event.ts)
         changes += self.advance_to(self.watermark.advance(caught_up))
         return Outcome(changes, late=late)
 
-    def _is_late(self, event: Event, state: CustomerState) -> bool:
-        """Buffered: older than the partition's watermark. Immediate: older than what its
-        customer has already been evaluated at (a later event, or a deadline already fired)."""
-        if self.arrival is Arrival.IMMEDIATE:
-            return state.clock is not None and event.ts < state.clock
-        return event.ts < self.watermark.value
+    def _is_late(self, event: Event, state: CustomerState, arrival: Arrival) -> bool:
+        """Older than what its customer has already been evaluated at (a later live event, or a
+        deadline already fired), or, buffered, than the partition's watermark."""
+        if state.clock is not None and event.ts < state.clock:
+            return True
+        return arrival is Arrival.BUFFERED and event.ts < self.watermark.value
 
-    def _accept(self, event: Event, state: CustomerState) -> list[TagChange]:
+    def _accept(self, event: Event, state: CustomerState, arrival: Arrival) -> list[TagChange]:
         _insert_sorted(state.pending, event)
-        if self.arrival is Arrival.BUFFERED:
+        if arrival is Arrival.BUFFERED:
             return []
         # The event itself proves that its customer's time has reached it: the customer's own
         # deadlines up to it fire first (a deadline first on the same instant), exactly as offline.

@@ -6,7 +6,7 @@ import argparse
 import gzip
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import orjson
 
@@ -25,13 +25,21 @@ weekly rhythm. The same arguments always give the same bytes.""")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--profile", choices=PROFILES, default="ecommerce", help="business profile (default ecommerce)")
     parser.add_argument("--start", default="2025-01-01T00:00:00Z", help="first day, RFC 3339 (default 2025-01-01)")
+    parser.add_argument("--allow-future", action="store_true", help="write events after the current time too "
+                        "(every other command rejects them unless its --max-future covers them)")
     parser.add_argument("--out", required=True, help="output file (- for stdout)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    events = generate_events(args.customers, args.days, args.seed, args.profile, datetime.fromisoformat(args.start))
+    start = datetime.fromisoformat(args.start)
+    if start.tzinfo is not None and not args.allow_future and start + timedelta(days=args.days) > datetime.now(timezone.utc):
+        print(f"tagstream generate: {args.days} days from {start:%Y-%m-%d} reach past today, and future-dated events are "
+              "rejected by backtest, replay and the worker; choose an earlier --start or fewer --days, "
+              "or pass --allow-future", file=sys.stderr)
+        return 2
+    events = generate_events(args.customers, args.days, args.seed, args.profile, start)
     if args.out == "-":
         _write(sys.stdout.buffer, events)
     else:

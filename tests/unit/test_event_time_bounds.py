@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from agents import cli
 from schemas.events import Event, Rejection, decode_event, future_bound
 from stream.timeutil import parse_instant
 
@@ -58,3 +59,13 @@ def test_without_a_bound_the_future_is_accepted():
     # the bound is the caller's (wall clock + setting); the decoder itself reads no clock
     raw = orjson.dumps({"type": "visit", "event_id": "v1", "customer_id": "c1", "ts": "2099-01-01T00:00:00Z"})
     assert isinstance(decode_event(raw), Event)
+
+
+def test_generate_writes_no_future_dated_history_unless_asked(tmp_path, capsys):
+    out = tmp_path / "log.jsonl"
+    long_ago = ["generate", "--customers", "3", "--days", "20", "--start", "2025-01-01T00:00:00Z", "--out", str(out)]
+    into_the_future = ["generate", "--customers", "3", "--days", "3650", "--out", str(out)]
+    assert cli.main(long_ago) == 0
+    assert cli.main(into_the_future) == 2
+    assert "reach past today" in capsys.readouterr().err
+    assert cli.main([*into_the_future, "--allow-future"]) == 0

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from schemas.events import Event, decode_event
 from stream.backtest import Backtest
-from stream.engine import Arrival
+from stream.engine import LIVE_HORIZON_MS, Arrival, live_arrival
 from tests.unit.tagspec import MINUTE_MS, day, default_rules, email_open, order, run, visit
 
 L = "lifecycle"
@@ -91,6 +91,47 @@ def test_a_duplicate_is_ignored_in_live_mode_too():
     result = run([first, dict(first)], as_of="watermark", arrival=LIVE)
     assert result.totals.duplicates == 1
     assert result.snapshot("watermark")["c1"]["revenue_total"] == 600.0
+
+
+# --- live events and a backlog ---------------------------------------------------------------------
+
+NOW = day(100)
+
+
+@pytest.mark.parametrize(
+    "event_ts, lateness_ms, arrival",
+    [
+        (NOW, 0, LIVE),
+        (NOW + 4 * MINUTE_MS, 0, LIVE),  # ahead of the clock (within the allowed skew): live
+        (NOW - LIVE_HORIZON_MS, 0, LIVE),
+        (NOW - LIVE_HORIZON_MS - 1, 0, Arrival.BUFFERED),  # from a backlog: in event-time order
+        (NOW - 5 * MINUTE_MS, 5 * MINUTE_MS, LIVE),  # a longer lateness bound widens the horizon
+        (NOW - 5 * MINUTE_MS - 1, 5 * MINUTE_MS, Arrival.BUFFERED),
+        (day(3), 5 * MINUTE_MS, Arrival.BUFFERED),
+    ],
+)
+def test_only_events_near_the_wall_clock_are_live(event_ts, lateness_ms, arrival):
+    assert live_arrival(event_ts, NOW, lateness_ms) is arrival
+
+
+def test_a_live_event_releases_its_customer_s_buffered_backlog_first():
+    engine = Backtest(default_rules())
+    assert engine.ingest(event(order("c1", day(0, 10), id="o1"))) == [], "backlog: waits for the watermark"
+    engine.arrival = LIVE
+    changes = engine.ingest(event(order("c1", day(40), id="o2")))
+    assert [(c.old, c.new, c.at, c.cause_event_id) for c in changes if c.family == L] == [
+        (None, "new", day(0, 10), "o1"),
+        ("new", "active", day(30, 10), None),
+    ]
+
+
+def test_a_backlog_event_older_than_what_its_customer_has_seen_is_late_although_the_watermark_is_behind():
+    engine = Backtest(default_rules(), arrival=LIVE)
+    engine.ingest(event(order("c1", day(10), id="o2")))
+    engine.arrival = Arrival.BUFFERED
+    changes = engine.ingest(event(order("c1", day(5), 950.0, id="o1")))
+    assert engine.totals.late == 1
+    assert {c.at for c in changes} == {day(10)}, "stamped at the customer's time, never before a published change"
 
 
 # --- the equality with the offline engine ----------------------------------------------------------
