@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     reject = counting_rejections(totals, report)
     try:
-        with order.open(reader, reject, "backtest") as ordered, open(args.changes_out, "wb") as out:
+        with open(args.changes_out, "wb") as out, order.open(reader, reject, "backtest") as ordered:
             write = lambda change: out.write(change.to_json() + b"\n")  # noqa: E731
             backtest.run(ordered.with_progress(lambda: (totals.lines, f"changes {totals.changes:,}")), write, report)
             backtest.finish(as_of, write)
