@@ -181,9 +181,7 @@ class _RunFiles:
         self._written += 1
         pack = _HEADER.pack
         with path.open("wb") as out:
-            for ts, number, index, raw in records:
-                out.write(pack(ts, number, index, len(raw)))
-                out.write(raw)
+            out.writelines(pack(ts, number, index, len(raw)) + raw for ts, number, index, raw in records)
         return path
 
 
