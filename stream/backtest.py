@@ -49,14 +49,26 @@ class Totals:
 
 def decode_lines(lines: Iterable[LogLine], totals: Totals, on_reject: Callable[[LogLine, Rejection], None]) -> Iterator[Event]:
     """The valid events of a log; every line is counted, every bad one reported and counted."""
+    reject = counting_rejections(totals, on_reject)
     for line in lines:
-        totals.lines += 1
         decoded = decode_event(line.raw)
         if isinstance(decoded, Rejection):
-            totals.rejected += 1
-            on_reject(line, decoded)
+            reject(line, decoded)
         else:
+            totals.lines += 1
             yield decoded
+
+
+def counting_rejections(totals: Totals, on_reject: Callable[[LogLine, Rejection], None]) -> Callable[[LogLine, Rejection], None]:
+    """`on_reject` that also counts the line as read and rejected: the time-order pass
+    (stream.timeorder) drops bad lines before `decode_lines` sees them, yet totals cover every line."""
+
+    def reject(line: LogLine, rejection: Rejection) -> None:
+        totals.lines += 1
+        totals.rejected += 1
+        on_reject(line, rejection)
+
+    return reject
 
 
 @dataclass

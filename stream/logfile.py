@@ -19,13 +19,12 @@ class LogLine:
 class LogReader:
     """Iterates lines of several logs in order and reports how far it got (for progress bars)."""
 
-    def __init__(self, paths: list[str | Path], from_line: int = 1) -> None:
+    def __init__(self, paths: list[str | Path]) -> None:
         self.paths = [Path(p) for p in paths]
         missing = [str(p) for p in self.paths if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"log file not found: {', '.join(missing)}")
         self.total_bytes = sum(p.stat().st_size for p in self.paths)
-        self.from_line = from_line
         self._done_bytes = 0
         self._current: BinaryIO | None = None
 
@@ -43,7 +42,7 @@ class LogReader:
                 for line in stream:
                     number += 1
                     line = line.strip()
-                    if line and number >= self.from_line:
+                    if line:
                         yield LogLine(str(path), number, line)
             self._done_bytes += path.stat().st_size
             self._current = None

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import orjson
 
-from agents.progress import Progress
+from agents.log_order import ORDER_NOTE, LogOrder, add_order_options
 from config.settings import load_settings
-from stream.backtest import AsOf, Backtest
+from stream.backtest import AsOf, Backtest, counting_rejections
 from stream.logfile import LogLine, LogReader
 from schemas.events import Rejection
 from stream.rules.ruleset import load_rules
+from stream.timeorder import OutOfOrder
 from stream.timeutil import parse_instant
 
 HELP = "run the tagging engine offline over JSONL event logs (optionally .gz)"
@@ -23,8 +24,11 @@ MAX_REPORTED = 20
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("backtest", help=HELP, description=HELP + """.
 Events go through the same engine, partitioner and per-partition watermarks as the worker, so
-the tag changes equal what the worker publishes for the same events.""")
-    parser.add_argument("logs", nargs="+", metavar="LOG", help="canonical JSONL event log(s), processed in order")
+the tag changes equal what the worker publishes for the same events (replayed with `tagstream
+replay`, which sends them in the same order).
+
+""" + ORDER_NOTE)
+    parser.add_argument("logs", nargs="+", metavar="LOG", help="canonical JSONL event log(s), optionally .gz")
     parser.add_argument("--rules", help="rule pack (TOML); default: config/rules/default.toml")
     parser.add_argument(
         "--as-of",
@@ -35,6 +39,7 @@ the tag changes equal what the worker publishes for the same events.""")
     parser.add_argument("--changes-out", required=True, help="write tag-change CloudEvents here, one JSON per line")
     parser.add_argument("--snapshot-out", help="write one JSON object per customer here (final state and tags)")
     parser.add_argument("--partitions", type=int, help="partition count to simulate (default: the worker's, 8)")
+    add_order_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -49,26 +54,35 @@ def parse_as_of(text: str) -> AsOf:
 
 def run(args: argparse.Namespace) -> int:
     as_of = parse_as_of(args.as_of)
+    try:
+        order = LogOrder.from_args(args)
+    except ValueError as error:
+        print(f"tagstream backtest: {error}", file=sys.stderr)
+        return 2
     rules = load_rules(args.rules)
     partitions = args.partitions or load_settings().partitions
     reader = LogReader(args.logs)
     backtest = Backtest(rules, partitions)
-    progress = Progress("backtest", total=reader.total_bytes)
+    totals = backtest.totals
 
-    def reject(line: LogLine, rejection: Rejection) -> None:
-        if backtest.totals.rejected <= MAX_REPORTED:
+    def report(line: LogLine, rejection: Rejection) -> None:
+        if totals.rejected <= MAX_REPORTED:
             print(f"{line.path}:{line.number}: {rejection.reason}: {rejection.message}", file=sys.stderr)
 
-    with open(args.changes_out, "wb") as out:
-        write = lambda change: out.write(change.to_json() + b"\n")  # noqa: E731
-        backtest.run(_with_progress(reader, backtest, progress), write, reject)
-        backtest.finish(as_of, write)
+    reject = counting_rejections(totals, report)
+    try:
+        with open(args.changes_out, "wb") as out, order.open(reader, reject, "backtest") as ordered:
+            write = lambda change: out.write(change.to_json() + b"\n")  # noqa: E731
+            backtest.run(ordered.with_progress(lambda: (totals.lines, f"changes {totals.changes:,}")), write, report)
+            backtest.finish(as_of, write)
+            ordered.progress.finish(totals.lines, extra=f"events {totals.events:,}")
+    except OutOfOrder as error:
+        print(f"tagstream backtest: {error}", file=sys.stderr)
+        return 2
     if args.snapshot_out:
         with open(args.snapshot_out, "wb") as snap:
             for record in backtest.snapshot(as_of):
                 snap.write(orjson.dumps(record) + b"\n")
-    totals = backtest.totals
-    progress.finish(totals.lines, extra=f"events {totals.events:,}")
     if totals.rejected > MAX_REPORTED:
         print(f"backtest: ... and {totals.rejected - MAX_REPORTED:,} more rejected lines not shown", file=sys.stderr)
     print(
@@ -77,10 +91,3 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-def _with_progress(reader: LogReader, backtest: Backtest, progress: Progress):
-    for line in reader:
-        yield line
-        if backtest.totals.lines % 4096 == 0:
-            progress.update(backtest.totals.lines, reader.bytes_read, f"changes {backtest.totals.changes:,}")

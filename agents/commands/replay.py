@@ -1,16 +1,21 @@
 """`tagstream replay`: produce a historical event log into the input topics.
 
 Each line is validated with the worker's decoder, routed by `type` to its topic, keyed by
-customer id and stamped with the event's own time. Delivery is confirmed in chunks before a line
-counts as sent, so after a failure `--from-line` (printed in the error) resumes without loss; with
-`--checkpoint FILE` the last confirmed line is also kept in a file, so even a killed replay
-resumes by itself. What is re-sent is at most one chunk: per customer a few recent event ids,
-which the worker recognises and drops.
+customer id and stamped with the event's own time. Lines are sent in event-time order (stable by
+(ts, line number), see stream.timeorder), whatever the file order: the worker's watermark follows
+the newest event it has read, so a log sent in customer order would make most events late.
+
+Delivery is confirmed in chunks before an event counts as sent. Resume points are positions in
+the time-ordered sequence, which is the same for the same logs: after a failure the error names
+how many events are confirmed and `--skip N` resumes after them; with `--checkpoint FILE` that
+count is also kept in a file, so even a killed replay resumes by itself. What is re-sent is at
+most one chunk: per customer a few recent event ids, which the worker recognises and drops.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 import uuid
@@ -19,26 +24,32 @@ from pathlib import Path
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from agents.progress import Progress
+from agents.log_order import ORDER_NOTE, LogOrder, add_order_options
 from config.settings import Settings, load_settings
 from schemas.events import Rejection, decode_event
-from stream.logfile import LogReader
+from stream.logfile import LogLine, LogReader
+from stream.timeorder import OutOfOrder
 
 HELP = "produce a JSONL event log into the input topics (backfills, demos, tests)"
-CONFIRM_EVERY = 5000  # lines between delivery confirmations (and resume points)
+CONFIRM_EVERY = 5000  # events between delivery confirmations (and resume points)
+CHECKPOINT = re.compile(r"(\d+) events confirmed")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("replay", help=HELP, description=HELP + ".")
+    parser = subparsers.add_parser("replay", help=HELP, description=HELP + ".\n\n" + ORDER_NOTE + """
+Resume points count events in that order: `--skip N` after a failure, or `--checkpoint FILE`.""")
     parser.add_argument("logs", nargs="+", metavar="LOG", help="canonical JSONL event log(s), optionally .gz")
     parser.add_argument("--broker", dest="kafka_broker", help="Kafka bootstrap server, host:port")
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
-    pace.add_argument("--speedup", type=float, help="replay at X times the log's own pace")
-    parser.add_argument("--from-line", type=int, default=1, help="first line to send (resume after a failure)")
+    pace.add_argument("--speedup", type=float, help="replay at X times the pace of the events' (sorted) timestamps")
+    parser.add_argument("--skip", type=int, metavar="N",
+                        help="do not send the first N events in time order: the ones a failed run confirmed (resume)")
     parser.add_argument("--limit", type=int, help="send at most this many events")
-    parser.add_argument("--checkpoint", metavar="FILE", help="keep the last confirmed line here and resume from it")
+    parser.add_argument("--checkpoint", metavar="FILE",
+                        help="keep the count of confirmed events here and, without --skip, resume after them")
     parser.add_argument("--dry-run", action="store_true", help="validate only, send nothing")
+    add_order_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -64,29 +75,32 @@ class Pacer:
 
 
 def read_checkpoint(path: str | None) -> int | None:
-    """The first line not yet confirmed, from a checkpoint file (None when there is none)."""
+    """How many events in time order a previous run confirmed (None when there is no checkpoint)."""
     if not path or not Path(path).is_file():
         return None
     text = Path(path).read_text().strip()
-    if not text.isdigit():
-        raise ValueError(f"checkpoint {path} holds {text[:40]!r}, not a line number")
-    return int(text) + 1
+    match = CHECKPOINT.fullmatch(text)
+    if not match:
+        raise ValueError(f"checkpoint {path} holds {text[:40]!r}, not a count like '5000 events confirmed'")
+    return int(match[1])
 
 
-def write_checkpoint(path: str | None, confirmed_line: int) -> None:
+def write_checkpoint(path: str | None, confirmed: int) -> None:
     if path:
         temporary = Path(f"{path}.tmp")
-        temporary.write_text(f"{confirmed_line}\n")
+        temporary.write_text(f"{confirmed} events confirmed\n")
         temporary.replace(path)  # atomic: a kill never leaves half a number
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        order = LogOrder.from_args(args)
+    except ValueError as error:
+        print(f"tagstream replay: {error}", file=sys.stderr)
+        return 2
     settings = load_settings({"kafka_broker": args.kafka_broker})
-    resume = read_checkpoint(args.checkpoint)
-    if resume is not None and args.from_line == 1:
-        args.from_line = resume
-        print(f"replay: resuming from line {resume} (checkpoint {args.checkpoint})", file=sys.stderr)
-    reader = LogReader(args.logs, from_line=args.from_line)
+    skip = _resume_point(args)
+    reader = LogReader(args.logs)
     try:
         producer = None if args.dry_run else _producer(settings)
     except KafkaError as error:
@@ -96,47 +110,71 @@ def run(args: argparse.Namespace) -> int:
     run_id = uuid.uuid4().hex.encode()
     topic_for = settings.topic_for_type
     pacer = Pacer(args.rate, args.speedup)
-    progress = Progress("replay", total=reader.total_bytes)
     sent = bad = 0
-    confirmed_line = args.from_line - 1
-    last_line = confirmed_line
+    confirmed = skip  # events of the time-ordered sequence known to be delivered
     inflight: list = []
-    try:
-        for line in reader:
-            if args.limit is not None and sent >= args.limit:
-                break
-            event = decode_event(line.raw)
-            last_line = line.number
-            if isinstance(event, Rejection):
-                bad += 1
-                print(f"{line.path}:{line.number}: skipped: {event.reason}: {event.message}", file=sys.stderr)
-                continue
-            pacer.wait(sent, event.ts)
-            if producer is not None:
-                inflight.append(producer.send(topic_for[event.type], key=event.customer_id.encode(), value=line.raw,
-                                              timestamp_ms=event.ts, headers=[("tagstream.replay", run_id)]))
-            sent += 1
-            if sent % CONFIRM_EVERY == 0:
-                _confirm(producer, inflight)
-                confirmed_line = line.number
-                if not args.dry_run:
-                    write_checkpoint(args.checkpoint, confirmed_line)
-            progress.update(sent, reader.bytes_read, f"bad {bad}")
+
+    def reject(line: LogLine, rejection: Rejection) -> None:
+        nonlocal bad
+        bad += 1
+        print(f"{line.path}:{line.number}: skipped: {rejection.reason}: {rejection.message}", file=sys.stderr)
+
+    def checkpoint() -> None:
+        nonlocal confirmed
         _confirm(producer, inflight)
-        confirmed_line = last_line
+        confirmed = skip + sent
         if not args.dry_run:
-            write_checkpoint(args.checkpoint, confirmed_line)
+            write_checkpoint(args.checkpoint, confirmed)
+
+    try:
+        with order.open(reader, reject, "replay") as ordered:
+            lines = ordered.with_progress(lambda: (sent, f"bad {bad}"), every=64)
+            for position, line in enumerate(lines, 1):
+                if position <= skip:
+                    continue
+                if args.limit is not None and sent >= args.limit:
+                    break
+                event = decode_event(line.raw)  # an Event: the order pass has rejected the bad lines
+                pacer.wait(sent, event.ts)
+                if producer is not None:
+                    inflight.append(producer.send(topic_for[event.type], key=event.customer_id.encode(), value=line.raw,
+                                                  timestamp_ms=event.ts, headers=[("tagstream.replay", run_id)]))
+                sent += 1
+                if sent % CONFIRM_EVERY == 0:
+                    checkpoint()
+            checkpoint()
+            ordered.progress.finish(sent, extra=f"bad {bad}")
     except KafkaError as error:
-        print(f"replay: Kafka failed ({error}); every line up to {confirmed_line} is confirmed. "
-              f"Resume with --from-line {confirmed_line + 1}", file=sys.stderr)
+        print(f"replay: Kafka failed ({error}); the first {confirmed} events in time order are confirmed. "
+              f"Resume with --skip {confirmed}", file=sys.stderr)
         return 1
+    except OutOfOrder as error:
+        already = "" if args.dry_run else f" ({sent:,} events before it were sent)"
+        print(f"tagstream replay: {error}{already}", file=sys.stderr)
+        return 2
     finally:
         if producer is not None:
             producer.close(timeout=5)
-    progress.finish(sent, extra=f"bad {bad}")
-    verb = "validated" if args.dry_run else "sent"
-    print(f"replay: {verb} {sent:,} events, {bad:,} bad lines skipped, last line {confirmed_line}", file=sys.stderr)
+    print(_summary(args.dry_run, sent, skip, bad), file=sys.stderr)
     return 0
+
+
+def _resume_point(args: argparse.Namespace) -> int:
+    """Events to skip: `--skip` when given, else what the checkpoint says was confirmed."""
+    if args.skip is not None:
+        return args.skip
+    resume = read_checkpoint(args.checkpoint)
+    if resume is None:
+        return 0
+    print(f"replay: resuming after {resume} events already confirmed (checkpoint {args.checkpoint})", file=sys.stderr)
+    return resume
+
+
+def _summary(dry_run: bool, sent: int, skip: int, bad: int) -> str:
+    verb = "validated" if dry_run else "sent"
+    after = f" after the first {skip:,}" if skip else ""
+    summary = f"replay: {verb} {sent:,} events{after}, {bad:,} bad lines skipped"
+    return summary if dry_run else f"{summary}; {skip + sent:,} events in time order confirmed"
 
 
 def _confirm(producer: KafkaProducer | None, inflight: list) -> None:

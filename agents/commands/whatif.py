@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from collections.abc import Iterator
 from typing import TextIO
 
-from agents.progress import Progress
+from agents.log_order import ORDER_NOTE, LogOrder, add_order_options
 from config.settings import load_settings
 from schemas.events import Rejection
-from stream.backtest import AsOf
+from stream.backtest import AsOf, counting_rejections
 from stream.logfile import LogLine, LogReader
 from stream.rules.ruleset import RuleError, RuleSet, load_rules
+from stream.timeorder import OutOfOrder
 from stream.timeutil import parse_instant
 from stream.whatif import FamilyComparison, TransitionRow, WhatIf, WhatIfReport
 
@@ -29,8 +29,8 @@ class InputError(Exception):
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("whatif", help=HELP, description=HELP + """. Each line is decoded
 once and fed to two offline engines (A: --rules, B: --rules-b) with the same partitioning as the
-worker, so the only difference between the sides is the rules.""")
-    parser.add_argument("logs", nargs="+", metavar="LOG", help="canonical JSONL event log(s), optionally .gz, in order")
+worker, so the only difference between the sides is the rules.\n\n""" + ORDER_NOTE)
+    parser.add_argument("logs", nargs="+", metavar="LOG", help="canonical JSONL event log(s), optionally .gz")
     parser.add_argument("--rules", help="rule pack A, the baseline (default: config/rules/default.toml)")
     parser.add_argument("--rules-b", required=True, help="rule pack B, the candidate")
     parser.add_argument(
@@ -41,26 +41,31 @@ worker, so the only difference between the sides is the rules.""")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the text report")
     parser.add_argument("--sample", type=int, default=10, help="differing customer ids listed per family (default 10)")
     parser.add_argument("--partitions", type=int, help="partition count to simulate (default: the worker's, 8)")
+    add_order_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        as_of, rules_a, rules_b, reader = _inputs(args)
+        as_of, rules_a, rules_b, reader, order = _inputs(args)
     except InputError as error:
         print(f"tagstream whatif: {error}", file=sys.stderr)
         return 2
     whatif = WhatIf(rules_a, rules_b, args.partitions or load_settings().partitions)
-    progress = Progress("whatif", total=reader.total_bytes, stream=sys.stderr)
 
-    def reject(line: LogLine, rejection: Rejection) -> None:
+    def report_line(line: LogLine, rejection: Rejection) -> None:
         if whatif.rejected <= MAX_REPORTED:
             print(f"{line.path}:{line.number}: {rejection.reason}: {rejection.message}", file=sys.stderr)
 
-    whatif.run(_with_progress(reader, whatif, progress), reject)
-    whatif.finish(as_of)
-    report = whatif.report(as_of, args.sample)
-    progress.finish(whatif.lines, extra=f"events {report.events:,}, {report.rejected:,} rejected lines")
+    try:
+        with order.open(reader, counting_rejections(whatif.read, report_line), "whatif") as ordered:
+            whatif.run(ordered.with_progress(lambda: (whatif.lines, "")), report_line)
+            whatif.finish(as_of)
+            report = whatif.report(as_of, args.sample)
+            ordered.progress.finish(whatif.lines, extra=f"events {report.events:,}, {report.rejected:,} rejected lines")
+    except OutOfOrder as error:
+        print(f"tagstream whatif: {error}", file=sys.stderr)
+        return 2
     if args.json:
         sys.stdout.buffer.write(report.to_json() + b"\n")
         sys.stdout.flush()
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _inputs(args: argparse.Namespace) -> tuple[AsOf, RuleSet, RuleSet, LogReader]:
+def _inputs(args: argparse.Namespace) -> tuple[AsOf, RuleSet, RuleSet, LogReader, LogOrder]:
     """Everything that can be wrong with the invocation is checked before any work starts."""
     try:
         as_of: AsOf = args.as_of if args.as_of in ("end", "watermark") else parse_instant(args.as_of)
@@ -78,18 +83,15 @@ def _inputs(args: argparse.Namespace) -> tuple[AsOf, RuleSet, RuleSet, LogReader
     if args.sample < 0:
         raise InputError("--sample must be 0 or more")
     try:
+        order = LogOrder.from_args(args)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    try:
         rules_a, rules_b = load_rules(args.rules), load_rules(args.rules_b)
         reader = LogReader(args.logs)
     except (RuleError, OSError) as error:
         raise InputError(str(error)) from None
-    return as_of, rules_a, rules_b, reader
-
-
-def _with_progress(reader: LogReader, whatif: WhatIf, progress: Progress) -> Iterator[LogLine]:
-    for line in reader:
-        yield line
-        if whatif.lines % 4096 == 0:
-            progress.update(whatif.lines, reader.bytes_read)
+    return as_of, rules_a, rules_b, reader, order
 
 
 # --- the text report ---------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""`tagstream replay` when Kafka fails: one clear line, no traceback, and the line to resume from.
+"""`tagstream replay` when Kafka fails: one clear line, no traceback, and where to resume.
+
+Resume points count events in time order (the order replay sends, whatever the file order), so a
+resumed run sends exactly the rest of that sequence.
 
 The unreachable broker is real (a closed local port); the mid-run failure uses an in-memory
 producer whose deliveries fail, because killing a broker at an exact line is not reproducible.
@@ -6,10 +9,12 @@ The resume-after-kill path through the real broker is in tests/integration/test_
 
 from __future__ import annotations
 
+import gzip
 import socket
 import subprocess
 import sys
 
+import orjson
 from kafka.errors import KafkaTimeoutError
 
 from agents import cli
@@ -45,12 +50,16 @@ class _Delivery:
 class _BrokerDiesAfter:
     """Acknowledges the first `n` records, then every delivery fails, as when the broker goes away."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int | None = None) -> None:
         self.n, self.sent = n, 0
+        self.acknowledged: list[bytes] = []
 
-    def send(self, *args, **kwargs) -> _Delivery:
+    def send(self, topic: str, *, value: bytes, **kwargs) -> _Delivery:
         self.sent += 1
-        return _Delivery(self.sent <= self.n)
+        ok = self.n is None or self.sent <= self.n
+        if ok:
+            self.acknowledged.append(value)
+        return _Delivery(ok)
 
     def flush(self) -> None:
         pass
@@ -59,12 +68,52 @@ class _BrokerDiesAfter:
         pass
 
 
-def test_a_broker_lost_mid_run_names_the_line_to_resume_from_and_keeps_the_checkpoint(monkeypatch, tmp_path, capsys):
+def test_a_broker_lost_mid_run_names_the_events_to_skip_and_keeps_the_checkpoint(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(replay, "_producer", lambda settings: _BrokerDiesAfter(7000))
     checkpoint = tmp_path / "replay.checkpoint"
     code = cli.main(["replay", str(ROOT / "demo" / "sample-events.jsonl.gz"), "--checkpoint", str(checkpoint)])
     err = capsys.readouterr().err
     assert code == 1, err
-    assert "replay: Kafka failed" in err and "every line up to 5000 is confirmed" in err, err
-    assert "Resume with --from-line 5001" in err, err
-    assert checkpoint.read_text() == "5000\n", "the checkpoint holds the last confirmed line, so a rerun resumes by itself"
+    assert "replay: Kafka failed" in err and "the first 5000 events in time order are confirmed" in err, err
+    assert "Resume with --skip 5000" in err, err
+    assert checkpoint.read_text() == "5000 events confirmed\n", "the checkpoint holds the confirmed count, so a rerun resumes by itself"
+
+
+def _customer_sorted_sample(tmp_path) -> tuple[str, list[bytes]]:
+    """The shipped sample re-sorted by customer, and its lines in the time order replay must send."""
+    lines = [line.strip() for line in gzip.open(ROOT / "demo" / "sample-events.jsonl.gz") if line.strip()]
+    by_customer = sorted(lines, key=lambda line: orjson.loads(line)["customer_id"])
+    path = tmp_path / "by-customer.jsonl"
+    path.write_bytes(b"\n".join(by_customer) + b"\n")
+    in_time_order = sorted(enumerate(by_customer), key=lambda item: (replay.decode_event(item[1]).ts, item[0]))
+    return str(path), [line for _, line in in_time_order]
+
+
+def test_a_resumed_replay_sends_exactly_the_rest_of_the_time_ordered_sequence(monkeypatch, tmp_path, capsys):
+    log, in_time_order = _customer_sorted_sample(tmp_path)
+    checkpoint = tmp_path / "replay.checkpoint"
+    failing, healthy = _BrokerDiesAfter(7000), _BrokerDiesAfter()
+    monkeypatch.setattr(replay, "_producer", lambda settings: failing)
+    assert cli.main(["replay", log, "--checkpoint", str(checkpoint)]) == 1
+    monkeypatch.setattr(replay, "_producer", lambda settings: healthy)
+    assert cli.main(["replay", log, "--checkpoint", str(checkpoint)]) == 0
+    err = capsys.readouterr().err
+    assert "replay: resuming after 5000 events already confirmed" in err, err
+    assert failing.acknowledged[:5000] + healthy.acknowledged == in_time_order
+    assert checkpoint.read_text() == f"{len(in_time_order)} events confirmed\n"
+
+
+def test_skip_resumes_without_a_checkpoint(monkeypatch, tmp_path, capsys):
+    log, in_time_order = _customer_sorted_sample(tmp_path)
+    producer = _BrokerDiesAfter()
+    monkeypatch.setattr(replay, "_producer", lambda settings: producer)
+    assert cli.main(["replay", log, "--skip", "9000", "--limit", "500"]) == 0
+    assert producer.acknowledged == in_time_order[9000:9500]
+    assert "replay: sent 500 events after the first 9,000, 0 bad lines skipped; 9,500 events in time order confirmed" in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_another_format_is_refused_not_misread(tmp_path, capsys):
+    checkpoint = tmp_path / "replay.checkpoint"
+    checkpoint.write_text("5000\n")  # a line number, as replay wrote before it sent in time order
+    assert cli.main(["replay", str(ROOT / "demo" / "sample-events.jsonl.gz"), "--dry-run", "--checkpoint", str(checkpoint)]) == 1
+    assert "holds '5000', not a count like '5000 events confirmed'" in capsys.readouterr().err

@@ -1,0 +1,95 @@
+"""How `backtest`, `whatif` and `replay` read logs: in event-time order (stream.timeorder), with
+the same two options, the same validation and the same progress for all three.
+
+A run has two passes: the sort pass (its own `sorting:` progress line, by bytes read) and the main
+pass over the sorted lines (by lines, now that their number is known). With `--presorted` there is
+one pass, measured by bytes read as before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from agents.progress import Progress
+from stream.logfile import LogLine, LogReader
+from stream.timeorder import OnReject, presorted, time_ordered
+
+DEFAULT_SORT_MEMORY = "512M"
+PROGRESS_EVERY = 4096  # lines between progress updates of the main pass
+ORDER_NOTE = """Logs are processed in event-time order, stable by (ts, line number), not in file
+order: a sort pass reads them first (bounded memory, spilling sorted runs to temporary files under
+$TMPDIR), so the result is the same for a log sorted by customer, by time or not at all."""
+
+_SIZE = re.compile(r"(\d+)([KMG])", re.IGNORECASE)
+_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
+
+Status = Callable[[], tuple[int, str]]  # (count to show, extra text) for a progress line
+
+
+def add_order_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--presorted",
+        action="store_true",
+        help="the log is already in event-time order: skip the sort pass, fail on the first line that is not",
+    )
+    parser.add_argument(
+        "--sort-memory",
+        default=DEFAULT_SORT_MEMORY,
+        metavar="SIZE",
+        help=f"memory for the sort pass before it spills to temporary files, like 256M or 2G (default {DEFAULT_SORT_MEMORY})",
+    )
+
+
+@dataclass(frozen=True)
+class LogOrder:
+    presorted: bool
+    memory_bytes: int
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> LogOrder:
+        """Raises ValueError with a one-line message, for the command to print before any work starts."""
+        return cls(args.presorted, parse_size(args.sort_memory))
+
+    @contextmanager
+    def open(self, reader: LogReader, on_reject: OnReject, label: str) -> Iterator[OrderedLines]:
+        """The reader's valid lines in time order; bad lines go to `on_reject` as they are read."""
+        if self.presorted:
+            yield OrderedLines(presorted(reader, on_reject), label, reader.total_bytes, lambda yielded: reader.bytes_read)
+            return
+        progress = Progress("sorting", total=reader.total_bytes, stream=sys.stderr)
+        update = lambda lines_read: progress.update(lines_read, reader.bytes_read)  # noqa: E731
+        with time_ordered(reader, on_reject, memory_bytes=self.memory_bytes, on_progress=update) as ordered:
+            runs = f"{ordered.spilled_runs:,} runs spilled" if ordered.spilled_runs else "in memory"
+            progress.finish(ordered.lines_read, extra=f"{ordered.count:,} events, {runs}")
+            yield OrderedLines(ordered, label, ordered.count, lambda yielded: yielded)
+
+
+class OrderedLines:
+    """Lines to process and the progress line of that pass (created here, after any sort pass, so
+    its rate and ETA describe this pass alone)."""
+
+    def __init__(self, lines: Iterable[LogLine], label: str, total: int, position: Callable[[int], int]) -> None:
+        self._lines = lines
+        self._position = position  # lines yielded -> units of `total` done
+        self.progress = Progress(label, total=total, stream=sys.stderr)
+
+    def with_progress(self, status: Status, every: int = PROGRESS_EVERY) -> Iterator[LogLine]:
+        """The lines, updating the progress line every `every` lines (it prints every few seconds)."""
+        for yielded, line in enumerate(self._lines, 1):
+            yield line
+            if yielded % every == 0:
+                count, extra = status()
+                self.progress.update(count, self._position(yielded), extra)
+
+
+def parse_size(text: str) -> int:
+    """`256M`, `2G`, `64k` -> bytes (powers of 1024)."""
+    match = _SIZE.fullmatch(text.strip())
+    if not match or int(match[1]) == 0:
+        raise ValueError(f"--sort-memory: {text!r} is not a size like 256M or 2G")
+    return int(match[1]) * _UNITS[match[2].upper()]

@@ -1,0 +1,98 @@
+"""`backtest`, `whatif` and `replay` process logs in event-time order, whatever the file order.
+
+A log sorted by customer, or shuffled, gives byte-for-byte the changes and snapshot of the same
+log sorted by time; `--presorted` trusts the file order and stops at the first line that breaks
+it; both mistakes a user can make with the new options are one line and exit status 2."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from agents import cli
+from agents.log_order import parse_size
+from config.settings import ROOT
+from stream.timeutil import format_ts, parse_instant
+
+WHATIF_B = ["--rules-b", str(ROOT / "config" / "rules" / "default.toml")]
+COMMANDS = {
+    "backtest": lambda tmp: ["--changes-out", str(tmp / "changes.jsonl")],
+    "whatif": lambda tmp: WHATIF_B,
+    "replay": lambda tmp: ["--dry-run"],
+}
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> dict[str, Path]:
+    """One generated history in three file orders: by time (as generated), by customer, shuffled."""
+    folder = tmp_path_factory.mktemp("history")
+    by_time = folder / "by-time.jsonl"
+    assert cli.main(["generate", "--customers", "150", "--days", "200", "--seed", "4", "--out", str(by_time)]) == 0
+    lines = by_time.read_bytes().splitlines()
+    by_customer = sorted(lines, key=lambda line: orjson.loads(line)["customer_id"])
+    shuffled = random.Random(4).sample(lines, len(lines))
+    (folder / "by-customer.jsonl").write_bytes(b"\n".join(by_customer) + b"\n")
+    (folder / "shuffled.jsonl").write_bytes(b"\n".join(shuffled) + b"\n")
+    return {name: folder / f"{name}.jsonl" for name in ("by-time", "by-customer", "shuffled")}
+
+
+def backtest(log: Path, out: Path, *options: str) -> tuple[bytes, bytes]:
+    changes, snapshot = out / f"{log.stem}.changes.jsonl", out / f"{log.stem}.snapshot.jsonl"
+    code = cli.main(["backtest", str(log), "--as-of", "watermark", "--changes-out", str(changes),
+                     "--snapshot-out", str(snapshot), *options])
+    assert code == 0
+    return changes.read_bytes(), snapshot.read_bytes()
+
+
+@pytest.mark.parametrize("order", ["by-customer", "shuffled"])
+def test_backtest_output_does_not_depend_on_the_file_order(history, tmp_path, order):
+    expected = backtest(history["by-time"], tmp_path)
+    assert expected[0].count(b"\n") > 1000
+    assert backtest(history[order], tmp_path) == expected
+    assert backtest(history[order], tmp_path, "--sort-memory", "64K") == expected, "spilled runs change nothing"
+
+
+def test_presorted_gives_the_same_output_on_a_time_sorted_log(history, tmp_path):
+    assert backtest(history["by-time"], tmp_path, "--presorted") == backtest(history["by-time"], tmp_path)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agents.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_presorted_on_an_unsorted_log_is_one_line_naming_the_line_and_exit_2(history, tmp_path, command):
+    log = history["by-customer"]
+    lines = log.read_bytes().splitlines()
+    ts = [parse_instant(orjson.loads(line)["ts"]) for line in lines]
+    first_late = next(n for n in range(1, len(ts)) if ts[n] < ts[n - 1])  # 0-based
+    done = run_cli(command, str(log), "--presorted", *COMMANDS[command](tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"tagstream {command}: {log}:{first_late + 1}: event time {format_ts(ts[first_late])} is earlier than "
+        f"the previous event's {format_ts(ts[first_late - 1])}: the log is not in event-time order; "
+        "drop --presorted to sort it"
+    ]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_bad_sort_memory_is_one_line_and_exit_2(history, tmp_path, command):
+    done = run_cli(command, str(history["by-time"]), "--sort-memory", "12Q", *COMMANDS[command](tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"tagstream {command}: --sort-memory: '12Q' is not a size like 256M or 2G"]
+
+
+@pytest.mark.parametrize("text, size", [("256M", 256 << 20), ("2G", 2 << 30), ("64k", 64 << 10), (" 512M ", 512 << 20)])
+def test_sort_memory_takes_binary_sizes(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["lots", "0M", "12Q", "1.5G", "512", "-1G"])
+def test_sort_memory_refuses_anything_else(text):
+    with pytest.raises(ValueError, match="is not a size like 256M or 2G"):
+        parse_size(text)
