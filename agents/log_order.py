@@ -1,5 +1,7 @@
 """How `backtest`, `whatif` and `replay` read logs: in event-time order (stream.timeorder), with
-the same two options, the same validation and the same progress for all three.
+the same options, the same validation and the same progress for all three, and with the worker's
+bound on future event times (`--max-future`, TAGSTREAM_MAX_FUTURE), so a line the worker would
+dead-letter as `future_ts` is a bad line offline too.
 
 A run has two passes: the sort pass (its own `sorting:` progress line, by bytes read) and the main
 pass over the sorted lines (by lines, now that their number is known). With `--presorted` there is
@@ -11,13 +13,18 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from agents.progress import Progress
+from config.settings import load_settings
+from schemas.events import decode_event, future_bound
 from stream.logfile import LogLine, LogReader
 from stream.timeorder import OnReject, presorted, time_ordered
+from stream.timeutil import parse_duration
 
 DEFAULT_SORT_MEMORY = "512M"
 PROGRESS_EVERY = 4096  # lines between progress updates of the main pass
@@ -43,27 +50,40 @@ def add_order_options(parser: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help=f"memory for the sort pass before it spills to temporary files, like 256M or 2G (default {DEFAULT_SORT_MEMORY})",
     )
+    parser.add_argument(
+        "--max-future",
+        metavar="DURATION",
+        help="how far ahead of the wall clock an event's time may be, like 5m or 400d (default: TAGSTREAM_MAX_FUTURE, "
+        "5m); later events are bad lines (future_ts), as the worker dead-letters them. Raise it for future-dated "
+        "synthetic history",
+    )
 
 
 @dataclass(frozen=True)
 class LogOrder:
     presorted: bool
     memory_bytes: int
+    latest_ms: int  # the newest event time accepted: the wall clock at the start plus --max-future
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LogOrder:
         """Raises ValueError with a one-line message, for the command to print before any work starts."""
-        return cls(args.presorted, parse_size(args.sort_memory))
+        try:
+            max_future_ms = parse_duration(args.max_future) if args.max_future else load_settings().max_future_ms
+        except ValueError as error:
+            raise ValueError(f"--max-future: {error}") from None
+        return cls(args.presorted, parse_size(args.sort_memory), future_bound(int(time.time() * 1000), max_future_ms))
 
     @contextmanager
     def open(self, reader: LogReader, on_reject: OnReject, label: str) -> Iterator[OrderedLines]:
         """The reader's valid lines in time order; bad lines go to `on_reject` as they are read."""
+        decode = partial(decode_event, latest_ms=self.latest_ms)
         if self.presorted:
-            yield OrderedLines(presorted(reader, on_reject), label, reader.total_bytes, lambda yielded: reader.bytes_read)
+            yield OrderedLines(presorted(reader, on_reject, decode=decode), label, reader.total_bytes, lambda yielded: reader.bytes_read)
             return
         progress = Progress("sorting", total=reader.total_bytes, stream=sys.stderr)
         update = lambda lines_read: progress.update(lines_read, reader.bytes_read)  # noqa: E731
-        with time_ordered(reader, on_reject, memory_bytes=self.memory_bytes, on_progress=update) as ordered:
+        with time_ordered(reader, on_reject, decode=decode, memory_bytes=self.memory_bytes, on_progress=update) as ordered:
             runs = f"{ordered.spilled_runs:,} runs spilled" if ordered.spilled_runs else "in memory"
             progress.finish(ordered.lines_read, extra=f"{ordered.count:,} events, {runs}")
             yield OrderedLines(ordered, label, ordered.count, lambda yielded: yielded)

@@ -3,15 +3,19 @@ more than the allowed skew, and no epoch seconds mistaken for milliseconds."""
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import pytest
 
 from agents import cli
+from config.settings import ROOT
 from schemas.events import Event, Rejection, decode_event, future_bound
 from stream.timeutil import parse_instant
 
 NOW = parse_instant("2026-12-02T12:00:00Z")
 LATEST = future_bound(NOW, 5 * 60_000)
+DEFAULT_PACK = ROOT / "config" / "rules" / "default.toml"
 
 
 def decode(ts: object) -> Event | Rejection:
@@ -69,3 +73,20 @@ def test_generate_writes_no_future_dated_history_unless_asked(tmp_path, capsys):
     assert cli.main(into_the_future) == 2
     assert "reach past today" in capsys.readouterr().err
     assert cli.main([*into_the_future, "--allow-future"]) == 0
+
+
+@pytest.mark.parametrize("command", ["backtest", "whatif", "replay"])
+def test_offline_commands_reject_future_lines_unless_max_future_covers_them(tmp_path, capsys, command):
+    now = int(time.time() * 1000)
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"".join(orjson.dumps(doc) + b"\n" for doc in [
+        {"type": "visit", "event_id": "v1", "customer_id": "c1", "ts": now - 86_400_000},
+        {"type": "visit", "event_id": "v2", "customer_id": "c1", "ts": now + 3_600_000},
+    ]))
+    args = {"backtest": ["--changes-out", str(tmp_path / "out.jsonl")], "whatif": ["--rules-b", str(DEFAULT_PACK), "--json"],
+            "replay": ["--dry-run"]}[command]
+    assert cli.main([command, str(log), *args]) == 0
+    reported = [line for line in capsys.readouterr().err.splitlines() if line.startswith(f"{log}:")]
+    assert len(reported) == 1 and reported[0].startswith(f"{log}:2: ") and "future_ts" in reported[0]
+    assert cli.main([command, str(log), *args, "--max-future", "2h"]) == 0
+    assert "future_ts" not in capsys.readouterr().err
