@@ -1,9 +1,9 @@
 """The naive baseline: how a first Faust app for this problem usually looks.
 
 Values are decoded into `faust.Record`s by Faust's JSON codec, and a hopping windowed table
-(30-day windows stepping by one day, event time from the record timestamp that `tagstream replay`
-sets) counts events per customer: every event updates the 30 windows it falls in, each a
-changelog write. No rules, no deadlines, no outputs: this is the floor of "Faust + windowed table".
+(30-day windows stepping by one day, relative to the record timestamp, which `tagstream replay`
+sets to the send time) counts events per customer: every event updates the 30 windows it falls
+in, each a changelog write. No rules, no deadlines, no outputs: this is the floor of "Faust + windowed table".
 Its work is done when the changelog holds 30 records per event (Faust commits input offsets
 before its buffered changelog writes are sent, so committed offsets alone would flatter it).
 

@@ -1,7 +1,10 @@
 """`tagstream replay`: produce a historical event log into the input topics.
 
-Each line is validated with the worker's decoder, routed by `type` to its topic, keyed by
-customer id and stamped with the event's own time. Lines are sent in event-time order (stable by
+Each line is validated with the worker's decoder, routed by `type` to its topic and keyed by
+customer id. The event time travels in the payload only; the Kafka record timestamp is the send
+time, because brokers judge record timestamps against their own clock: Kafka 4 refuses one more
+than an hour ahead (`message.timestamp.after.max.ms`), and time-based retention deletes a segment
+of history stamped years back as soon as it closes, before a worker may have read it. Lines are sent in event-time order (stable by
 (ts, line number), see stream.timeorder), whatever the file order: the worker's watermark follows
 the newest event it has read, so a log sent in customer order would make most events late.
 
@@ -138,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
                 pacer.wait(sent, event.ts)
                 if producer is not None:
                     inflight.append(producer.send(topic_for[event.type], key=event.customer_id.encode(), value=line.raw,
-                                                  timestamp_ms=event.ts, headers=[("tagstream.replay", run_id)]))
+                                                  headers=[("tagstream.replay", run_id)]))
                 sent += 1
                 if sent % CONFIRM_EVERY == 0:
                     checkpoint()
