@@ -4,7 +4,9 @@ A live worker (`--clock live`, the default) with the **default rule pack** on fr
 bench process produces events stamped `now` at a fixed rate (kafka-python, acks=1, no linger) and,
 in a second thread, reads the change topic from its start. Each change names the event that caused
 it (`data.cause_event_id`), so its latency is the moment the consumer got it minus the moment that
-event was handed to the producer.
+event was handed to the producer. The change record's own timestamp (taken by the worker's
+producer as it appends the change) splits that into append -> published (the worker's fetch, its
+batch wait, the engine) and published -> read (the broker's ack, this reader's fetch and poll).
 
 With the live clock an arriving event is applied at once and its own changes are published with
 the batch that read it; only deadlines (time passing without an event) wait for the watermark. So
