@@ -1,22 +1,31 @@
 """latency: from a record's append to its tag change being readable, at a fixed offered load.
 
-A live worker (`--clock live`) on fresh topics; the bench process produces events stamped `now`
-at a fixed rate (kafka-python, acks=1, no linger) and, in a second thread, reads the change topic
-from its start. Each change names the event that caused it (`data.cause_event_id`), so its latency
-is the moment the consumer got it minus the moment that event was handed to the producer.
+A live worker (`--clock live`, the default) with the **default rule pack** on fresh topics; the
+bench process produces events stamped `now` at a fixed rate (kafka-python, acks=1, no linger) and,
+in a second thread, reads the change topic from its start. Each change names the event that caused
+it (`data.cause_event_id`), so its latency is the moment the consumer got it minus the moment that
+event was handed to the producer. The change record's own timestamp (taken by the worker's
+producer as it appends the change) splits that into append -> published (the worker's fetch, its
+batch wait, the engine) and published -> read (the broker's ack, this reader's fetch and poll).
 
-The worker runs a copy of the default rule pack with `allowed_lateness = "0s"`: with the default
-5 minutes an event stamped `now` is held until the watermark passes it, i.e. its change is due 5
-minutes later by design, whatever the machine. Everything else is the default pack.
+With the live clock an arriving event is applied at once and its own changes are published with
+the batch that read it; only deadlines (time passing without an event) wait for the watermark. So
+these figures are what a marketing system reading the change topic sees, with the pack it ships
+with. (Before f0f5302 an event waited in a reorder buffer until the watermark passed it: with the
+default 5 minutes of `allowed_lateness` its change came 5 minutes later by design, and this bench
+ran a copy of the pack with `allowed_lateness = "0s"` to measure anything at all.)
 
 Per run: a warm-up (one order per customer: first tag assignments for everyone, drained, and
-waited for until every warm-up order's changes are readable), a reference phase at a low rate the
-worker can follow, then the measured phase at the offered load. Between phases the reader waits
-for the change topic to stay quiet for longer than a source needs to count as idle
-(`source_idle_after` plus a tick): changes can trail the committed offsets by that much, since with
-only some topics receiving records the watermark waits for the others to go idle. If the worker
-cannot keep up, the backlog at the end of the load is reported and the run is marked saturated: its percentiles are then lower bounds (changes still queued when the
-drain time ran out are not in the sample).
+waited for until every warm-up order's changes are readable), a reference phase at 100 events/s
+(the issue's latency target: p99 <= 100 ms), then the measured phase at the offered load. A phase
+ends when the worker has committed every event sent and the reader has read every change published
+by then: the worker publishes a batch's changes (and waits for their acks) before it commits the
+batch, so the change topic's end offsets at that moment cover every change the phase's events
+cause. No wait for idle sources is needed any more (event changes no longer wait for the
+watermark; the default pack's deadlines are days away, so none fall inside a run). If the worker
+cannot keep up, the backlog at the end of the load is reported and the run is marked saturated:
+its percentiles are then lower bounds (changes still queued when the drain time ran out are not in
+the sample).
 """
 
 from __future__ import annotations
@@ -30,11 +39,12 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.common import BROKER, Deployment, GroupProgress, end_offsets, log, median, percentile, tagstream, wait_http
 from bench.scales import Scale
-from config.settings import load_settings
 
 CATEGORIES = ("shoes", "dresses", "electronics", "home", "beauty")
-REFERENCE_RATE = 100  # events/s: a load the worker follows, for comparison
-REFERENCE_SECONDS = 5
+REFERENCE_RATE = 100  # events/s: a load the worker follows; the issue's p99 <= 100 ms is set at this rate
+REFERENCE_SECONDS = 40  # 4,000 events, ~900 changes (most events change no tag): a p99 from the top ~9, not 1
+REFERENCE_P99_TARGET_MS = 100
+LOAD_P99_TARGET_MS = 250
 
 
 class ChangeReader(threading.Thread):
@@ -45,7 +55,7 @@ class ChangeReader(threading.Thread):
         parts = [TopicPartition(topic, p) for p in range(partitions)]
         self.consumer.assign(parts)
         self.consumer.seek_to_beginning(*parts)
-        self.received: list[tuple[float, bytes]] = []
+        self.received: list[tuple[float, int, bytes]] = []  # (read at, the worker's append time in ms, value)
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -53,7 +63,7 @@ class ChangeReader(threading.Thread):
             batch = self.consumer.poll(timeout_ms=50)
             now = time.time()
             for records in batch.values():
-                self.received.extend((now, record.value) for record in records)
+                self.received.extend((now, record.timestamp, record.value) for record in records)
         self.consumer.close()
 
 
@@ -89,19 +99,6 @@ def paced_send(producer: KafkaProducer, topic_for: dict[str, str], events, rate:
     return time.monotonic() - started
 
 
-def lateness_zero_rules(directory) -> str:
-    """The default pack with `allowed_lateness = "0s"`, written next to the run's logs."""
-    from config.settings import ROOT
-
-    text = (ROOT / "config" / "rules" / "default.toml").read_text()
-    changed = text.replace('allowed_lateness = "5m"', 'allowed_lateness = "0s"')
-    if changed == text:
-        raise RuntimeError('config/rules/default.toml no longer says allowed_lateness = "5m"')
-    path = directory / "lateness-0.toml"
-    path.write_text(changed)
-    return str(path)
-
-
 def once(scale: Scale, index: int, drain_s: float) -> dict:
     deployment = Deployment.create("latency")
     rng = random.Random(index)
@@ -109,9 +106,7 @@ def once(scale: Scale, index: int, drain_s: float) -> dict:
     now_ms = lambda: int(time.time() * 1000)  # noqa: E731
     try:
         env = deployment.group_env(f"live{index}")
-        env["TAGSTREAM_RULES"] = lateness_zero_rules(deployment.dir)
         app_id = env["TAGSTREAM_APP_ID"]
-        settings = load_settings(environ=env)
         worker = tagstream("worker", "--clock", "live", env=env, log_path=deployment.dir / f"live{index}.log",
                            name="tagstream worker (live)")
         wait_http(int(env["TAGSTREAM_WEB_PORT"]), worker)
@@ -122,7 +117,8 @@ def once(scale: Scale, index: int, drain_s: float) -> dict:
             if time.monotonic() > deadline:
                 raise RuntimeError("the live worker never joined its group")
             time.sleep(0.2)
-        reader = ChangeReader(env["TAGSTREAM_TOPIC_CHANGES"], deployment.settings.partitions)
+        changes_topic = env["TAGSTREAM_TOPIC_CHANGES"]
+        reader = ChangeReader(changes_topic, deployment.settings.partitions)
         reader.start()
         producer = KafkaProducer(bootstrap_servers=BROKER, acks=1, linger_ms=0)
         topic_for = deployment.settings.topic_for_type
@@ -139,20 +135,27 @@ def once(scale: Scale, index: int, drain_s: float) -> dict:
             try:
                 backlog = watch.total - watch.committed()
                 drained = _drain(watch, worker, drain)
+                if drained is not None:  # every change of the phase's events is in the topic now
+                    _read_up_to(reader, watch.topic_end(changes_topic, deployment.settings.partitions))
             finally:
                 watch.close()
             if drained is not None and kind is not None:
                 _await_causes(reader, before, set(sent_at), timeout_s=drain)  # every first order changes a tag
-            if drained is not None:
-                _settle(reader, quiet_s=settings.source_idle_after + settings.tick_interval + 1.0)
             received = reader.received[before:]
-            matched = [(cause, at) for cause, at in ((orjson.loads(value)["data"]["cause_event_id"], at) for at, value in received)
+            matched = [(cause, at, stamped) for cause, at, stamped in
+                       ((orjson.loads(value)["data"]["cause_event_id"], at, stamped) for at, stamped, value in received)
                        if cause in sent_at]
-            latencies = [(at - sent_at[cause]) * 1000 for cause, at in matched]
+            latencies = [(at - sent_at[cause]) * 1000 for cause, at, _ in matched]
+            # Split at the change record's timestamp, taken by the worker's producer as it appends
+            # the change: append -> published (fetch, batch wait, engine) and published -> read.
+            in_worker = [stamped - sent_at[cause] * 1000 for cause, _, stamped in matched]
+            to_reader = [at * 1000 - stamped for _, at, stamped in matched]
             return {"offered_eps": count / took, "events": count, "changes_matched": len(latencies),
-                    "events_answered": len({cause for cause, _ in matched}),
+                    "events_answered": len({cause for cause, _, _ in matched}),
                     "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
                     "max_ms": max(latencies) if latencies else float("nan"),
+                    "worker_p50_ms": percentile(in_worker, 50), "worker_p99_ms": percentile(in_worker, 99),
+                    "reader_p50_ms": percentile(to_reader, 50), "reader_p99_ms": percentile(to_reader, 99),
                     "backlog_at_end_of_load": backlog, "drain_s": drained,
                     "saturated": backlog > rate or drained is None}
 
@@ -164,7 +167,8 @@ def once(scale: Scale, index: int, drain_s: float) -> dict:
         measured = phase("m", scale.latency_rate, scale.latency_seconds, drain=drain_s)
         return {**measured, "warmup_changes": warm["changes_matched"], "warmup_s": warm["drain_s"], "reference_eps": reference["offered_eps"],
                 "reference_p50_ms": reference["p50_ms"], "reference_p99_ms": reference["p99_ms"],
-                "reference_saturated": reference["saturated"]}
+                "reference_changes_matched": reference["changes_matched"], "reference_saturated": reference["saturated"],
+                **{f"reference_{k}": reference[k] for k in ("max_ms", "worker_p50_ms", "worker_p99_ms", "reader_p50_ms", "reader_p99_ms")}}
     finally:
         if reader is not None:
             reader.stopping.set()
@@ -185,21 +189,17 @@ def _await_causes(reader: ChangeReader, start: int, causes: set[str], timeout_s:
     while missing and time.monotonic() < deadline:
         received = reader.received[index:]
         index += len(received)
-        for _, value in received:
+        for _, _, value in received:
             missing.discard(orjson.loads(value)["data"]["cause_event_id"])
         if missing:
             time.sleep(0.1)
 
 
-def _settle(reader: ChangeReader, quiet_s: float, timeout_s: float = 60) -> None:
-    """Wait until no change has arrived for `quiet_s` (changes trail the commits: the producer
-    buffer, and the watermark waiting for idle sources)."""
-    started = time.monotonic()
-    count, changed = len(reader.received), time.monotonic()
-    while time.monotonic() - changed < quiet_s and time.monotonic() - started < timeout_s:
-        time.sleep(0.1)
-        if len(reader.received) != count:
-            count, changed = len(reader.received), time.monotonic()
+def _read_up_to(reader: ChangeReader, count: int, timeout_s: float = 60) -> None:
+    """Wait until the reader has read `count` changes (the change topic's end offsets, summed)."""
+    deadline = time.monotonic() + timeout_s
+    while len(reader.received) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _drain(progress: GroupProgress, worker, timeout_s: float) -> float | None:
@@ -223,9 +223,12 @@ def run(scale: Scale, repeat: int) -> dict:
         log(f"latency: run {i + 1}: offered {result['offered_eps']:,.0f} ev/s, p50 {result['p50_ms']:,.0f} ms, "
             f"p99 {result['p99_ms']:,.0f} ms over {result['changes_matched']:,} changes; backlog at end of load "
             f"{result['backlog_at_end_of_load']:,}, drained {drained}; reference {result['reference_eps']:,.0f} ev/s: "
-            f"p50 {result['reference_p50_ms']:,.0f} ms, p99 {result['reference_p99_ms']:,.0f} ms")
+            f"p50 {result['reference_p50_ms']:,.0f} ms, p99 {result['reference_p99_ms']:,.0f} ms over "
+            f"{result['reference_changes_matched']:,} changes")
     p99 = median([r["p99_ms"] for r in runs])
     saturated = any(r["saturated"] for r in runs)
+    reference_p99 = median([r["reference_p99_ms"] for r in runs])
+    reference_saturated = any(r["reference_saturated"] for r in runs)
     return {
         "figures": {
             "offered_events_per_s": round(median([r["offered_eps"] for r in runs])),
@@ -238,8 +241,14 @@ def run(scale: Scale, repeat: int) -> dict:
             "saturated": saturated,
             "reference_events_per_s": round(median([r["reference_eps"] for r in runs])),
             "reference_p50_ms": round(median([r["reference_p50_ms"] for r in runs]), 1),
-            "reference_p99_ms": round(median([r["reference_p99_ms"] for r in runs]), 1),
+            "reference_p99_ms": round(reference_p99, 1),
+            "reference_changes_matched": round(median([r["reference_changes_matched"] for r in runs])),
+            **{f"reference_{k}": round(median([r[f"reference_{k}"] for r in runs]), 1)
+               for k in ("worker_p50_ms", "worker_p99_ms", "reader_p50_ms", "reader_p99_ms")},
         },
-        "targets": {"p99 <= 250 ms at 2k ev/s": (not saturated) and p99 <= 250},
+        "targets": {
+            f"p99 <= {REFERENCE_P99_TARGET_MS} ms at {REFERENCE_RATE} ev/s": (not reference_saturated) and reference_p99 <= REFERENCE_P99_TARGET_MS,
+            f"p99 <= {LOAD_P99_TARGET_MS} ms at 2k ev/s": (not saturated) and p99 <= LOAD_P99_TARGET_MS,
+        },
         "runs": runs,
     }
