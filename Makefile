@@ -9,6 +9,9 @@ export KAFKA_PORT REDIS_PORT
 export TAGSTREAM_KAFKA_BROKER ?= 127.0.0.1:$(KAFKA_PORT)
 export TAGSTREAM_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 PYTEST_ARGS ?=
+CARGO ?= $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
+# The Rust crate behind stream._native: any change to it must rebuild the installed extension.
+NATIVE_SOURCES := native/Cargo.toml $(wildcard native/Cargo.lock) $(shell find native/src -name '*.rs' 2>/dev/null)
 
 .PHONY: help run test up down clean venv status lint
 
@@ -18,9 +21,14 @@ help:  ## list the targets
 run: up  ## the main job: local broker + Redis, worker, demo feed, tag changes on screen (Ctrl-C stops)
 	$(BIN)/tagstream demo
 
-test: up  ## install and run the whole suite (unit + integration against the real broker and Redis)
+test: up native-check  ## install and run the whole suite (Rust tests and lints, unit + integration against the real broker and Redis)
 	scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+.PHONY: native-check
+native-check:  ## the Rust crate's own tests and `clippy -D warnings` (part of `make test`)
+	$(CARGO) test --quiet --manifest-path native/Cargo.toml
+	$(CARGO) clippy --quiet --manifest-path native/Cargo.toml --all-targets -- -D warnings
 
 up: venv  ## install what is missing, start Kafka (KRaft) and Redis on loopback, create the topics
 	scripts/services.sh up
@@ -37,11 +45,14 @@ status:  ## say whether Kafka and Redis answer
 
 venv: $(VENV)/.installed  ## create .venv with the project and its test tools
 
-$(VENV)/.installed: pyproject.toml
+# pip builds the Rust extension (maturin, release profile) as part of the install, so the stamp also
+# depends on the crate: `make up`/`make test` rebuild it after a Rust edit.
+$(VENV)/.installed: pyproject.toml $(NATIVE_SOURCES)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11+)"; exit 1; }
+	@command -v $(CARGO) >/dev/null || { echo "need cargo (Rust) to build stream._native: https://rustup.rs"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	PATH="$(dir $(CARGO)):$$PATH" $(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
 .PHONY: faults

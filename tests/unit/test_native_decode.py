@@ -1,0 +1,272 @@
+"""The Rust decoder (`stream._native.decode_batch`) against the Python one (`schemas.events.decode_event`).
+
+The Python decoder is the specification: every input both are meant to agree on must give the same
+event, or the same rejection reason and message. The documented differences (docs/native.md) are
+pinned by table tests here, and the generated inputs stay outside them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from schemas.events import EVENT_TYPES, MAX_EVENT_BYTES, Event, Rejection, decode_event
+from stream import _native
+
+# The `ts` pattern of schemas/json/order.schema.json: what the Rust decoder reads as RFC 3339.
+SCHEMA_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
+SCHEMA_NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?")
+NOW_MS = 1_796_212_800_000  # 2026-12-02T12:00:00Z
+
+Outcome = tuple
+
+
+def python_outcome(raw: bytes, key: bytes | None, latest_ms: int | None) -> Outcome:
+    decoded = decode_event(raw, key, latest_ms)
+    if isinstance(decoded, Rejection):
+        return (decoded.reason, decoded.message)
+    return (decoded.event_id, decoded.type, decoded.customer_id, decoded.ts, decoded.amount_cents, decoded.coupon,
+            decoded.channel, decoded.categories)
+
+
+def native_outcome(raw: bytes, key: bytes | None, latest_ms: int | None) -> Outcome:
+    return _native.decode_batch([raw], [key], latest_ms)[0]
+
+
+def assert_same(raw: bytes, key: bytes | None = None, latest_ms: int | None = None) -> None:
+    expected, actual = python_outcome(raw, key, latest_ms), native_outcome(raw, key, latest_ms)
+    if len(expected) == 2 and expected[0] == "not_json":
+        # The JSON parsers word their own errors differently (orjson vs serde_json); the reason agrees.
+        assert actual[0] == "not_json", (raw[:200], expected, actual)
+    else:
+        assert actual == expected, raw[:200]
+
+
+def ts_differs(text: str) -> bool:
+    """The documented `ts` differences: Python's ISO 8601 forms beyond the schema pattern, the
+    schema's lowercase `z`, and offsets with 60..99 minutes."""
+    if SCHEMA_TS.fullmatch(text):
+        return text[-1] == "z" or (text[-6] in "+-" and int(text[-2:]) > 59)
+    if SCHEMA_NAIVE.fullmatch(text):
+        return False  # both: "has no timezone" (or, with an impossible date, "not RFC 3339")
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --- generated documents: raw JSON text, so duplicate keys, `-0`, big and exponent numbers occur ---
+
+def dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=6)
+number_literals = st.from_regex(r"\A-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?\Z")
+raw_oddities = st.sampled_from(['"\\ud800"', '"\\udc00x"', '"\\ud83d\\ude00"', '"\\u0000"', "-0", "1e400", "[]", "{}", '"a\\u2028b"'])
+
+
+@st.composite
+def rfc3339_texts(draw: st.DrawFn) -> str:
+    """Mostly valid schema-form instants from 0001 to 9999, with edge values of each field."""
+    year = draw(st.integers(0, 9999) | st.sampled_from([1969, 1970, 1972, 1973, 2024, 2025, 9999]))
+    month, day = draw(st.integers(0, 13)), draw(st.integers(0, 32) | st.sampled_from([28, 29, 30, 31]))
+    hour, minute, second = draw(st.integers(0, 25)), draw(st.integers(0, 60)), draw(st.integers(0, 61))
+    text = f"{year:04d}-{month:02d}-{day:02d}{draw(st.sampled_from('Tt'))}{hour:02d}:{minute:02d}:{second:02d}"
+    text += draw(st.sampled_from(["", ".0", ".5", ".999", ".0005", ".0015"]) | st.from_regex(r"\A\.[0-9]{1,12}\Z"))
+    offset = draw(st.sampled_from(["Z", "", "+00:00", "-00:00", "+23:59", "+24:00", "-05:30", "+14:00"])
+                  | st.from_regex(r"\A[+-][0-2][0-9]:[0-5][0-9]\Z"))
+    return text + offset
+
+
+ts_values = (
+    rfc3339_texts().map(dumps)
+    | st.integers(-(2**63), 2**64 - 1).map(str)
+    | st.sampled_from([0, 99_999_999_999, 100_000_000_000, 253_402_300_799_999, 253_402_300_800_000, NOW_MS]).map(str)
+    | st.integers(NOW_MS - 10**9, NOW_MS + 10**9).map(str)
+    | st.text(max_size=30).map(dumps)
+    | number_literals
+    | json_values.map(dumps)
+)
+amount_values = number_literals | st.floats(0, 1e9).map(dumps) | st.integers(-10, 10**10).map(str) | json_values.map(dumps)
+identifiers = st.text(min_size=0, max_size=130) | st.text(alphabet="c0123456789", min_size=1, max_size=6)
+items_values = st.lists(
+    st.dictionaries(st.sampled_from(["category", "sku"]), st.sampled_from(["shoes", "hats", ""]) | json_scalars, max_size=2)
+    | json_scalars, max_size=4,
+).map(dumps) | json_values.map(dumps)
+
+
+def field(name: str, values: st.SearchStrategy[str]) -> st.SearchStrategy[list[tuple[str, str]]]:
+    """Usually one `"name": value` pair, sometimes none, null, or a duplicate key."""
+    return st.one_of(
+        values.map(lambda v: [(name, v)]),
+        values.map(lambda v: [(name, v)]),
+        st.just([]),
+        st.just([(name, "null")]),
+        st.tuples(values, values).map(lambda vs: [(name, vs[0]), (name, vs[1])]),
+        raw_oddities.map(lambda v: [(name, v)]),
+    )
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> tuple[bytes, str]:
+    customer = draw(identifiers)
+    pairs = (
+        draw(field("type", st.sampled_from([*EVENT_TYPES, "order", "refund", ""]).map(dumps) | json_values.map(dumps)))
+        + draw(field("customer_id", st.just(customer).map(dumps) | json_values.map(dumps)))
+        + draw(field("event_id", identifiers.map(dumps) | json_values.map(dumps)))
+        + draw(field("ts", ts_values))
+        + draw(field("amount", amount_values))
+        + draw(field("coupon", st.sampled_from(['""', '"SPRING"']) | json_values.map(dumps)))
+        + draw(field("channel", st.sampled_from(['""', '"web"']) | json_values.map(dumps)))
+        + draw(field("items", items_values))
+    )
+    pairs = draw(st.permutations(pairs))
+    ascii_only = draw(st.booleans())
+    text = "{" + ",".join(f"{json.dumps(k, ensure_ascii=ascii_only)}:{v}" for k, v in pairs) + "}"
+    return text.encode("utf-8", "surrogatepass"), customer
+
+
+@st.composite
+def records(draw: st.DrawFn) -> tuple[bytes, bytes | None, int | None]:
+    raw, customer = draw(documents())
+    mutation = draw(st.sampled_from(["none"] * 6 + ["truncate", "flip", "bom", "pad", "random", "scalar"]))
+    if mutation == "truncate":
+        raw = raw[: draw(st.integers(0, len(raw)))]
+    elif mutation == "flip":
+        at = draw(st.integers(0, len(raw) - 1))
+        raw = raw[:at] + bytes([draw(st.integers(0, 255))]) + raw[at + 1:]
+    elif mutation == "bom":
+        raw = b"\xef\xbb\xbf" + raw
+    elif mutation == "pad":
+        raw = raw + b" " * (MAX_EVENT_BYTES - len(raw) + draw(st.integers(-1, 1)))
+    elif mutation == "random":
+        raw = draw(st.binary(max_size=64))
+    elif mutation == "scalar":
+        raw = draw(json_values.map(orjson.dumps))
+    key = draw(st.none() | st.just(customer.encode("utf-8", "surrogatepass")) | st.binary(max_size=80))
+    latest_ms = draw(st.none() | st.sampled_from([NOW_MS, 0, 253_402_300_799_999]))
+    return raw, key, latest_ms
+
+
+def ts_text_of(raw: bytes) -> list[str]:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    return [doc["ts"]] if isinstance(doc, dict) and isinstance(doc.get("ts"), str) else []
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(records())
+def test_native_decoder_agrees_with_python(record):
+    raw, key, latest_ms = record
+    assume(not any(ts_differs(text) for text in ts_text_of(raw)))
+    assert_same(raw, key, latest_ms)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(records(), max_size=10))
+def test_a_batch_is_decoded_record_by_record(batch):
+    values = [raw for raw, _, _ in batch]
+    keys = [key for _, key, _ in batch]
+    assert _native.decode_batch(values, keys, NOW_MS) == [native_outcome(raw, key, NOW_MS) for raw, key in zip(values, keys)]
+
+
+@pytest.mark.parametrize("raw", [
+    b"", b" ", b"\xff", b"\xef\xbb\xbf{}", b'{"a":"\xed\xa0\x80"}', b'[' * 1024 + b']' * 1024, b'[' * 1025 + b']' * 1025,
+    b'{"a":-0}', b'{"type":"visit","customer_id":"c","event_id":"e","ts":-0}', b'{"type":-0}', b'{"type":-0.0}',
+    b'{"type":"order","customer_id":"c","event_id":"e","ts":100000000000,"amount":-0}',
+    b'{"type":"order","customer_id":"c","event_id":"e","ts":100000000000,"amount":1e-0}',
+    b'{"type":"visit","customer_id":"c","event_id":"e","ts":18446744073709551616}',
+    b'{"type":"visit","customer_id":"c","event_id":"e","ts":123456789012345678901234567890}',
+    b'{"type":"visit","customer_id":"c","event_id":"e","ts":1e400}',
+    b'{"type":"visit","customer_id":"c","event_id":"e","ts":[1.5,{"a":null,"b":true}],"ts":{"x":[1e16,1e-05]}}',
+    b'{"type":"visit","customer_id":"c\\u0085","event_id":"e","ts":100000000000}',
+    b'{"type":"visit\\u0000it\'s","customer_id":"c","event_id":"e","ts":100000000000}',
+    b'{"type":"order","customer_id":"c","event_id":"e","ts":100000000000,"amount":0.125,"items":[{"category":"a"},'
+    b'{"category":"b"},{"category":"a"},{"category":""},"x",{"category":1}],"coupon":"","channel":""}',
+])
+def test_edge_documents(raw):
+    assert_same(raw)
+
+
+def test_record_key_must_be_the_customer_id():
+    raw = orjson.dumps({"type": "visit", "customer_id": "c'1", "event_id": "e", "ts": 100_000_000_000})
+    for key in [b"c'1", b"c1", b"x" * 100, b"\x00\xff'\"\\", None]:
+        assert_same(raw, key)
+
+
+@pytest.mark.parametrize("text", [
+    "2025-01-01T00:00:00.0005Z", "2025-01-01T00:00:00.0015Z", "1969-12-31T23:59:59.999999Z", "1969-12-31T23:59:59.9994Z",
+    "9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.9999999Z", "9999-12-31T23:00:00-01:00", "0001-01-01T00:00:00+00:01",
+    "2025-01-01T00:00:00", "2025-02-29T00:00:00Z", "2024-02-29T00:00:00+23:59", "2025-01-01T00:00:00+24:00",
+    "2025-01-01T00:00:60Z", "0000-01-01T00:00:00Z", "2025-01-01T00:00:00.123456789+05:30",
+])
+def test_timestamps_in_the_common_set(text):
+    assert not ts_differs(text)
+    assert_same(orjson.dumps({"type": "click", "customer_id": "c", "event_id": "e", "ts": text}))
+
+
+# Inputs on which the decoders differ on purpose (docs/native.md): Python's `fromisoformat` takes
+# them, the schema pattern does not (or, for `z`, the other way round). Both outcomes are pinned.
+DIFFERING_TS = [
+    ("2025-01-01t00:00:00z", "bad_value", None),  # schema: lowercase z is RFC 3339
+    ("2025-01-01 00:00:00Z", None, "bad_value"),  # space separator
+    ("2025-01-01x00:00:00Z", None, "bad_value"),  # any separator character
+    ("2025-01-01T00:00:00.Z", None, "bad_value"),  # a point without digits
+    ("2025-01-01T00:00:00,5Z", None, "bad_value"),  # comma as decimal sign
+    ("2025-01-01T00:00Z", None, "bad_value"),  # reduced precision
+    ("2025-01-01T00Z", None, "bad_value"),
+    ("20250101T000000Z", None, "bad_value"),  # basic format
+    ("2025-W01-1T00:00:00Z", None, "bad_value"),  # week date
+    ("2025-01-01T00:00:00+0100", None, "bad_value"),  # offset without colon
+    ("2025-01-01T00:00:00+01", None, "bad_value"),  # offset hours only
+    ("2025-01-01T00:00:00+01:00:30", None, "bad_value"),  # offset seconds
+    ("2025-01-01T00:00:00+00:60", None, "bad_value"),  # offset minute 60..99
+    ("2025-01-01T00:00:00 Z", None, "bad_value"),  # space before the zone
+    ("2025-01-01", "bad_value", "bad_value"),  # naive date: Python says "no timezone", Rust "not RFC 3339"
+]
+
+
+@pytest.mark.parametrize("text, python_reason, rust_reason", DIFFERING_TS)
+def test_documented_timestamp_differences(text, python_reason, rust_reason):
+    assert ts_differs(text)
+    raw = orjson.dumps({"type": "click", "customer_id": "c", "event_id": "e", "ts": text})
+    expected, actual = python_outcome(raw, None, None), native_outcome(raw, None, None)
+    assert (expected[0] if len(expected) == 2 else None) == python_reason, expected
+    assert (actual[0] if len(actual) == 2 else None) == rust_reason, actual
+    if rust_reason:
+        assert actual[1] == f"'ts' is not RFC 3339: {text!r}"
+    if python_reason is None and rust_reason is None:
+        raise AssertionError("not a difference")
+    if python_reason == "bad_value" and rust_reason is None:  # lowercase z: the same instant as Z
+        assert actual[3] == python_outcome(raw.replace(b"z", b"Z"), None, None)[3]
+
+
+def all_characters() -> list[str]:
+    return [chr(code) for code in range(sys.maxunicode + 1) if not 0xD800 <= code <= 0xDFFF]
+
+
+def test_identifier_printability_matches_this_python_for_every_character():
+    """The generated table (scripts/gen_printable_table.py) must match the running interpreter."""
+    chars = all_characters()
+    values = [b'{"type":"click","customer_id":"c","ts":100000000000,"event_id":' + orjson.dumps(c) + b"}" for c in chars]
+    refused = {c for c, outcome in zip(chars, _native.decode_batch(values)) if len(outcome) == 2}
+    assert refused == {c for c in chars if not c.isprintable()}, f"regenerate the table (Unicode {_native.UNICODE_VERSION})"
+
+
+def test_messages_quote_every_character_like_repr():
+    chars = all_characters()
+    values = [b'{"type":"click","customer_id":"c","event_id":"e","ts":' + orjson.dumps(c) + b"}" for c in chars]
+    wrong = [c for c, outcome in zip(chars, _native.decode_batch(values)) if outcome[1] != f"'ts' is not RFC 3339: {c!r}"]
+    assert wrong == []
