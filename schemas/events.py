@@ -128,7 +128,9 @@ def parse_timestamp(value: object) -> int:
     if value is None:
         raise _Invalid("missing_field", "missing field 'ts'")
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise _Invalid("bad_type", f"'ts' must be an RFC 3339 string or epoch milliseconds, got {value!r}")
+        # A container is named by its type: its repr can be megabytes, or nested too deep to print.
+        shown = type(value).__name__ if isinstance(value, (list, dict)) else repr(value)
+        raise _Invalid("bad_type", f"'ts' must be an RFC 3339 string or epoch milliseconds, got {shown}")
     if isinstance(value, int):
         if 0 <= value < SMALLEST_EPOCH_MS:
             raise _Invalid("bad_value", f"'ts' {value} looks like epoch seconds; send epoch milliseconds "

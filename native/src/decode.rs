@@ -318,13 +318,16 @@ fn timestamp(value: Option<&Value>) -> Result<i64, Rejection> {
             }
         }
         Some(other) => {
+            // A container is named by its type, as in Python: its repr can be megabytes.
+            let shown = match other {
+                Value::Array(_) => "list".to_owned(),
+                Value::Object(_) => "dict".to_owned(),
+                scalar => value_repr(scalar),
+            };
             return Err(reject(
                 "bad_type",
-                format!(
-                    "'ts' must be an RFC 3339 string or epoch milliseconds, got {}",
-                    value_repr(other)
-                ),
-            ))
+                format!("'ts' must be an RFC 3339 string or epoch milliseconds, got {shown}"),
+            ));
         }
     };
     if ts < EARLIEST_MS {

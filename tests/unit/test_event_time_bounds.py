@@ -90,3 +90,8 @@ def test_offline_commands_reject_future_lines_unless_max_future_covers_them(tmp_
     assert len(reported) == 1 and reported[0].startswith(f"{log}:2: ") and "future_ts" in reported[0]
     assert cli.main([command, str(log), *args, "--max-future", "2h"]) == 0
     assert "future_ts" not in capsys.readouterr().err
+
+
+def test_a_ts_nested_too_deep_to_print_is_a_rejection_not_an_exception():
+    raw = b'{"type":"visit","event_id":"v1","customer_id":"c1","ts":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    assert decode_event(raw) == Rejection("bad_type", "'ts' must be an RFC 3339 string or epoch milliseconds, got list")
