@@ -18,7 +18,7 @@ import orjson
 from agents.table_store import TableStore
 from schemas.events import EVENT_TYPES, Event, Rejection, decode_event, future_bound
 from stream.changes import TagChange
-from stream.engine import Arrival, Outcome, PartitionEngine, live_arrival
+from stream.engine import Arrival, Outcome, PartitionEngine
 from stream.rules.ruleset import RuleSet
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class PartitionDriver:
         if isinstance(decoded, Rejection):
             return Handled(dead=Dead(topic, partition, offset, key, value, decoded.reason, decoded.message))
         try:
-            outcome = engine.ingest(decoded, decoded.type, self.caught_up(partition), self._arrival(decoded, wall_ms))
+            outcome = engine.ingest(decoded, decoded.type, self.caught_up(partition), self._arrival(engine, decoded, wall_ms))
         except Exception as exc:  # noqa: BLE001 - a rule or engine fault on one event must not stop the partition
             logger.exception("engine failed on %s[%d]@%d", topic, partition, offset)
             return Handled(dead=Dead(topic, partition, offset, key, value, "engine_error", f"{type(exc).__name__}: {exc}"))
@@ -115,12 +115,12 @@ class PartitionDriver:
         self.store.save_meta(partition, engine.watermark.to_dict())
         return Handled(outcome.changes, event=decoded, outcome=outcome)
 
-    def _arrival(self, event: Event, wall_ms: int) -> Arrival:
+    def _arrival(self, engine: PartitionEngine, event: Event, wall_ms: int) -> Arrival:
         """Live clock: live events at once, a backlog in event-time order; event clock: always
         in event-time order (stream/engine.py)."""
         if not self.live_clock:
             return Arrival.BUFFERED
-        return live_arrival(event.ts, wall_ms, self.rules.allowed_lateness_ms)
+        return engine.live_arrival(event.ts, wall_ms)
 
     def _on_tick(self, engine: PartitionEngine, partition: int, value: bytes | None) -> list[TagChange]:
         before = engine.watermark.value

@@ -57,19 +57,14 @@ class Arrival(Enum):
     IMMEDIATE = "immediate"
 
 
-# How old (by the wall clock) a live event may be. A backlog younger than this is a restart's or a
-# rebalance's, and the four topics' reading paces differ by seconds within it, not months.
+# A live event is at most this much older than the wall clock (or the allowed lateness, if longer),
+# and its partition's other topics have been read to within this much of it. A backlog younger
+# than that is a restart's or a rebalance's: the topics' reading paces differ by seconds in it.
 LIVE_HORIZON_MS = 60_000
-
-
-def live_arrival(event_ts: int, wall_clock_ms: int, lateness_ms: int) -> Arrival:
-    """The live clock's choice: an event at most max(allowed lateness, LIVE_HORIZON_MS) older than
-    the wall clock is live and applied at once. An older one comes from a backlog (an outage,
-    history replayed into a live worker), where the topics are read at different paces: applied on
-    arrival, a customer's visits read a month ahead of its orders would make those orders late, so
-    it waits for the watermark like any backfill."""
-    horizon = max(lateness_ms, LIVE_HORIZON_MS)
-    return Arrival.IMMEDIATE if event_ts >= wall_clock_ms - horizon else Arrival.BUFFERED
+# Producer clocks running ahead of the worker's by up to this still count as live. An event
+# further ahead (up to TAGSTREAM_MAX_FUTURE) waits for its time: applied at once, it would move its
+# customer's clock into the future and make that customer's correctly stamped events late.
+LIVE_AHEAD_MS = 10_000
 
 
 class PartitionEngine:
@@ -115,6 +110,20 @@ class PartitionEngine:
         self.watermark.observe(source, event.ts)
         changes += self.advance_to(self.watermark.advance(caught_up))
         return Outcome(changes, late=late)
+
+    def live_arrival(self, event_ts: int, wall_clock_ms: int) -> Arrival:
+        """The live clock's choice for one event: IMMEDIATE if the event is live (near the wall
+        clock) and its partition has no backlog (every topic with records still to deliver has been
+        read to within the horizon of it); BUFFERED otherwise. A backlog (an outage, a restart,
+        history replayed into a live worker) has its topics read at different paces: applied on
+        arrival, a customer's click read ahead of its orders would fire that customer's dormancy
+        deadline before the order that prevents it, so the backlog is applied in event-time order
+        as the watermark passes it, like any backfill."""
+        lateness = self.rules.allowed_lateness_ms
+        horizon = max(lateness, LIVE_HORIZON_MS)
+        live = wall_clock_ms - horizon <= event_ts <= wall_clock_ms + LIVE_AHEAD_MS
+        read_up_to = self.watermark.value + lateness  # what the slowest topic with records left has reached
+        return Arrival.IMMEDIATE if live and read_up_to >= event_ts - horizon else Arrival.BUFFERED
 
     def _is_late(self, event: Event, state: CustomerState, arrival: Arrival) -> bool:
         """Older than what its customer has already been evaluated at (a later live event, or a

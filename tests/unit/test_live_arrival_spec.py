@@ -14,10 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from config.settings import ROOT
 from schemas.events import Event, decode_event
 from stream.backtest import Backtest
-from stream.engine import LIVE_HORIZON_MS, Arrival, live_arrival
-from tests.unit.tagspec import MINUTE_MS, day, default_rules, email_open, order, run, visit
+from stream.engine import LIVE_AHEAD_MS, LIVE_HORIZON_MS, Arrival
+from stream.rules.ruleset import load_rules
+from tests.unit.tagspec import MINUTE_MS, click, day, default_rules, email_open, order, run, visit, write_rules
 
 L = "lifecycle"
 LIVE = Arrival.IMMEDIATE
@@ -96,22 +98,54 @@ def test_a_duplicate_is_ignored_in_live_mode_too():
 # --- live events and a backlog ---------------------------------------------------------------------
 
 NOW = day(100)
+EVERYTHING = frozenset(("order", "email_open", "click", "visit"))
+DEFAULT_PACK = ROOT / "config" / "rules" / "default.toml"
+
+
+def caught_up_engine(tmp_path, lateness: str):
+    """A live partition with no backlog (every topic read up to NOW), under the default pack with
+    the given lateness bound."""
+    text = DEFAULT_PACK.read_text().replace('allowed_lateness = "5m"', f'allowed_lateness = "{lateness}"')
+    engine = Backtest(load_rules(write_rules(tmp_path, text)), partitions=1).engines[0]
+    engine.watermark.observe("order", NOW)
+    engine.refresh(EVERYTHING)
+    return engine
 
 
 @pytest.mark.parametrize(
-    "event_ts, lateness_ms, arrival",
+    "event_ts, lateness, arrival",
     [
-        (NOW, 0, LIVE),
-        (NOW + 4 * MINUTE_MS, 0, LIVE),  # ahead of the clock (within the allowed skew): live
-        (NOW - LIVE_HORIZON_MS, 0, LIVE),
-        (NOW - LIVE_HORIZON_MS - 1, 0, Arrival.BUFFERED),  # from a backlog: in event-time order
-        (NOW - 5 * MINUTE_MS, 5 * MINUTE_MS, LIVE),  # a longer lateness bound widens the horizon
-        (NOW - 5 * MINUTE_MS - 1, 5 * MINUTE_MS, Arrival.BUFFERED),
-        (day(3), 5 * MINUTE_MS, Arrival.BUFFERED),
+        (NOW, "0s", LIVE),
+        (NOW + LIVE_AHEAD_MS, "0s", LIVE),  # a producer clock a little ahead of the worker's
+        (NOW + LIVE_AHEAD_MS + 1, "0s", Arrival.BUFFERED),  # further ahead: waits for its time
+        (NOW - LIVE_HORIZON_MS, "0s", LIVE),
+        (NOW - LIVE_HORIZON_MS - 1, "0s", Arrival.BUFFERED),  # from a backlog: in event-time order
+        (NOW - 5 * MINUTE_MS, "5m", LIVE),  # a longer lateness bound widens the horizon
+        (NOW - 5 * MINUTE_MS - 1, "5m", Arrival.BUFFERED),
+        (day(3), "5m", Arrival.BUFFERED),
     ],
 )
-def test_only_events_near_the_wall_clock_are_live(event_ts, lateness_ms, arrival):
-    assert live_arrival(event_ts, NOW, lateness_ms) is arrival
+def test_only_events_near_the_wall_clock_are_live(tmp_path, event_ts, lateness, arrival):
+    assert caught_up_engine(tmp_path, lateness).live_arrival(event_ts, NOW) is arrival
+
+
+def test_a_live_event_waits_while_its_partition_still_has_a_backlog_so_no_false_dormancy():
+    # After an outage the clicks topic is read up to now, while the orders topic still holds the
+    # customer's order of an hour before the dormancy deadline: the click must not fire it.
+    live = Backtest(default_rules(), partitions=1, arrival=LIVE)
+    live.ingest(event(order("c1", day(0, 10), id="o0")))
+    engine, wall = live.engines[0], day(90, 11)
+    click_now, order_backlog = event(click("c1", wall, id="k1")), event(order("c1", day(90, 9), id="o1"))
+    live.arrival = engine.live_arrival(click_now.ts, wall)
+    assert live.arrival is Arrival.BUFFERED, "the orders topic has not been read past day 0"
+    changes = live.ingest(click_now)
+    live.arrival = engine.live_arrival(order_backlog.ts, wall)
+    changes += live.ingest(order_backlog)
+    live.finish(wall, changes.append)
+    assert live.totals.late == 0
+    assert ("active", "dormant") not in {(c.old, c.new) for c in changes if c.family == L}
+    offline = run([order("c1", day(0, 10), id="o0"), order("c1", day(90, 9), id="o1"), click("c1", wall, id="k1")], as_of=wall, partitions=1)
+    assert [c.to_json() for c in changes if c.cause_event_id != "o0"] == [c.to_json() for c in offline.changes if c.cause_event_id != "o0"]
 
 
 def test_a_live_event_releases_its_customer_s_buffered_backlog_first():
