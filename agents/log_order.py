@@ -23,7 +23,7 @@ from agents.progress import Progress
 from config.settings import load_settings
 from schemas.events import decode_event, future_bound
 from stream.logfile import LogLine, LogReader
-from stream.timeorder import OnReject, presorted, time_ordered
+from stream.timeorder import Decode, OnReject, presorted, time_ordered
 from stream.timeutil import parse_duration
 
 DEFAULT_SORT_MEMORY = "512M"
@@ -74,10 +74,20 @@ class LogOrder:
             raise ValueError(f"--max-future: {error}") from None
         return cls(args.presorted, parse_size(args.sort_memory), future_bound(int(time.time() * 1000), max_future_ms))
 
+    @property
+    def _decode(self) -> Decode:
+        return partial(decode_event, latest_ms=self.latest_ms)
+
+    def check_presorted(self, reader: LogReader) -> None:
+        """Read a log declared presorted once, without using it: raises `OutOfOrder` before
+        `replay` sends anything, since records in Kafka cannot be taken back."""
+        for _ in presorted(reader, lambda line, rejection: None, decode=self._decode):
+            pass
+
     @contextmanager
     def open(self, reader: LogReader, on_reject: OnReject, label: str) -> Iterator[OrderedLines]:
         """The reader's valid lines in time order; bad lines go to `on_reject` as they are read."""
-        decode = partial(decode_event, latest_ms=self.latest_ms)
+        decode = self._decode
         if self.presorted:
             yield OrderedLines(presorted(reader, on_reject, decode=decode), label, reader.total_bytes, lambda yielded: reader.bytes_read)
             return

@@ -12,8 +12,14 @@ from typing import BinaryIO
 @dataclass(frozen=True, slots=True)
 class LogLine:
     path: str
-    number: int  # 1-based, counted across all the logs in order, blank lines included
+    number: int  # 1-based, counted across all the logs in order, blank lines included: a total order
     raw: bytes
+    line: int = 0  # 1-based within its own file, for messages; 0 means the same as `number`
+
+    @property
+    def where(self) -> str:
+        """`path:line` as an editor opens it (for the second log on, not the running count)."""
+        return f"{self.path}:{self.line or self.number}"
 
 
 class LogReader:
@@ -39,10 +45,10 @@ class LogReader:
             with path.open("rb") as raw:
                 self._current = raw
                 stream = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
-                for line in stream:
+                for in_file, line in enumerate(stream, 1):
                     number += 1
                     line = line.strip()
                     if line:
-                        yield LogLine(str(path), number, line)
+                        yield LogLine(str(path), number, line, in_file)
             self._done_bytes += path.stat().st_size
             self._current = None

@@ -35,15 +35,17 @@ OnReject = Callable[[LogLine, Rejection], None]
 OnProgress = Callable[[int], None]  # lines read so far
 
 DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
-# What a buffered line costs besides its raw bytes: the record tuple, two ints, the bytes object's
-# header and the list slot (182 bytes measured with tracemalloc on CPython 3.11): the budget is real memory.
-RECORD_OVERHEAD = 184
+# What a buffered line costs besides its raw bytes: the record tuple, its three ints, the bytes
+# object's header and the list slot (about 221 bytes measured with tracemalloc on CPython 3.11):
+# the budget is real memory.
+RECORD_OVERHEAD = 224
 PROGRESS_EVERY = 4096  # lines between progress callbacks
 MAX_OPEN_RUNS = 256  # more runs than this are first merged into one, to bound open files
 
-# (ts, line number, path index, raw): tuples compare by (ts, number), and numbers are unique.
-Record = tuple[int, int, int, bytes]
-_HEADER = struct.Struct("<qQII")  # ts, line number, path index, raw length
+# (ts, line number, path index, line in its file, raw): tuples compare by (ts, number), and numbers
+# are unique.
+Record = tuple[int, int, int, int, bytes]
+_HEADER = struct.Struct("<qQIII")  # ts, line number, path index, line in its file, raw length
 _READ_BUFFER = 64 * 1024
 
 
@@ -52,7 +54,7 @@ class OutOfOrder(Exception):
 
     def __init__(self, line: LogLine, ts: int, previous_ts: int) -> None:
         super().__init__(
-            f"{line.path}:{line.number}: event time {format_ts(ts)} is earlier than the previous event's "
+            f"{line.where}: event time {format_ts(ts)} is earlier than the previous event's "
             f"{format_ts(previous_ts)}: the log is not in event-time order; drop --presorted to sort it"
         )
         self.line = line
@@ -74,8 +76,8 @@ class SortedLog:
 
     def __iter__(self) -> Iterator[LogLine]:
         paths = self._paths
-        for _ts, number, index, raw in heapq.merge(*self._runs.readers(), self._last_chunk):
-            yield LogLine(paths[index], number, raw)
+        for _ts, number, index, in_file, raw in heapq.merge(*self._runs.readers(), self._last_chunk):
+            yield LogLine(paths[index], number, raw, in_file)
 
 
 @contextmanager
@@ -133,7 +135,7 @@ def _sort_pass(
             on_reject(line, decoded)
             continue
         index = path_index.setdefault(line.path, len(path_index))
-        chunk.append((decoded.ts, line.number, index, line.raw))
+        chunk.append((decoded.ts, line.number, index, line.line, line.raw))
         count += 1
         chunk_bytes += len(line.raw) + RECORD_OVERHEAD
         if chunk_bytes >= memory_bytes:
@@ -181,7 +183,7 @@ class _RunFiles:
         self._written += 1
         pack = _HEADER.pack
         with path.open("wb") as out:
-            out.writelines(pack(ts, number, index, len(raw)) + raw for ts, number, index, raw in records)
+            out.writelines(pack(ts, number, index, in_file, len(raw)) + raw for ts, number, index, in_file, raw in records)
         return path
 
 
@@ -189,5 +191,5 @@ def _read_run(path: Path) -> Iterator[Record]:
     size, unpack = _HEADER.size, _HEADER.unpack
     with path.open("rb", buffering=_READ_BUFFER) as run:
         while header := run.read(size):
-            ts, number, index, length = unpack(header)
-            yield ts, number, index, run.read(length)
+            ts, number, index, in_file, length = unpack(header)
+            yield ts, number, index, in_file, run.read(length)

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     def report(line: LogLine, rejection: Rejection) -> None:
         if totals.rejected <= MAX_REPORTED:
-            print(f"{line.path}:{line.number}: {rejection.reason}: {rejection.message}", file=sys.stderr)
+            print(f"{line.where}: {rejection.reason}: {rejection.message}", file=sys.stderr)
 
     reject = counting_rejections(totals, report)
     try:
@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             backtest.finish(as_of, write)
             ordered.progress.finish(totals.lines, extra=f"events {totals.events:,}")
     except OutOfOrder as error:
+        Path(args.changes_out).unlink(missing_ok=True)  # half a history must not pass for a result
         print(f"tagstream backtest: {error}", file=sys.stderr)
         return 2
     if args.snapshot_out:

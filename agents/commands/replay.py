@@ -46,9 +46,9 @@ Resume points count events in that order: `--skip N` after a failure, or `--chec
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
     pace.add_argument("--speedup", type=float, help="replay at X times the pace of the events' (sorted) timestamps")
-    parser.add_argument("--skip", type=int, metavar="N",
+    parser.add_argument("--skip", type=count, metavar="N",
                         help="do not send the first N events in time order: the ones a failed run confirmed (resume)")
-    parser.add_argument("--limit", type=int, help="send at most this many events")
+    parser.add_argument("--limit", type=count, help="send at most this many events")
     parser.add_argument("--checkpoint", metavar="FILE",
                         help="keep the count of confirmed events here and, without --skip, resume after them")
     parser.add_argument("--dry-run", action="store_true", help="validate only, send nothing")
@@ -104,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings({"kafka_broker": args.kafka_broker})
     skip = _resume_point(args)
     reader = LogReader(args.logs)
+    if order.presorted and not args.dry_run:
+        try:
+            order.check_presorted(LogReader(args.logs))
+        except OutOfOrder as error:
+            print(f"tagstream replay: {error}; nothing was sent", file=sys.stderr)
+            return 2
     try:
         producer = None if args.dry_run else _producer(settings)
     except KafkaError as error:
@@ -113,14 +119,14 @@ def run(args: argparse.Namespace) -> int:
     run_id = uuid.uuid4().hex.encode()
     topic_for = settings.topic_for_type
     pacer = Pacer(args.rate, args.speedup)
-    sent = bad = 0
+    sent = bad = events = 0
     confirmed = skip  # events of the time-ordered sequence known to be delivered
     inflight: list = []
 
     def reject(line: LogLine, rejection: Rejection) -> None:
         nonlocal bad
         bad += 1
-        print(f"{line.path}:{line.number}: skipped: {rejection.reason}: {rejection.message}", file=sys.stderr)
+        print(f"{line.where}: skipped: {rejection.reason}: {rejection.message}", file=sys.stderr)
 
     def checkpoint() -> None:
         nonlocal confirmed
@@ -132,8 +138,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with order.open(reader, reject, "replay") as ordered:
             lines = ordered.with_progress(lambda: (sent, f"bad {bad}"), every=64)
-            for position, line in enumerate(lines, 1):
-                if position <= skip:
+            for events, line in enumerate(lines, 1):
+                if events <= skip:
                     continue
                 if args.limit is not None and sent >= args.limit:
                     break
@@ -151,15 +157,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"replay: Kafka failed ({error}); the first {confirmed} events in time order are confirmed. "
               f"Resume with --skip {confirmed}", file=sys.stderr)
         return 1
-    except OutOfOrder as error:
-        already = "" if args.dry_run else f" ({sent:,} events before it were sent)"
-        print(f"tagstream replay: {error}{already}", file=sys.stderr)
+    except OutOfOrder as error:  # only with --dry-run: a real run checked the order before sending
+        print(f"tagstream replay: {error}", file=sys.stderr)
         return 2
     finally:
         if producer is not None:
             producer.close(timeout=5)
+    if skip > events:
+        print(f"tagstream replay: asked to skip {skip:,} events, but the logs hold {events:,}: "
+              "is the checkpoint (or --skip) from other logs?", file=sys.stderr)
+        return 2
     print(_summary(args.dry_run, sent, skip, bad), file=sys.stderr)
     return 0
+
+
+def count(text: str) -> int:
+    """A non-negative count for --skip and --limit (argparse turns the ValueError into a usage line)."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
 
 
 def _resume_point(args: argparse.Namespace) -> int:

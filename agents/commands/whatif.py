@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     def report_line(line: LogLine, rejection: Rejection) -> None:
         if whatif.rejected <= MAX_REPORTED:
-            print(f"{line.path}:{line.number}: {rejection.reason}: {rejection.message}", file=sys.stderr)
+            print(f"{line.where}: {rejection.reason}: {rejection.message}", file=sys.stderr)
 
     try:
         with order.open(reader, counting_rejections(whatif.read, report_line), "whatif") as ordered:

@@ -96,3 +96,36 @@ def test_sort_memory_takes_binary_sizes(text, size):
 def test_sort_memory_refuses_anything_else(text):
     with pytest.raises(ValueError, match="is not a size like 256M or 2G"):
         parse_size(text)
+
+
+def test_messages_name_the_line_within_its_own_file(tmp_path):
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    visit = b'{"type":"visit","event_id":"v%d","customer_id":"c1","ts":"2025-01-0%dT00:00:00Z"}'
+    first.write_bytes(b"\n".join(visit % (n, n) for n in (1, 2, 3)) + b"\n")
+    second.write_bytes(visit % (4, 4) + b"\n{not json\n")
+    done = run_cli("backtest", str(first), str(second), "--changes-out", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 0
+    assert f"{second}:2: not_json" in done.stderr, "line 2 of the second log, not line 5 of both"
+
+
+def test_a_backtest_stopped_by_an_unsorted_presorted_log_leaves_no_output(history, tmp_path):
+    out = tmp_path / "changes.jsonl"
+    assert run_cli("backtest", str(history["by-customer"]), "--presorted", "--changes-out", str(out)).returncode == 2
+    assert not out.exists()
+
+
+def test_replay_checks_a_presorted_log_before_sending_anything(history, tmp_path):
+    # the broker address is closed: had replay connected first, this would be a Kafka error
+    done = run_cli("replay", str(history["by-customer"]), "--presorted", "--broker", "127.0.0.1:9")
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("drop --presorted to sort it; nothing was sent")
+
+
+@pytest.mark.parametrize("skip, code, says", [
+    ("-1", 2, "argument --skip: invalid count value: '-1'"),
+    ("1000000", 2, "asked to skip 1,000,000 events, but the logs hold"),
+])
+def test_replay_refuses_a_skip_it_cannot_honour(history, skip, code, says):
+    done = run_cli("replay", str(history["by-time"]), "--dry-run", "--skip", skip)
+    assert done.returncode == code
+    assert says in done.stderr
