@@ -24,8 +24,9 @@ MAX_REPORTED = 20
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("backtest", help=HELP, description=HELP + """.
 Events go through the same engine, partitioner and per-partition watermarks as the worker, so
-the tag changes equal what the worker publishes for the same events (replayed with `tagstream
-replay`, which sends them in the same order).
+the tag changes equal what a worker on the event clock publishes for the same events (replayed with
+`tagstream replay`, which sends them in the same order); README, "Time, lateness and deadlines",
+says which equalities hold for a live worker.
 
 """ + ORDER_NOTE)
     parser.add_argument("logs", nargs="+", metavar="LOG", help="canonical JSONL event log(s), optionally .gz")
@@ -34,7 +35,7 @@ replay`, which sends them in the same order).
         "--as-of",
         default="end",
         help="where time stops after the last event: `end` (default: the newest event's time), "
-        "`watermark` (exactly where a live worker would stand), or an RFC 3339 instant",
+        "`watermark` (exactly where a worker on the event clock that read the same events would stand), or an RFC 3339 instant",
     )
     parser.add_argument("--changes-out", required=True, help="write tag-change CloudEvents here, one JSON per line")
     parser.add_argument("--snapshot-out", help="write one JSON object per customer here (final state and tags)")

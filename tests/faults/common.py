@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from config.settings import ROOT
 
@@ -192,17 +192,43 @@ def fast_failover(deployment) -> None:
     deployment.env.update(FAST_FAILOVER)
 
 
-def wait_consuming(worker, timeout_s: float = 60) -> float:
-    """Block until this worker process has consumed at least one input event; seconds waited."""
+def wait_consuming(worker, timeout_s: float = 60, drained: Callable[[], bool] | None = None) -> bool:
+    """Block until this worker process has consumed at least one input event (True), or, given
+    `drained`, until that says every input record is already committed (False): a worker restarted
+    after the backlog's last batch has nothing left to consume, only buffered events to release."""
     from tests.integration.harness import metric_value
 
     started = time.monotonic()
+    next_drain_check = started + 3
     while time.monotonic() - started < timeout_s:
         assert worker.alive, worker.tail()
         if metric_value(worker.metrics() or "", "tagstream_events_consumed_total") > 0:
-            return time.monotonic() - started
+            return True
+        if drained is not None and time.monotonic() >= next_drain_check:
+            if drained():
+                return False
+            next_drain_check = time.monotonic() + 2
         time.sleep(0.2)
     raise AssertionError(f"worker consumed nothing within {timeout_s}s:\n{worker.tail()}")
+
+
+def input_drained(deployment) -> Callable[[], bool]:
+    """Whether the deployment's consumer group has committed the end of every input partition."""
+    settings = deployment.settings
+    parts = [TopicPartition(topic, p) for topic in settings.input_topics for p in range(settings.partitions)]
+
+    def check() -> bool:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_broker)
+        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_broker)
+        try:
+            committed = admin.list_group_offsets({settings.app_id: parts})[settings.app_id]
+            ends = consumer.end_offsets(parts)
+        finally:
+            admin.close()
+            consumer.close()
+        return all(committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items())
+
+    return check
 
 
 @dataclass
