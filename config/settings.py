@@ -102,7 +102,7 @@ def _validate(settings: Settings) -> None:
     try:
         settings.max_future_ms
     except ValueError as error:
-        raise ValueError(f"max_future: {error}") from None
+        raise ValueError(f"max_future (--max-future, TAGSTREAM_MAX_FUTURE): {error}") from None
     if settings.source_idle_after < 0:
         raise ValueError("source_idle_after must not be negative")
     if settings.state_cache_size < 0:

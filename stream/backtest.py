@@ -88,7 +88,9 @@ class Backtest:
         on_change: Callable[[TagChange], None],
         on_reject: Callable[[LogLine, Rejection], None],
     ) -> None:
-        """Feed every line in order; changes are handed over as soon as they are produced."""
+        """Feed every line in the order given; changes are handed over as soon as they are produced.
+        The commands give lines in event-time order (stream.timeorder): in file order, a log sorted
+        by customer would make most later customers' events late, unlike the worker fed by replay."""
         for event in decode_lines(lines, self.totals, on_reject):
             self._emit(self.ingest(event), on_change)
 
