@@ -40,7 +40,7 @@ DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
 # the budget is real memory.
 RECORD_OVERHEAD = 224
 PROGRESS_EVERY = 4096  # lines between progress callbacks
-MAX_OPEN_RUNS = 256  # more runs than this are first merged into one, to bound open files
+MERGE_FAN_IN = 64  # runs of one level merged into one run of the next, to bound open files
 
 # (ts, line number, path index, line in its file, raw): tuples compare by (ts, number), and numbers
 # are unique.
@@ -154,12 +154,14 @@ class _RunFiles:
         self._parent = parent
         self._directory: tempfile.TemporaryDirectory | None = None
         self._written = 0  # run files ever written: each gets a fresh name
-        self.paths: list[Path] = []
+        self._levels: list[list[Path]] = []  # level k holds runs merged from MERGE_FAN_IN runs of level k - 1
+
+    @property
+    def paths(self) -> list[Path]:
+        return [path for level in self._levels for path in level]
 
     def spill(self, records: Iterable[Record]) -> None:
-        if len(self.paths) >= MAX_OPEN_RUNS:
-            self._collapse()
-        self.paths.append(self._write(records))
+        self._add(0, self._write(records))
 
     def readers(self) -> list[Iterator[Record]]:
         return [_read_run(path) for path in self.paths]
@@ -169,12 +171,21 @@ class _RunFiles:
             self._directory.cleanup()
             self._directory = None
 
-    def _collapse(self) -> None:
-        """Merge every run so far into one, so the final merge never holds more than MAX_OPEN_RUNS files."""
-        merged = self._write(heapq.merge(*self.readers()))
-        for path in self.paths:
-            path.unlink()
-        self.paths = [merged]
+    def _add(self, level: int, path: Path) -> None:
+        """A full level is merged into one run of the next, like a merge tree: a record is
+        rewritten once per level (log base MERGE_FAN_IN of the run count), never once per merge,
+        and the final merge opens fewer than MERGE_FAN_IN files per level."""
+        if level == len(self._levels):
+            self._levels.append([])
+        runs = self._levels[level]
+        runs.append(path)
+        if len(runs) < MERGE_FAN_IN:
+            return
+        merged = self._write(heapq.merge(*(_read_run(run) for run in runs)))
+        for run in runs:
+            run.unlink()
+        runs.clear()
+        self._add(level + 1, merged)
 
     def _write(self, records: Iterable[Record]) -> Path:
         if self._directory is None:

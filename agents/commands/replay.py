@@ -18,12 +18,14 @@ most one chunk: per customer a few recent event ids, which the worker recognises
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import sys
 import time
 import uuid
 from pathlib import Path
 
+import orjson
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
@@ -35,7 +37,7 @@ from stream.timeorder import OutOfOrder
 
 HELP = "produce a JSONL event log into the input topics (backfills, demos, tests)"
 CONFIRM_EVERY = 5000  # events between delivery confirmations (and resume points)
-CHECKPOINT = re.compile(r"(\d+) events confirmed")
+CHECKPOINT = re.compile(r"(\d+) events confirmed of logs ([0-9a-f]{16})")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -77,21 +79,32 @@ class Pacer:
             time.sleep(delay)
 
 
-def read_checkpoint(path: str | None) -> int | None:
-    """How many events in time order a previous run confirmed (None when there is no checkpoint)."""
+def logs_fingerprint(paths: list[str]) -> str:
+    """Which logs a checkpoint counts in (names and sizes): resuming other logs, or logs that grew,
+    by a count of theirs would skip events that were never sent."""
+    identity = orjson.dumps([[str(Path(p).resolve()), Path(p).stat().st_size] for p in paths])
+    return hashlib.blake2b(identity, digest_size=8).hexdigest()
+
+
+def read_checkpoint(path: str | None, logs: str) -> int | None:
+    """How many events in time order a previous run over the same `logs` (fingerprint) confirmed
+    (None when there is no checkpoint)."""
     if not path or not Path(path).is_file():
         return None
     text = Path(path).read_text().strip()
     match = CHECKPOINT.fullmatch(text)
     if not match:
-        raise ValueError(f"checkpoint {path} holds {text[:40]!r}, not a count like '5000 events confirmed'")
+        raise ValueError(f"checkpoint {path} holds {text[:60]!r}, not a count like '5000 events confirmed of logs …'")
+    if match[2] != logs:
+        raise ValueError(f"checkpoint {path} counts events of other logs (or these changed since): remove it, "
+                         "or resume with --skip N")
     return int(match[1])
 
 
-def write_checkpoint(path: str | None, confirmed: int) -> None:
+def write_checkpoint(path: str | None, confirmed: int, logs: str) -> None:
     if path:
         temporary = Path(f"{path}.tmp")
-        temporary.write_text(f"{confirmed} events confirmed\n")
+        temporary.write_text(f"{confirmed} events confirmed of logs {logs}\n")
         temporary.replace(path)  # atomic: a kill never leaves half a number
 
 
@@ -102,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"tagstream replay: {error}", file=sys.stderr)
         return 2
     settings = load_settings({"kafka_broker": args.kafka_broker})
-    skip = _resume_point(args)
     reader = LogReader(args.logs)
+    logs = logs_fingerprint(args.logs)
+    skip = _resume_point(args, logs)
     if order.presorted and not args.dry_run:
         try:
             order.check_presorted(LogReader(args.logs))
@@ -133,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         _confirm(producer, inflight)
         confirmed = skip + sent
         if not args.dry_run:
-            write_checkpoint(args.checkpoint, confirmed)
+            write_checkpoint(args.checkpoint, confirmed, logs)
 
     try:
         with order.open(reader, reject, "replay") as ordered:
@@ -179,11 +193,11 @@ def count(text: str) -> int:
     return value
 
 
-def _resume_point(args: argparse.Namespace) -> int:
+def _resume_point(args: argparse.Namespace, logs: str) -> int:
     """Events to skip: `--skip` when given, else what the checkpoint says was confirmed."""
     if args.skip is not None:
         return args.skip
-    resume = read_checkpoint(args.checkpoint)
+    resume = read_checkpoint(args.checkpoint, logs)
     if resume is None:
         return 0
     print(f"replay: resuming after {resume} events already confirmed (checkpoint {args.checkpoint})", file=sys.stderr)

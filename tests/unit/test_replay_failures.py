@@ -76,7 +76,8 @@ def test_a_broker_lost_mid_run_names_the_events_to_skip_and_keeps_the_checkpoint
     assert code == 1, err
     assert "replay: Kafka failed" in err and "the first 5000 events in time order are confirmed" in err, err
     assert "Resume with --skip 5000" in err, err
-    assert checkpoint.read_text() == "5000 events confirmed\n", "the checkpoint holds the confirmed count, so a rerun resumes by itself"
+    sample = replay.logs_fingerprint([str(ROOT / "demo" / "sample-events.jsonl.gz")])
+    assert checkpoint.read_text() == f"5000 events confirmed of logs {sample}\n", "the checkpoint holds the confirmed count, so a rerun resumes by itself"
 
 
 def _customer_sorted_sample(tmp_path) -> tuple[str, list[bytes]]:
@@ -100,7 +101,7 @@ def test_a_resumed_replay_sends_exactly_the_rest_of_the_time_ordered_sequence(mo
     err = capsys.readouterr().err
     assert "replay: resuming after 5000 events already confirmed" in err, err
     assert failing.acknowledged[:5000] + healthy.acknowledged == in_time_order
-    assert checkpoint.read_text() == f"{len(in_time_order)} events confirmed\n"
+    assert checkpoint.read_text() == f"{len(in_time_order)} events confirmed of logs {replay.logs_fingerprint([log])}\n"
 
 
 def test_skip_resumes_without_a_checkpoint(monkeypatch, tmp_path, capsys):
@@ -116,4 +117,16 @@ def test_a_checkpoint_of_another_format_is_refused_not_misread(tmp_path, capsys)
     checkpoint = tmp_path / "replay.checkpoint"
     checkpoint.write_text("5000\n")  # a line number, as replay wrote before it sent in time order
     assert cli.main(["replay", str(ROOT / "demo" / "sample-events.jsonl.gz"), "--dry-run", "--checkpoint", str(checkpoint)]) == 1
-    assert "holds '5000', not a count like '5000 events confirmed'" in capsys.readouterr().err
+    assert "holds '5000', not a count like '5000 events confirmed of logs …'" in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_other_logs_is_refused_not_applied(monkeypatch, tmp_path, capsys):
+    log, _ = _customer_sorted_sample(tmp_path)
+    checkpoint = tmp_path / "replay.checkpoint"
+    monkeypatch.setattr(replay, "_producer", lambda settings: _BrokerDiesAfter(7000))
+    assert cli.main(["replay", log, "--checkpoint", str(checkpoint)]) == 1
+    with open(log, "ab") as grown:  # the export was appended to since
+        grown.write(b'{"type":"visit","event_id":"v-new","customer_id":"c1","ts":"2025-06-01T00:00:00Z"}\n')
+    capsys.readouterr()
+    assert cli.main(["replay", log, "--dry-run", "--checkpoint", str(checkpoint)]) == 1
+    assert "counts events of other logs (or these changed since)" in capsys.readouterr().err
