@@ -61,7 +61,8 @@ class OutOfOrder(Exception):
 
 
 class SortedLog:
-    """The outcome of the sort pass: spilled runs plus the last in-memory chunk, merged on iteration."""
+    """The outcome of the sort pass: spilled runs plus the last in-memory chunk, merged on iteration
+    (once: the chunk is let go of as it is handed on)."""
 
     def __init__(self, runs: _RunFiles, last_chunk: list[Record], paths: list[str], lines_read: int, count: int) -> None:
         self._runs = runs
@@ -76,7 +77,7 @@ class SortedLog:
 
     def __iter__(self) -> Iterator[LogLine]:
         paths = self._paths
-        for _ts, number, index, in_file, raw in heapq.merge(*self._runs.readers(), self._last_chunk):
+        for _ts, number, index, in_file, raw in heapq.merge(*self._runs.readers(), _drain(self._last_chunk)):
             yield LogLine(paths[index], number, raw, in_file)
 
 
@@ -196,6 +197,14 @@ class _RunFiles:
         with path.open("wb") as out:
             out.writelines(pack(ts, number, index, in_file, len(raw)) + raw for ts, number, index, in_file, raw in records)
         return path
+
+
+def _drain(chunk: list[Record]) -> Iterator[Record]:
+    """The in-memory chunk in order, letting go of each record as it is handed on: a log that fits
+    in memory is processed while its chunk shrinks, instead of holding the whole of it to the end."""
+    chunk.reverse()
+    while chunk:
+        yield chunk.pop()
 
 
 def _read_run(path: Path) -> Iterator[Record]:
