@@ -15,8 +15,9 @@ Each event is applied in one of two ways (`Arrival`, chosen per event by the cal
 
 An event is late when it is older than the watermark (buffered) or than what its customer has
 already been evaluated at (either way). Deadlines (time passing with no event) wait for the
-watermark in both modes: that is what keeps a lagging or recovering worker from declaring
-customers dormant.
+watermark in both modes, which keeps a lagging or recovering worker from declaring customers
+dormant; only a customer's own live event fires that customer's deadlines up to it, first, so the
+customer's history stays the offline one.
 """
 
 from __future__ import annotations
