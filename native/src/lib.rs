@@ -1,9 +1,12 @@
 //! The PyO3 surface of `stream._native`; everything it calls lives in plain Rust modules.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple};
 
+mod changes;
 mod decode;
+mod jsonfmt;
 mod printable_table;
 mod pyrepr;
 mod timestamp;
@@ -64,9 +67,76 @@ fn decode_batch<'py>(
     PyList::new(py, out)
 }
 
+/// The fields of a `stream.changes.TagChange`, in its field order, metrics as (name, value) pairs.
+type ChangeTuple<'py> = (
+    String,
+    String,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    i64,
+    String,
+    Option<String>,
+    Vec<(String, Bound<'py, PyAny>)>,
+);
+
+/// `TagChange(...).to_json()` for each tuple `(customer_id, family, old, new, at, rule,
+/// cause_event_id, metrics)`, `metrics` a list of (name, value) pairs. Values are None, bool, int
+/// (-2^63..2^64), float or str; anything else is a TypeError, an `at` outside the years 1-9999 a
+/// ValueError.
+#[pyfunction]
+fn change_events<'py>(py: Python<'py>, changes: Vec<ChangeTuple<'py>>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    changes
+        .into_iter()
+        .map(|(customer_id, family, old, new, at, rule, cause_event_id, metrics)| {
+            let change = changes::TagChange {
+                customer_id,
+                family,
+                old: scalar(&old)?,
+                new: scalar(&new)?,
+                at,
+                rule,
+                cause_event_id,
+                metrics: metrics
+                    .into_iter()
+                    .map(|(name, value)| Ok((name, scalar(&value)?)))
+                    .collect::<PyResult<_>>()?,
+            };
+            let json = change
+                .to_json()
+                .ok_or_else(|| PyValueError::new_err(format!("at {at} is outside the years 1-9999")))?;
+            Ok(PyBytes::new(py, &json))
+        })
+        .collect()
+}
+
+/// A tag or metric value as the JSON scalar orjson would write for it.
+fn scalar(value: &Bound<'_, PyAny>) -> PyResult<jsonfmt::Scalar> {
+    use jsonfmt::Scalar;
+    if value.is_none() {
+        Ok(Scalar::Null)
+    } else if let Ok(flag) = value.cast::<PyBool>() {
+        Ok(Scalar::Bool(flag.is_true()))
+    } else if value.is_instance_of::<PyInt>() {
+        match value.extract::<i64>() {
+            Ok(number) => Ok(Scalar::Int(number)),
+            Err(_) => Ok(Scalar::UInt(value.extract::<u64>()?)),
+        }
+    } else if let Ok(number) = value.cast::<PyFloat>() {
+        Ok(Scalar::Float(number.value()))
+    } else if let Ok(text) = value.cast::<PyString>() {
+        Ok(Scalar::Str(text.to_str()?.to_owned()))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "a tag change value must be None, bool, int, float or str, not {}",
+            value.get_type().name()?
+        )))
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(change_events, m)?)?;
     m.add("UNICODE_VERSION", printable_table::UNICODE_VERSION)?;
     Ok(())
 }
