@@ -10,6 +10,8 @@ export TAGSTREAM_KAFKA_BROKER ?= 127.0.0.1:$(KAFKA_PORT)
 export TAGSTREAM_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 PYTEST_ARGS ?=
 CARGO ?= $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
+# rustup installs into ~/.cargo/bin, which a non-login shell (CI) may not have on its PATH.
+export PATH := $(dir $(CARGO)):$(PATH)
 # The Rust crate behind stream._native: any change to it must rebuild the installed extension.
 NATIVE_SOURCES := native/Cargo.toml $(wildcard native/Cargo.lock) $(shell find native/src -name '*.rs' 2>/dev/null)
 
@@ -27,8 +29,8 @@ test: up native-check  ## install and run the whole suite (Rust tests and lints,
 
 .PHONY: native-check
 native-check:  ## the Rust crate's own tests and `clippy -D warnings` (part of `make test`)
-	$(CARGO) test --quiet --manifest-path native/Cargo.toml
-	$(CARGO) clippy --quiet --manifest-path native/Cargo.toml --all-targets -- -D warnings
+	cargo test --quiet --manifest-path native/Cargo.toml
+	cargo clippy --quiet --manifest-path native/Cargo.toml --all-targets -- -D warnings
 
 up: venv  ## install what is missing, start Kafka (KRaft) and Redis on loopback, create the topics
 	scripts/services.sh up
@@ -52,7 +54,7 @@ $(VENV)/.installed: pyproject.toml $(NATIVE_SOURCES)
 	@command -v $(CARGO) >/dev/null || { echo "need cargo (Rust) to build stream._native: https://rustup.rs"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	PATH="$(dir $(CARGO)):$$PATH" $(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
 .PHONY: faults
