@@ -44,7 +44,7 @@ class Settings:
     store: str = _setting("memory://", "Faust table store: memory:// or rocksdb://")
     commit_interval: float = _setting(0.5, "Seconds between offset commits")
     batch_size: int = _setting(500, "Records the agent processes per batch (one delivery wait, one state write each)")
-    batch_wait: float = _setting(0.01, "Seconds the agent waits to fill a batch (each record waits about half of it when traffic is light; a backlog fills batches at once)")
+    batch_wait: float = _setting(0.05, "Seconds the agent waits to fill a batch (each record waits about half of it when traffic is light; 0.01 gives p99 < 40 ms at 100 events/s)")
     state_cache_size: int = _setting(50_000, "Customers whose decoded state the worker keeps between batches (0: decode on every batch)")
     data_dir: str = _setting(str(ROOT / ".local" / "worker"), "Worker state directory (RocksDB files, Faust data)")
     log_level: str = _setting("info", "Log level of the worker")
