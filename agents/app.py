@@ -38,7 +38,7 @@ from agents.serving.views import register_views
 from agents.sinks import Sinks
 from agents.table_store import TableStore
 from config.settings import Settings
-from stream.backtest import customer_record
+from stream.record import customer_record
 from stream.rules.ruleset import RuleSet
 from stream.state import CustomerState
 

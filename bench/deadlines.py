@@ -17,8 +17,7 @@ import time
 from bench.common import log, median
 from bench.scales import Scale
 from schemas.events import EVENT_TYPES, ORDER, Event
-from stream.backtest import MemoryStore
-from stream.engine import PartitionEngine
+from stream.engine import MemoryStore, PartitionEngine
 from stream.rules.ruleset import load_rules
 from stream.timeutil import DAY_MS, parse_instant
 

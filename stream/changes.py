@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 
 from stream.rules.families import TagValue
 from stream.timeutil import format_ts
+
+if TYPE_CHECKING:
+    from stream._native import ChangeBatch
 
 SPEC_VERSION = "1.0"
 CHANGE_TYPE = "dev.tagstream.tag.changed.v1"
@@ -60,6 +64,12 @@ class TagChange:
                 "metrics": self.metrics,
             },
         }
+
+    @classmethod
+    def from_batch(cls, batch: "ChangeBatch") -> list[TagChange]:
+        """The changes of one native engine call as objects (tests and tools that inspect them;
+        writers take `batch.json_lines()`, the same bytes as `to_json`, without any object)."""
+        return [cls(*fields) for fields in batch.fields()]
 
     def to_json(self) -> bytes:
         """Compact, key-sorted JSON: the same change always serializes to the same bytes."""

@@ -42,6 +42,13 @@ class StateStore(Protocol):
     def items(self) -> Iterator[tuple[str, CustomerState]]: ...
 
 
+class MemoryStore(dict):
+    """A state store of live objects in a dict, no serialization (benchmarks, tests)."""
+
+    def put(self, customer_id: str, state: CustomerState) -> None:
+        self[customer_id] = state
+
+
 @dataclass
 class Outcome:
     """What one call did, for the caller's counters and sinks."""

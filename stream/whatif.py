@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
+from itertools import islice
 from dataclasses import asdict, dataclass, field
 
 import orjson
 
 from schemas.events import Rejection
-from stream.backtest import AsOf, Backtest, Totals, decode_lines
-from stream.changes import TagChange
+from stream.backtest import BATCH_LINES, AsOf, Backtest, Totals
+from stream.native import ChangeBatch
 from stream.logfile import LogLine
 from stream.rules.ruleset import RuleSet
 from stream.timeutil import format_ts
@@ -103,10 +104,17 @@ class WhatIf:
         self.read = Totals()  # lines read and rejected, once for both sides
 
     def run(self, lines: Iterable[LogLine], on_reject: Callable[[LogLine, Rejection], None]) -> None:
-        """Decode each line once (a bad line is rejected once, not once per side), feed both sides."""
-        for event in decode_lines(lines, self.read, on_reject):
-            for side, backtest in self.sides.items():
-                self._count(side, backtest.ingest(event))
+        """Feed both sides the same batches; a bad line is reported and counted once, not once per side."""
+        source = iter(lines)
+
+        def reject(line: LogLine, rejection: Rejection) -> None:
+            self.read.rejected += 1
+            on_reject(line, rejection)
+
+        while batch := list(islice(source, BATCH_LINES)):
+            self.read.lines += len(batch)
+            self.sides["a"].run(batch, lambda changes: self._count("a", changes), reject)
+            self.sides["b"].run(batch, lambda changes: self._count("b", changes), lambda line, rejection: None)
 
     @property
     def lines(self) -> int:
@@ -119,17 +127,17 @@ class WhatIf:
     def finish(self, as_of: AsOf) -> None:
         """End of input on both sides, with the same `as_of` (see stream.backtest)."""
         for side, backtest in self.sides.items():
-            backtest.finish(as_of, lambda change, side=side: self._count(side, [change]))
+            backtest.finish(as_of, lambda changes, side=side: self._count(side, changes))
 
-    def _count(self, side: str, changes: list[TagChange]) -> None:
+    def _count(self, side: str, changes: ChangeBatch) -> None:
         counter = self.transitions[side]
         self.changes[side] += len(changes)
-        for change in changes:
-            counter[(change.family, label(change.old), label(change.new))] += 1
+        for family, old, new in changes.transitions():
+            counter[(family, label(old), label(new))] += 1
 
     def report(self, as_of: AsOf, sample: int = 10) -> WhatIfReport:
         """Compare final values and transitions family by family (A's order, then B-only ones)."""
-        finals = {side: final_tags(backtest) for side, backtest in self.sides.items()}
+        finals = {side: backtest.final_tags() for side, backtest in self.sides.items()}
         customers = sorted(finals["a"].keys() | finals["b"].keys())
         names = {side: [f.name for f in backtest.rules.families] for side, backtest in self.sides.items()}
         families = names["a"] + [name for name in names["b"] if name not in names["a"]]
@@ -173,11 +181,6 @@ def _pair(counts: dict[str, Counter], key: object) -> tuple[int, int, int]:
     """(A, B, B - A) for one row: the delta is what a reviewer reads first."""
     a, b = counts["a"][key], counts["b"][key]
     return a, b, b - a
-
-
-def final_tags(backtest: Backtest) -> dict[str, dict[str, object]]:
-    """Each customer's tags where the backtest stopped: the last value each family emitted."""
-    return {customer: dict(state.tags) for engine in backtest.engines for customer, state in engine.store.items()}
 
 
 def _only_in(name: str, names: dict[str, list[str]]) -> str | None:

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import orjson
-
 from agents.log_order import ORDER_NOTE, LogOrder, add_order_options
 from config.settings import load_settings
 from stream.backtest import AsOf, Backtest, counting_rejections
@@ -73,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     reject = counting_rejections(totals, report)
     try:
         with open(args.changes_out, "wb") as out, order.open(reader, reject, "backtest") as ordered:
-            write = lambda change: out.write(change.to_json() + b"\n")  # noqa: E731
+            write = lambda changes: out.write(changes.json_lines())  # noqa: E731
             backtest.run(ordered.with_progress(lambda: (totals.lines, f"changes {totals.changes:,}")), write, report)
             backtest.finish(as_of, write)
             ordered.progress.finish(totals.lines, extra=f"events {totals.events:,}")
@@ -83,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.snapshot_out:
         with open(args.snapshot_out, "wb") as snap:
-            for record in backtest.snapshot(as_of):
-                snap.write(orjson.dumps(record) + b"\n")
+            for record in backtest.snapshot_lines(as_of):
+                snap.write(record + b"\n")
     if totals.rejected > MAX_REPORTED:
         print(f"backtest: ... and {totals.rejected - MAX_REPORTED:,} more rejected lines not shown", file=sys.stderr)
     print(

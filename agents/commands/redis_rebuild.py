@@ -21,7 +21,7 @@ from agents.serving.profiles import PREFIX, profile_from_record
 from agents.serving.redis_sink import RedisSink
 from agents.table_store import META_PREFIX
 from config.settings import Settings, load_settings
-from stream.backtest import customer_record
+from stream.record import customer_record
 from stream.codec import decode_state
 from stream.rules.ruleset import load_rules
 from stream.state import CustomerState

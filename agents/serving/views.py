@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from agents.serving.profiles import audience_key
 from agents.table_store import TableStore
-from stream.backtest import customer_record
+from stream.record import customer_record
 from stream.rules.ruleset import RuleSet
 
 MAX_PAGE = 1000

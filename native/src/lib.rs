@@ -1,13 +1,16 @@
 //! The PyO3 surface of `stream._native`; everything it calls lives in plain Rust modules.
 
-use pyo3::prelude::*;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 mod changes;
 mod decode;
+mod engine;
 mod jsonfmt;
+mod partitioner;
 mod printable_table;
+mod py_engine;
 mod pyrepr;
 mod timestamp;
 
@@ -137,6 +140,9 @@ fn scalar(value: &Bound<'_, PyAny>) -> PyResult<jsonfmt::Scalar> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(change_events, m)?)?;
+    m.add_class::<py_engine::Engine>()?;
+    m.add_function(wrap_pyfunction!(py_engine::stored_wake, m)?)?;
+    m.add_class::<py_engine::ChangeBatch>()?;
     m.add("UNICODE_VERSION", printable_table::UNICODE_VERSION)?;
     Ok(())
 }

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from agents.metrics import WorkerMetrics
 from agents.serving.profiles import CUSTOMER, profile_from_record
 from agents.serving.redis_sink import RedisSink
-from stream.backtest import customer_record
+from stream.record import customer_record
 from stream.rules.ruleset import load_rules
 from stream.state import CustomerState
 from tests.integration.harness import RedisServer

@@ -94,11 +94,7 @@ class Run:
         ]
 
     def tags(self, customer: str) -> dict:
-        for engine in self.backtest.engines:
-            state = engine.store.get(customer)
-            if state is not None:
-                return dict(state.tags)
-        raise KeyError(customer)
+        return self.backtest.tags(customer)
 
     def snapshot(self, as_of: int | str) -> dict[str, dict]:
         return {record["customer_id"]: record for record in self.backtest.snapshot(as_of)}
@@ -109,8 +105,9 @@ def run(docs: list[dict], as_of: int | str = "end", rules: RuleSet | None = None
     """Feed the docs in the given (arrival) order through a Backtest and finish at `as_of`."""
     backtest = Backtest(rules or default_rules(), partitions=partitions, arrival=arrival)
     result = Run(backtest, [])
-    backtest.run(lines(docs), result.changes.append, lambda line, rejection: result.rejects.append(rejection))
-    backtest.finish(as_of, result.changes.append)
+    collect = lambda batch: result.changes.extend(TagChange.from_batch(batch))  # noqa: E731
+    backtest.run(lines(docs), collect, lambda line, rejection: result.rejects.append(rejection))
+    backtest.finish(as_of, collect)
     return result
 
 

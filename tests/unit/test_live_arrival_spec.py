@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from config.settings import ROOT
 from schemas.events import Event, decode_event
-from stream.backtest import Backtest
+from tests.python_engine import PythonBacktest as Backtest
 from stream.engine import LIVE_AHEAD_MS, LIVE_HORIZON_MS, Arrival
 from stream.rules.ruleset import load_rules
 from tests.unit.tagspec import MINUTE_MS, click, day, default_rules, email_open, order, run, visit, write_rules

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from config.settings import ROOT
 from stream import _native
-from stream.backtest import Backtest
+from tests.python_engine import PythonBacktest as Backtest
 from stream.changes import TagChange
 from stream.logfile import LogLine, LogReader
 from stream.timeorder import time_ordered

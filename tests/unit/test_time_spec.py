@@ -48,11 +48,12 @@ def test_a_deadline_one_millisecond_after_the_end_of_the_log_stays_scheduled():
     # regression: finishing at the newest event with a deadline at newest + 1 ms used to loop forever
     result = run([order("c1", day(0, 10), id="o1"), visit("c1", day(30, 10) - 1, id="v1")], as_of="end")
     assert result.tags("c1")[L] == "new"
-    (engine,) = [e for e in result.backtest.engines if e.store]
-    assert engine.store["c1"].next_deadline == day(30, 10)
-    assert engine.scheduled == 1
-    engine.finish(day(30, 10))
-    assert engine.store["c1"].tags[L] == "active"
+    backtest = result.backtest
+    assert backtest.engine.scheduled() == 1
+    backtest.finish(day(30, 10) - 1, lambda batch: None)
+    assert result.tags("c1")[L] == "new", "the deadline is at day 30 10:00, not before"
+    backtest.finish(day(30, 10), lambda batch: None)
+    assert result.tags("c1")[L] == "active"
 
 
 def test_as_of_end_runs_time_to_the_newest_event_in_the_log():
@@ -118,8 +119,7 @@ def test_watermark_stops_each_partition_at_its_watermark_with_recent_events_stil
     events.append(order("c1", day(0, 10, 12), id="last"))
     at_watermark = run(events, as_of="watermark")
     # newest event 10:12, lateness 5 min -> watermark 10:07: only the 10:00 events are applied
-    (engine,) = [e for e in at_watermark.backtest.engines if e.store]
-    assert engine.watermark.value == day(0, 10, 7)
+    assert day(0, 10, 7) in at_watermark.backtest.engine.watermarks()
     assert {c.at for c in at_watermark.changes} == {day(0, 10)}
     record = at_watermark.snapshot("watermark")["c1"]
     assert record["pending_events"] == 5

@@ -14,6 +14,7 @@ import pytest
 
 from agents.cli import main
 from stream.backtest import Backtest
+from stream.changes import TagChange
 from stream.logfile import LogLine
 from stream.rules.ruleset import DEFAULT_RULES, load_rules
 from stream.synthetic import generate_events
@@ -128,8 +129,9 @@ def test_both_sides_agree_with_a_plain_backtest(packs):
     a, _ = packs
     changes: list = []
     backtest = Backtest(load_rules(a))
-    backtest.run(log_lines(HISTORY), changes.append, lambda line, rejection: None)
-    backtest.finish("end", changes.append)
+    collect = lambda batch: changes.extend(TagChange.from_batch(batch))  # noqa: E731
+    backtest.run(log_lines(HISTORY), collect, lambda line, rejection: None)
+    backtest.finish("end", collect)
     report = compare(load_rules(a), load_rules(a), log_lines(HISTORY), "end")
     expected = Counter((c.family, label(c.old), label(c.new)) for c in changes)
     got = Counter({(f.family, t.from_value, t.to_value): t.a for f in report.families for t in f.transitions})

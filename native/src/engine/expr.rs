@@ -1,0 +1,277 @@
+//! Rule conditions (`stream/rules/expressions.py`), evaluated over one customer's metrics.
+//!
+//! Python validates a condition and hands over its tree; this evaluates it with Python's meaning:
+//! `and`/`or` yield an operand, comparisons are false when either side is None, arithmetic and
+//! `min`/`max`/`abs` pass None through, division by zero is None, `/` is always a float, and
+//! int arithmetic stays int (bool counting as int), as the generated Python lambda computes it.
+
+use crate::jsonfmt::Scalar;
+use std::cmp::Ordering;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Const(Scalar),
+    Metric(usize),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    Arith(Arith, Box<Expr>, Box<Expr>),
+    Compare(Compare, Box<Expr>, Box<Expr>),
+    Min(Vec<Expr>),
+    Max(Vec<Expr>),
+    Abs(Box<Expr>),
+}
+
+/// Python's `bool(value)`.
+pub fn truthy(value: &Scalar) -> bool {
+    match value {
+        Scalar::Null => false,
+        Scalar::Bool(flag) => *flag,
+        Scalar::Int(number) => *number != 0,
+        Scalar::UInt(number) => *number != 0,
+        Scalar::Float(number) => *number != 0.0,
+        Scalar::Str(text) => !text.is_empty(),
+    }
+}
+
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+fn number(value: &Scalar) -> Option<Number> {
+    match value {
+        Scalar::Bool(flag) => Some(Number::Int(*flag as i64)),
+        Scalar::Int(number) => Some(Number::Int(*number)),
+        Scalar::UInt(number) => Some(Number::Float(*number as f64)),
+        Scalar::Float(number) => Some(Number::Float(*number)),
+        Scalar::Null | Scalar::Str(_) => None,
+    }
+}
+
+fn as_f64(number: &Number) -> f64 {
+    match number {
+        Number::Int(value) => *value as f64,
+        Number::Float(value) => *value,
+    }
+}
+
+fn from_number(number: Number) -> Scalar {
+    match number {
+        Number::Int(value) => Scalar::Int(value),
+        Number::Float(value) => Scalar::Float(value),
+    }
+}
+
+/// Numeric order of two scalars (None when either is not a number, or NaN is involved).
+fn order(a: &Scalar, b: &Scalar) -> Option<Ordering> {
+    match (number(a)?, number(b)?) {
+        (Number::Int(x), Number::Int(y)) => Some(x.cmp(&y)),
+        (x, y) => as_f64(&x).partial_cmp(&as_f64(&y)),
+    }
+}
+
+fn equal(a: &Scalar, b: &Scalar) -> bool {
+    match (a, b) {
+        (Scalar::Str(x), Scalar::Str(y)) => x == y,
+        (Scalar::Str(_), _) | (_, Scalar::Str(_)) => false,
+        _ => order(a, b) == Some(Ordering::Equal),
+    }
+}
+
+fn compare(op: Compare, a: &Scalar, b: &Scalar) -> bool {
+    if matches!(a, Scalar::Null) || matches!(b, Scalar::Null) {
+        return false;
+    }
+    match op {
+        Compare::Eq => equal(a, b),
+        Compare::Ne => !equal(a, b),
+        Compare::Lt => order(a, b) == Some(Ordering::Less),
+        Compare::Le => matches!(order(a, b), Some(Ordering::Less | Ordering::Equal)),
+        Compare::Gt => order(a, b) == Some(Ordering::Greater),
+        Compare::Ge => matches!(order(a, b), Some(Ordering::Greater | Ordering::Equal)),
+    }
+}
+
+fn arith(op: Arith, a: &Scalar, b: &Scalar) -> Scalar {
+    let (Some(x), Some(y)) = (number(a), number(b)) else {
+        return Scalar::Null;
+    };
+    if op == Arith::Div {
+        let divisor = as_f64(&y);
+        return if divisor == 0.0 {
+            Scalar::Null
+        } else {
+            Scalar::Float(as_f64(&x) / divisor)
+        };
+    }
+    if let (Number::Int(x), Number::Int(y)) = (&x, &y) {
+        let exact = match op {
+            Arith::Add => x.checked_add(*y),
+            Arith::Sub => x.checked_sub(*y),
+            _ => x.checked_mul(*y),
+        };
+        if let Some(value) = exact {
+            return Scalar::Int(value);
+        }
+    }
+    let (x, y) = (as_f64(&x), as_f64(&y));
+    Scalar::Float(match op {
+        Arith::Add => x + y,
+        Arith::Sub => x - y,
+        _ => x * y,
+    })
+}
+
+/// Python's `min`/`max` over the arguments: the first extreme one wins ties.
+fn extreme(values: Vec<Scalar>, wanted: Ordering) -> Scalar {
+    if values.iter().any(|value| matches!(value, Scalar::Null)) {
+        return Scalar::Null;
+    }
+    let mut best: Option<Scalar> = None;
+    for value in values {
+        best = match best {
+            Some(current) if order(&value, &current) != Some(wanted) => Some(current),
+            _ => Some(value),
+        };
+    }
+    best.unwrap_or(Scalar::Null)
+}
+
+impl Expr {
+    pub fn evaluate(&self, metrics: &[Scalar]) -> Scalar {
+        match self {
+            Expr::Const(value) => value.clone(),
+            Expr::Metric(id) => metrics[*id].clone(),
+            Expr::And(parts) => {
+                let mut last = Scalar::Bool(true);
+                for part in parts {
+                    last = part.evaluate(metrics);
+                    if !truthy(&last) {
+                        break;
+                    }
+                }
+                last
+            }
+            Expr::Or(parts) => {
+                let mut last = Scalar::Bool(false);
+                for part in parts {
+                    last = part.evaluate(metrics);
+                    if truthy(&last) {
+                        break;
+                    }
+                }
+                last
+            }
+            Expr::Not(inner) => Scalar::Bool(!truthy(&inner.evaluate(metrics))),
+            Expr::Neg(inner) => match number(&inner.evaluate(metrics)) {
+                Some(Number::Int(value)) => value.checked_neg().map_or(Scalar::Float(-(value as f64)), Scalar::Int),
+                Some(Number::Float(value)) => Scalar::Float(-value),
+                None => Scalar::Null,
+            },
+            Expr::Arith(op, a, b) => arith(*op, &a.evaluate(metrics), &b.evaluate(metrics)),
+            Expr::Compare(op, a, b) => Scalar::Bool(compare(*op, &a.evaluate(metrics), &b.evaluate(metrics))),
+            Expr::Min(args) => extreme(args.iter().map(|arg| arg.evaluate(metrics)).collect(), Ordering::Less),
+            Expr::Max(args) => extreme(
+                args.iter().map(|arg| arg.evaluate(metrics)).collect(),
+                Ordering::Greater,
+            ),
+            Expr::Abs(inner) => match number(&inner.evaluate(metrics)) {
+                Some(Number::Int(value)) => value
+                    .checked_abs()
+                    .map_or(Scalar::Float((value as f64).abs()), Scalar::Int),
+                Some(Number::Float(value)) => from_number(Number::Float(value.abs())),
+                None => Scalar::Null,
+            },
+        }
+    }
+
+    /// Does the condition hold (Python truthiness of its value)?
+    pub fn holds(&self, metrics: &[Scalar]) -> bool {
+        truthy(&self.evaluate(metrics))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(value: Scalar) -> Box<Expr> {
+        Box::new(Expr::Const(value))
+    }
+
+    #[test]
+    fn comparisons_with_none_are_false_both_ways() {
+        for op in [
+            Compare::Lt,
+            Compare::Le,
+            Compare::Gt,
+            Compare::Ge,
+            Compare::Eq,
+            Compare::Ne,
+        ] {
+            assert!(!Expr::Compare(op, c(Scalar::Null), c(Scalar::Int(1))).holds(&[]));
+        }
+    }
+
+    #[test]
+    fn int_arithmetic_stays_int_and_division_is_float_or_none() {
+        assert_eq!(arith(Arith::Add, &Scalar::Int(2), &Scalar::Bool(true)), Scalar::Int(3));
+        assert_eq!(arith(Arith::Div, &Scalar::Int(3), &Scalar::Int(2)), Scalar::Float(1.5));
+        assert_eq!(arith(Arith::Div, &Scalar::Int(3), &Scalar::Float(0.0)), Scalar::Null);
+        assert_eq!(
+            arith(Arith::Mul, &Scalar::Int(i64::MAX), &Scalar::Int(2)),
+            Scalar::Float(i64::MAX as f64 * 2.0)
+        );
+    }
+
+    #[test]
+    fn and_or_yield_an_operand_like_python() {
+        let and = Expr::And(vec![
+            Expr::Const(Scalar::Int(2)),
+            Expr::Const(Scalar::Int(0)),
+            Expr::Const(Scalar::Int(5)),
+        ]);
+        assert_eq!(and.evaluate(&[]), Scalar::Int(0));
+        let or = Expr::Or(vec![Expr::Const(Scalar::Null), Expr::Const(Scalar::Float(0.5))]);
+        assert_eq!(or.evaluate(&[]), Scalar::Float(0.5));
+    }
+
+    #[test]
+    fn min_keeps_the_first_of_equal_values() {
+        assert_eq!(
+            extreme(vec![Scalar::Int(1), Scalar::Float(1.0)], Ordering::Less),
+            Scalar::Int(1)
+        );
+        assert_eq!(
+            extreme(vec![Scalar::Float(1.0), Scalar::Int(1)], Ordering::Greater),
+            Scalar::Float(1.0)
+        );
+    }
+
+    #[test]
+    fn strings_only_equal_strings() {
+        assert!(Expr::Compare(Compare::Ne, c(Scalar::Str("a".into())), c(Scalar::Int(1))).holds(&[]));
+        assert!(!Expr::Compare(Compare::Eq, c(Scalar::Bool(true)), c(Scalar::Str("true".into()))).holds(&[]));
+        assert!(Expr::Compare(Compare::Eq, c(Scalar::Bool(true)), c(Scalar::Float(1.0))).holds(&[]));
+    }
+}

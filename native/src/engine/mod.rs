@@ -1,0 +1,11 @@
+//! The engine core: rule plan, customer state, metrics, timelines and partitions, in plain Rust
+//! (no PyO3 here); `crate::py_engine` is its Python surface.
+
+pub mod codec;
+pub mod expr;
+pub mod metrics;
+pub mod partition;
+pub mod plan;
+pub mod snapshot;
+pub mod state;
+pub mod timeline;

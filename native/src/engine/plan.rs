@@ -1,0 +1,407 @@
+//! The rule plan: a validated rule pack as the core runs it.
+//!
+//! Python loads and validates packs (`stream/rules/ruleset.py`, every error message is made
+//! there) and hands the result over as JSON (`stream/rules/plan_export.py`); this only maps it
+//! onto types. Metrics are numbered: a family's reads, a condition's names and the deadline index
+//! all refer to metric ids, so nothing on the hot path compares names.
+
+use super::expr::{Arith, Compare, Expr};
+use super::metrics::edges;
+use crate::jsonfmt::Scalar;
+use serde_json::Value;
+
+/// A day-resolution window metric (`stream.metrics.Window`).
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub metric: usize,
+    pub orders: bool,
+    pub field: usize,
+    pub days: i64,
+    pub previous: bool,
+    pub cents: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    Last(Option<usize>),
+    First(Option<usize>),
+    Reactivated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    Orders,
+    Revenue,
+    Events,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rfm {
+    pub recency_days: Vec<f64>,
+    pub frequency_metric: usize,
+    pub frequency: Vec<f64>,
+    pub monetary_metric: usize,
+    pub monetary: Vec<f64>,
+    /// metric ids of rfm_r, rfm_f, rfm_m, rfm_fm
+    pub scores: [usize; 4],
+    pub days_since_last_order: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub value: Scalar,
+    pub rule: String,
+    pub condition: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Cases(Vec<Case>),
+    Top {
+        counter: usize,
+        min_count: i64,
+        rule: String,
+    },
+    Grid(Vec<Vec<Scalar>>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Family {
+    pub name: String,
+    pub default: Scalar,
+    /// Metric ids reported with a change (and whose change at a deadline re-decides the family).
+    pub reads: Vec<usize>,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub lateness_ms: i64,
+    pub dedup_ids: usize,
+    pub reactivation_gap_days: i64,
+    pub order_retention_days: i64,
+    pub activity_retention_days: i64,
+    pub hour_bands: Vec<(String, i64, i64)>,
+    pub metrics: Vec<String>,
+    pub windows: Vec<Window>,
+    pub deadline_windows: Vec<Window>,
+    pub recency: Vec<(usize, Anchor)>,
+    pub lifetime: Vec<(usize, Lifetime)>,
+    pub rfm: Option<Rfm>,
+    pub recency_steps: Vec<(usize, Anchor, Vec<i64>)>,
+    pub families: Vec<Family>,
+    /// Per event type, the families an event of that type can change.
+    pub by_trigger: [Vec<usize>; 4],
+    /// Metric ids RFM scores are computed from: a change of any re-decides the RFM readers.
+    pub rfm_inputs: Vec<usize>,
+    /// `windows` split by series (orders, activity), and each series' deadline edges.
+    pub series_windows: [Vec<Window>; 2],
+    pub edges: [Vec<(i64, Vec<usize>)>; 2],
+}
+
+type Parsed<T> = Result<T, String>;
+
+fn field<'a>(value: &'a Value, key: &str) -> Parsed<&'a Value> {
+    value.get(key).ok_or_else(|| format!("rule plan: missing {key:?}"))
+}
+
+fn int(value: &Value) -> Parsed<i64> {
+    value
+        .as_i64()
+        .ok_or_else(|| format!("rule plan: {value} is not an integer"))
+}
+
+fn float(value: &Value) -> Parsed<f64> {
+    value
+        .as_f64()
+        .ok_or_else(|| format!("rule plan: {value} is not a number"))
+}
+
+fn text(value: &Value) -> Parsed<String> {
+    value
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("rule plan: {value} is not a string"))
+}
+
+fn list(value: &Value) -> Parsed<&Vec<Value>> {
+    value
+        .as_array()
+        .ok_or_else(|| format!("rule plan: {value} is not a list"))
+}
+
+fn ids(value: &Value) -> Parsed<Vec<usize>> {
+    list(value)?.iter().map(|id| int(id).map(|id| id as usize)).collect()
+}
+
+fn floats(value: &Value) -> Parsed<Vec<f64>> {
+    list(value)?.iter().map(float).collect()
+}
+
+pub fn scalar(value: &Value) -> Parsed<Scalar> {
+    Ok(match value {
+        Value::Null => Scalar::Null,
+        Value::Bool(flag) => Scalar::Bool(*flag),
+        Value::String(text) => Scalar::Str(text.clone()),
+        Value::Number(number) => {
+            if let Some(whole) = number.as_i64() {
+                Scalar::Int(whole)
+            } else if let Some(whole) = number.as_u64() {
+                Scalar::UInt(whole)
+            } else {
+                Scalar::Float(number.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        other => return Err(format!("rule plan: {other} is not a scalar")),
+    })
+}
+
+fn anchor(value: &Value) -> Parsed<Anchor> {
+    let parts = list(value)?;
+    let kind = parts.get(1).and_then(Value::as_u64).map(|kind| kind as usize);
+    match parts.first().and_then(Value::as_str) {
+        Some("last") => Ok(Anchor::Last(kind)),
+        Some("first") => Ok(Anchor::First(kind)),
+        Some("reactivated") => Ok(Anchor::Reactivated),
+        _ => Err(format!("rule plan: bad anchor {value}")),
+    }
+}
+
+fn window(value: &Value) -> Parsed<Window> {
+    let parts = list(value)?;
+    if parts.len() != 6 {
+        return Err(format!("rule plan: bad window {value}"));
+    }
+    Ok(Window {
+        metric: int(&parts[0])? as usize,
+        orders: parts[1].as_str() == Some("order"),
+        field: int(&parts[2])? as usize,
+        days: int(&parts[3])?,
+        previous: parts[4].as_bool().unwrap_or(false),
+        cents: parts[5].as_bool().unwrap_or(false),
+    })
+}
+
+fn expression(value: &Value) -> Parsed<Expr> {
+    let parts = list(value)?;
+    let op = parts
+        .first()
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("rule plan: bad expression {value}"))?;
+    let arg = |index: usize| -> Parsed<Box<Expr>> {
+        parts
+            .get(index)
+            .ok_or_else(|| format!("rule plan: {op} needs an operand"))
+            .and_then(expression)
+            .map(Box::new)
+    };
+    let many = || -> Parsed<Vec<Expr>> {
+        list(parts.get(1).unwrap_or(&Value::Null))?
+            .iter()
+            .map(expression)
+            .collect()
+    };
+    let arith = |kind| Ok(Expr::Arith(kind, arg(1)?, arg(2)?));
+    let compare = |kind| Ok(Expr::Compare(kind, arg(1)?, arg(2)?));
+    match op {
+        "const" => Ok(Expr::Const(scalar(parts.get(1).unwrap_or(&Value::Null))?)),
+        "metric" => Ok(Expr::Metric(int(parts.get(1).unwrap_or(&Value::Null))? as usize)),
+        "and" => Ok(Expr::And(many()?)),
+        "or" => Ok(Expr::Or(many()?)),
+        "not" => Ok(Expr::Not(arg(1)?)),
+        "neg" => Ok(Expr::Neg(arg(1)?)),
+        "abs" => Ok(Expr::Abs(arg(1)?)),
+        "min" => Ok(Expr::Min(many()?)),
+        "max" => Ok(Expr::Max(many()?)),
+        "add" => arith(Arith::Add),
+        "sub" => arith(Arith::Sub),
+        "mul" => arith(Arith::Mul),
+        "div" => arith(Arith::Div),
+        "lt" => compare(Compare::Lt),
+        "le" => compare(Compare::Le),
+        "gt" => compare(Compare::Gt),
+        "ge" => compare(Compare::Ge),
+        "eq" => compare(Compare::Eq),
+        "ne" => compare(Compare::Ne),
+        other => Err(format!("rule plan: unknown operator {other:?}")),
+    }
+}
+
+fn family(value: &Value) -> Parsed<Family> {
+    let name = text(field(value, "name")?)?;
+    let kind = match field(value, "kind")?.as_str() {
+        Some("cases") => Kind::Cases(
+            list(field(value, "cases")?)?
+                .iter()
+                .map(|case| {
+                    let parts = list(case)?;
+                    Ok(Case {
+                        value: scalar(&parts[0])?,
+                        rule: text(&parts[1])?,
+                        condition: expression(&parts[2])?,
+                    })
+                })
+                .collect::<Parsed<_>>()?,
+        ),
+        Some("top") => {
+            let counter = int(field(value, "counter")?)? as usize;
+            Kind::Top {
+                counter,
+                min_count: int(field(value, "min_count")?)?,
+                rule: format!("most frequent {}", super::state::COUNTER_NAMES[counter.min(2)]),
+            }
+        }
+        Some("rfm_grid") => Kind::Grid(
+            list(field(value, "grid")?)?
+                .iter()
+                .map(|row| list(row)?.iter().map(scalar).collect())
+                .collect::<Parsed<_>>()?,
+        ),
+        _ => return Err(format!("rule plan: family {name:?} has an unknown kind")),
+    };
+    Ok(Family {
+        name,
+        default: scalar(field(value, "default")?)?,
+        reads: ids(field(value, "reads")?)?,
+        kind,
+    })
+}
+
+impl Plan {
+    pub fn from_json(raw: &[u8]) -> Parsed<Plan> {
+        let doc: Value = serde_json::from_slice(raw).map_err(|error| format!("rule plan: {error}"))?;
+        let metrics: Vec<String> = list(field(&doc, "metrics")?)?.iter().map(text).collect::<Parsed<_>>()?;
+        let lifetime = list(field(&doc, "lifetime")?)?
+            .iter()
+            .map(|entry| {
+                let id = int(&entry[0])? as usize;
+                let kind = match entry[1].as_str() {
+                    Some("orders_total") => Lifetime::Orders,
+                    Some("revenue_total") => Lifetime::Revenue,
+                    Some("events_total") => Lifetime::Events,
+                    _ => return Err(format!("rule plan: unknown lifetime metric {}", entry[1])),
+                };
+                Ok((id, kind))
+            })
+            .collect::<Parsed<_>>()?;
+        let rfm = match field(&doc, "rfm")? {
+            Value::Null => None,
+            rfm => Some(Rfm {
+                recency_days: floats(field(rfm, "recency_days")?)?,
+                frequency_metric: int(field(rfm, "frequency_metric")?)? as usize,
+                frequency: floats(field(rfm, "frequency")?)?,
+                monetary_metric: int(field(rfm, "monetary_metric")?)? as usize,
+                monetary: floats(field(rfm, "monetary")?)?,
+                scores: {
+                    let scores = ids(field(rfm, "scores")?)?;
+                    [scores[0], scores[1], scores[2], scores[3]]
+                },
+                days_since_last_order: int(field(rfm, "days_since_last_order")?)? as usize,
+            }),
+        };
+        let triggers = list(field(&doc, "by_trigger")?)?;
+        let by_trigger = [
+            ids(&triggers[0])?,
+            ids(&triggers[1])?,
+            ids(&triggers[2])?,
+            ids(&triggers[3])?,
+        ];
+        let rfm_inputs = rfm.as_ref().map_or(vec![], |rfm| {
+            vec![rfm.days_since_last_order, rfm.frequency_metric, rfm.monetary_metric]
+        });
+        let pairs = |key: &str| -> Parsed<Vec<(usize, Anchor)>> {
+            list(field(&doc, key)?)?
+                .iter()
+                .map(|entry| Ok((int(&entry[0])? as usize, anchor(&entry[1])?)))
+                .collect()
+        };
+        let windows: Vec<Window> = list(field(&doc, "windows")?)?
+            .iter()
+            .map(window)
+            .collect::<Parsed<_>>()?;
+        let deadline_windows: Vec<Window> = list(field(&doc, "deadline_windows")?)?
+            .iter()
+            .map(window)
+            .collect::<Parsed<_>>()?;
+        let series = |orders: bool| {
+            windows
+                .iter()
+                .filter(|w| w.orders == orders)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        Ok(Plan {
+            series_windows: [series(true), series(false)],
+            edges: [edges(&deadline_windows, true), edges(&deadline_windows, false)],
+            lateness_ms: int(field(&doc, "lateness_ms")?)?,
+            dedup_ids: int(field(&doc, "dedup_ids")?)? as usize,
+            reactivation_gap_days: int(field(&doc, "reactivation_gap_days")?)?,
+            order_retention_days: int(field(&doc, "order_retention_days")?)?,
+            activity_retention_days: int(field(&doc, "activity_retention_days")?)?,
+            hour_bands: list(field(&doc, "hour_bands")?)?
+                .iter()
+                .map(|band| Ok((text(&band[0])?, int(&band[1])?, int(&band[2])?)))
+                .collect::<Parsed<_>>()?,
+            windows,
+            deadline_windows,
+            recency: pairs("recency")?,
+            lifetime,
+            rfm,
+            recency_steps: list(field(&doc, "recency_steps")?)?
+                .iter()
+                .map(|entry| {
+                    Ok((
+                        int(&entry[0])? as usize,
+                        anchor(&entry[1])?,
+                        list(&entry[2])?.iter().map(int).collect::<Parsed<_>>()?,
+                    ))
+                })
+                .collect::<Parsed<_>>()?,
+            families: list(field(&doc, "families")?)?
+                .iter()
+                .map(family)
+                .collect::<Parsed<_>>()?,
+            by_trigger,
+            rfm_inputs,
+            metrics,
+        })
+    }
+
+    /// Per family, the values the pack can give it: small integers in the stored state.
+    pub fn tag_tables(&self) -> super::codec::TagTables {
+        let values = self
+            .families
+            .iter()
+            .map(|family| {
+                let mut values: Vec<Scalar> = match &family.kind {
+                    Kind::Cases(cases) => cases.iter().map(|case| case.value.clone()).collect(),
+                    Kind::Grid(grid) => grid.iter().flatten().cloned().collect(),
+                    Kind::Top { .. } => vec![],
+                };
+                values.push(family.default.clone());
+                let mut unique: Vec<Scalar> = vec![];
+                for value in values {
+                    if !unique.contains(&value) {
+                        unique.push(value);
+                    }
+                }
+                unique
+            })
+            .collect();
+        super::codec::TagTables {
+            families: self.families.iter().map(|family| family.name.clone()).collect(),
+            values,
+        }
+    }
+
+    /// The hour band of an order placed at `hour` (UTC), bands wrapping midnight allowed.
+    pub fn hour_band(&self, hour: i64) -> Option<usize> {
+        self.hour_bands.iter().position(|(_, first, last)| {
+            if first <= last {
+                *first <= hour && hour <= *last
+            } else {
+                hour >= *first || hour <= *last
+            }
+        })
+    }
+}

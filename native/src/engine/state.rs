@@ -1,0 +1,203 @@
+//! One customer's state (`stream/state.py`): everything the rules need, kept compact.
+//!
+//! Day buckets are sorted vectors, not maps: a customer has at most a few hundred, and a scan of
+//! a contiguous vector is what every metric computation does anyway. Recent event ids are kept as
+//! 64-bit hashes (`id_hash`): the dedup window only ever asks "seen before?".
+
+use blake2::digest::{Update, VariableOutput};
+use blake2::Blake2bVar;
+
+/// Event types in `schemas.events.EVENT_TYPES` order: the index used everywhere below.
+pub const ORDER: usize = 0;
+pub const TYPES: usize = 4;
+/// Counters are capped so a customer buying from 5,000 categories cannot grow state without bound.
+pub const MAX_COUNTER_KEYS: usize = 32;
+
+/// The counters a `top` family can read, in `stream.rules.ruleset.COUNTERS` order.
+pub const COUNTER_NAMES: [&str; 3] = ["channel", "category", "hour_band"];
+
+/// A buffered event: all an event contributes, kept until the watermark releases it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEvent {
+    pub event_id: String,
+    pub kind: usize,
+    pub ts: i64,
+    pub amount_cents: i64,
+    pub coupon: bool,
+    pub channel: Option<String>,
+    pub categories: Vec<String>,
+}
+
+/// One UTC day's counts: orders [orders, revenue cents, coupon orders] or activity [opens, clicks, visits].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayBucket {
+    pub day: i64,
+    pub counts: [i64; 3],
+}
+
+/// A bounded counter (`stream.state.count`), keys in first-seen order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Counter {
+    pub keys: Vec<(String, i64)>,
+}
+
+impl Counter {
+    /// Increment `key`; once full, unseen keys are ignored (the top keys are kept).
+    pub fn count(&mut self, key: &str) {
+        if let Some(entry) = self.keys.iter_mut().find(|(known, _)| known == key) {
+            entry.1 += 1;
+        } else if self.keys.len() < MAX_COUNTER_KEYS {
+            self.keys.push((key.to_owned(), 1));
+        }
+    }
+}
+
+/// A tag value (`TagValue`) or a metric value: the JSON scalars a change carries.
+pub use crate::jsonfmt::Scalar;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CustomerState {
+    pub first_ts: [Option<i64>; TYPES],
+    pub last_ts: [Option<i64>; TYPES],
+    pub orders_total: i64,
+    pub revenue_cents: i64,
+    pub events_total: i64,
+    pub order_days: Vec<DayBucket>,
+    pub activity_days: Vec<DayBucket>,
+    pub reactivated_at: Option<i64>,
+    /// Indexed like `COUNTER_NAMES`; `counter_order` keeps the names' first-use order.
+    pub counters: [Counter; 3],
+    pub counter_order: Vec<u8>,
+    pub recent_ids: Vec<u64>,
+    /// One slot per family of the pack, in the pack's order; None: never decided.
+    pub tags: Vec<Option<Scalar>>,
+    /// Sorted by (ts, event_id): the order they will be applied in.
+    pub pending: Vec<PendingEvent>,
+    pub clock: Option<i64>,
+    pub next_deadline: Option<i64>,
+    pub late_events: i64,
+    pub changed_at: Option<i64>,
+}
+
+impl CustomerState {
+    pub fn new(families: usize) -> Self {
+        CustomerState {
+            tags: vec![None; families],
+            ..Default::default()
+        }
+    }
+
+    /// The lowest watermark at which this customer has work (`stream.state.wake_time`).
+    pub fn wake_time(&self) -> Option<i64> {
+        wake_time(self.next_deadline, self.pending.first().map(|event| event.ts))
+    }
+
+    pub fn has_seen(&self, event_id: &str, hash: u64) -> bool {
+        self.recent_ids.contains(&hash) || self.pending.iter().any(|event| event.event_id == event_id)
+    }
+
+    pub fn counter(&mut self, index: usize) -> &mut Counter {
+        if !self.counter_order.contains(&(index as u8)) {
+            self.counter_order.push(index as u8);
+        }
+        &mut self.counters[index]
+    }
+
+    /// Insert keeping (ts, event_id) order, after equal keys.
+    pub fn buffer(&mut self, event: PendingEvent) {
+        let mut index = self.pending.len();
+        while index > 0 && (self.pending[index - 1].ts, &self.pending[index - 1].event_id) > (event.ts, &event.event_id)
+        {
+            index -= 1;
+        }
+        self.pending.insert(index, event);
+    }
+}
+
+pub fn wake_time(next_deadline: Option<i64>, first_pending_ts: Option<i64>) -> Option<i64> {
+    match (first_pending_ts, next_deadline) {
+        (None, deadline) => deadline,
+        (Some(ts), None) => Some(ts + 1),
+        (Some(ts), Some(deadline)) => Some(if ts + 1 < deadline { ts + 1 } else { deadline }),
+    }
+}
+
+/// The 64-bit form of an event id kept in the dedup window: blake2b-64, stable across builds and
+/// machines (a changelog written by one worker is read by another), and not steerable by a
+/// producer the way a plain FNV would be.
+pub fn id_hash(event_id: &str) -> u64 {
+    let mut hasher = Blake2bVar::new(8).expect("8 is a valid blake2b digest length");
+    hasher.update(event_id.as_bytes());
+    let mut digest = [0u8; 8];
+    hasher
+        .finalize_variable(&mut digest)
+        .expect("the buffer has the digest length");
+    u64::from_le_bytes(digest)
+}
+
+/// Add `counts` to the bucket of `day`, creating it in order.
+pub fn add_to_bucket(buckets: &mut Vec<DayBucket>, day: i64, counts: [i64; 3]) {
+    match buckets.binary_search_by_key(&day, |bucket| bucket.day) {
+        Ok(at) => {
+            for (total, add) in buckets[at].counts.iter_mut().zip(counts) {
+                *total += add;
+            }
+        }
+        Err(at) => buckets.insert(at, DayBucket { day, counts }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_events_stay_in_ts_then_id_order() {
+        let mut state = CustomerState::new(0);
+        for (id, ts) in [("b", 5), ("a", 5), ("c", 1), ("a", 9)] {
+            state.buffer(PendingEvent {
+                event_id: id.into(),
+                kind: 1,
+                ts,
+                amount_cents: 0,
+                coupon: false,
+                channel: None,
+                categories: vec![],
+            });
+        }
+        let order: Vec<_> = state.pending.iter().map(|e| (e.ts, e.event_id.as_str())).collect();
+        assert_eq!(order, [(1, "c"), (5, "a"), (5, "b"), (9, "a")]);
+    }
+
+    #[test]
+    fn a_full_counter_ignores_new_keys_but_counts_known_ones() {
+        let mut counter = Counter::default();
+        for i in 0..40 {
+            counter.count(&format!("k{i}"));
+        }
+        counter.count("k0");
+        assert_eq!(counter.keys.len(), MAX_COUNTER_KEYS);
+        assert_eq!(counter.keys[0], ("k0".into(), 2));
+    }
+
+    #[test]
+    fn buckets_merge_by_day_and_stay_sorted() {
+        let mut buckets = vec![];
+        add_to_bucket(&mut buckets, 5, [1, 100, 0]);
+        add_to_bucket(&mut buckets, 2, [1, 50, 1]);
+        add_to_bucket(&mut buckets, 5, [1, 10, 0]);
+        assert_eq!(
+            buckets,
+            [
+                DayBucket {
+                    day: 2,
+                    counts: [1, 50, 1]
+                },
+                DayBucket {
+                    day: 5,
+                    counts: [2, 110, 0]
+                }
+            ]
+        );
+    }
+}

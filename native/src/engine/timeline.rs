@@ -1,0 +1,257 @@
+//! One customer's timeline (`stream/customer.py`): apply events, let time pass, evaluate rules,
+//! report what changed. Everything happens at an explicit instant of event time.
+
+use super::metrics::{changing_at, compute, next_change, Need, DAY_MS};
+use super::plan::{Family, Kind, Plan};
+use super::state::{add_to_bucket, id_hash, CustomerState, PendingEvent, ORDER};
+use crate::changes::TagChange;
+use crate::jsonfmt::Scalar;
+
+/// Scratch buffers reused across evaluations, so the hot path allocates only for changes.
+#[derive(Default)]
+pub struct Scratch {
+    metrics: Vec<Scalar>,
+    changing: Vec<usize>,
+    families: Vec<usize>,
+}
+
+/// Per selection of families (first evaluation, each event type), what computing their reads takes.
+pub struct Selections {
+    all: (Vec<usize>, Need),
+    by_trigger: Vec<(Vec<usize>, Need)>,
+}
+
+impl Selections {
+    pub fn new(plan: &Plan) -> Self {
+        let need = |families: &[usize]| {
+            Need::of(
+                plan,
+                families.iter().flat_map(|f| plan.families[*f].reads.iter().copied()),
+            )
+        };
+        let all: Vec<usize> = (0..plan.families.len()).collect();
+        Selections {
+            all: (all.clone(), need(&all)),
+            by_trigger: plan
+                .by_trigger
+                .iter()
+                .map(|families| (families.clone(), need(families)))
+                .collect(),
+        }
+    }
+}
+
+fn bucket_alive(state: &CustomerState, day: i64, retention_days: i64) -> bool {
+    state
+        .clock
+        .is_none_or(|clock| day > clock.div_euclid(DAY_MS) - retention_days)
+}
+
+/// Fold one event into the totals, windows and counters.
+pub fn apply_event(plan: &Plan, state: &mut CustomerState, event: &PendingEvent, hash: u64) {
+    let (kind, ts) = (event.kind, event.ts);
+    let previous_last = state.last_ts[kind];
+    if state.first_ts[kind].is_none_or(|first| ts < first) {
+        state.first_ts[kind] = Some(ts);
+    }
+    if previous_last.is_none_or(|last| ts > last) {
+        state.last_ts[kind] = Some(ts);
+    }
+    state.events_total += 1;
+    let day = ts.div_euclid(DAY_MS);
+    if kind == ORDER {
+        apply_order(plan, state, event, day, previous_last);
+    } else if bucket_alive(state, day, plan.activity_retention_days) {
+        let mut counts = [0; 3];
+        counts[kind - 1] = 1;
+        add_to_bucket(&mut state.activity_days, day, counts);
+    }
+    state.recent_ids.push(hash);
+    if state.recent_ids.len() > plan.dedup_ids {
+        let excess = state.recent_ids.len() - plan.dedup_ids;
+        state.recent_ids.drain(..excess);
+    }
+}
+
+fn apply_order(plan: &Plan, state: &mut CustomerState, event: &PendingEvent, day: i64, previous: Option<i64>) {
+    state.orders_total += 1;
+    state.revenue_cents += event.amount_cents;
+    if let Some(previous) = previous {
+        if event.ts >= previous && (event.ts - previous).div_euclid(DAY_MS) >= plan.reactivation_gap_days {
+            state.reactivated_at = Some(event.ts);
+        }
+    }
+    if bucket_alive(state, day, plan.order_retention_days) {
+        add_to_bucket(&mut state.order_days, day, [1, event.amount_cents, event.coupon as i64]);
+    }
+    if let Some(channel) = event.channel.as_deref().filter(|channel| !channel.is_empty()) {
+        state.counter(0).count(channel);
+    }
+    for category in &event.categories {
+        state.counter(1).count(category);
+    }
+    if let Some(band) = plan.hour_band(event.ts.rem_euclid(DAY_MS) / 3_600_000) {
+        state.counter(2).count(&plan.hour_bands[band].0);
+    }
+}
+
+fn decide(family: &Family, metrics: &[Scalar], state: &CustomerState) -> (Scalar, String) {
+    match &family.kind {
+        Kind::Cases(cases) => cases.iter().find(|case| case.condition.holds(metrics)).map_or_else(
+            || (family.default.clone(), "default".into()),
+            |case| (case.value.clone(), case.rule.clone()),
+        ),
+        Kind::Top {
+            counter,
+            min_count,
+            rule,
+        } => {
+            let mut best: Option<(&str, i64)> = None;
+            for (key, seen) in &state.counters[*counter].keys {
+                if best.is_none_or(|(top, hits)| *seen > hits || (*seen == hits && key.as_str() < top)) {
+                    best = Some((key, *seen));
+                }
+            }
+            match best {
+                Some((key, hits)) if hits >= *min_count => (Scalar::Str(key.to_owned()), rule.clone()),
+                _ => (family.default.clone(), "default".into()),
+            }
+        }
+        Kind::Grid(grid) => match (&metrics[family.reads[0]], &metrics[family.reads[3]]) {
+            (Scalar::Int(r), Scalar::Int(fm)) => (
+                grid[(5 - r) as usize][(fm - 1) as usize].clone(),
+                format!("rfm grid R={r} FM={fm}"),
+            ),
+            _ => (family.default.clone(), "default".into()),
+        },
+    }
+}
+
+pub struct Context<'a> {
+    pub plan: &'a Plan,
+    pub selections: &'a Selections,
+    pub scratch: &'a mut Scratch,
+    pub out: &'a mut Vec<TagChange>,
+}
+
+impl Context<'_> {
+    /// Re-decide, at `now`, the families that can have changed (see `stream.customer.evaluate`).
+    pub fn evaluate(
+        &mut self,
+        customer_id: &str,
+        state: &mut CustomerState,
+        now: i64,
+        cause: Option<&str>,
+        trigger: Option<usize>,
+    ) {
+        let plan = self.plan;
+        if state.clock.is_none_or(|clock| now > clock) {
+            state.clock = Some(now);
+        }
+        let scratch = &mut *self.scratch;
+        let need = if state.tags.iter().any(Option::is_none) {
+            scratch.families.clone_from(&self.selections.all.0);
+            self.selections.all.1
+        } else if let Some(kind) = trigger {
+            let (families, need) = &self.selections.by_trigger[kind];
+            scratch.families.clone_from(families);
+            *need
+        } else {
+            changing_at(plan, state, now, &mut scratch.changing);
+            let changing = &scratch.changing;
+            scratch.families.clear();
+            scratch.families.extend(
+                (0..plan.families.len()).filter(|f| plan.families[*f].reads.iter().any(|read| changing.contains(read))),
+            );
+            prune(plan, state, now);
+            Need::of(
+                plan,
+                scratch
+                    .families
+                    .iter()
+                    .flat_map(|f| plan.families[*f].reads.iter().copied()),
+            )
+        };
+        compute(plan, state, now, need, &mut scratch.metrics);
+        let before = self.out.len();
+        for &index in &scratch.families {
+            let family = &plan.families[index];
+            let (value, rule) = decide(family, &scratch.metrics, state);
+            if state.tags[index].as_ref() == Some(&value) {
+                continue;
+            }
+            let old = state.tags[index].replace(value.clone()).unwrap_or(Scalar::Null);
+            self.out.push(TagChange {
+                customer_id: customer_id.to_owned(),
+                family: family.name.clone(),
+                old,
+                new: value,
+                at: now,
+                rule,
+                cause_event_id: cause.map(str::to_owned),
+                metrics: family
+                    .reads
+                    .iter()
+                    .map(|read| (plan.metrics[*read].clone(), scratch.metrics[*read].clone()))
+                    .collect(),
+            });
+        }
+        if self.out.len() > before {
+            state.changed_at = Some(now);
+        }
+        state.next_deadline = next_change(plan, state, now);
+    }
+
+    /// Replay the customer's due work in event-time order: buffered events strictly before the
+    /// watermark (at it too, with `inclusive`) and deadlines at or before it, a deadline first
+    /// when both fall on the same instant.
+    pub fn advance(&mut self, customer_id: &str, state: &mut CustomerState, watermark: i64, inclusive: bool) {
+        let event_limit = if inclusive { watermark + 1 } else { watermark };
+        loop {
+            let deadline = state.next_deadline.filter(|deadline| *deadline <= watermark);
+            let event_ts = state
+                .pending
+                .first()
+                .map(|event| event.ts)
+                .filter(|ts| *ts < event_limit);
+            match (deadline, event_ts) {
+                (Some(deadline), event) if event.is_none_or(|ts| deadline <= ts) => {
+                    self.evaluate(customer_id, state, deadline, None, None);
+                }
+                (_, Some(_)) => {
+                    let event = state.pending.remove(0);
+                    apply_event(self.plan, state, &event, id_hash(&event.event_id));
+                    self.evaluate(customer_id, state, event.ts, Some(&event.event_id), Some(event.kind));
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// An event older than the watermark or its customer's clock: catch the customer up to the
+    /// watermark, fold the event in, evaluate at the watermark (or the customer's later clock).
+    pub fn apply_late(
+        &mut self,
+        customer_id: &str,
+        state: &mut CustomerState,
+        event: &PendingEvent,
+        hash: u64,
+        watermark: i64,
+    ) {
+        self.advance(customer_id, state, watermark, false);
+        state.late_events += 1;
+        apply_event(self.plan, state, event, hash);
+        let now = state.clock.map_or(watermark, |clock| clock.max(watermark));
+        self.evaluate(customer_id, state, now, Some(&event.event_id), Some(event.kind));
+    }
+}
+
+fn prune(plan: &Plan, state: &mut CustomerState, now: i64) {
+    let today = now.div_euclid(DAY_MS);
+    state
+        .order_days
+        .retain(|bucket| bucket.day > today - plan.order_retention_days);
+    state
+        .activity_days
+        .retain(|bucket| bucket.day > today - plan.activity_retention_days);
+}

@@ -1,0 +1,111 @@
+"""A validated `RuleSet` as the JSON plan the native core runs (`native/src/engine/plan.rs`).
+
+Python stays the one place that reads and validates rule packs (every error message is made in
+`ruleset.py`); this only restates the result as data. Metrics get numeric ids so the core never
+compares names on its hot path, and each `cases` condition goes over as a tree whose operators
+mean what the compiled Python lambda means (`stream/rules/expressions.py`).
+"""
+
+from __future__ import annotations
+
+import ast
+import orjson
+
+from schemas.events import EVENT_TYPES
+from stream.metrics import RECENCY_ANCHORS, RFM, Window
+from stream.rules.families import CaseFamily, Family, GridFamily, TopFamily
+from stream.rules.ruleset import COUNTERS, RuleSet
+
+_BOOL = {ast.And: "and", ast.Or: "or"}
+_ARITHMETIC = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div"}
+_COMPARE = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.NotEq: "ne"}
+
+
+def plan_json(rules: RuleSet) -> bytes:
+    """The plan of `rules`: a pure function of the pack."""
+    plan = rules.plan
+    ids = _metric_ids(rules)
+    rfm = plan.rfm
+    return orjson.dumps({
+        "lateness_ms": rules.allowed_lateness_ms,
+        "dedup_ids": rules.dedup_ids,
+        "reactivation_gap_days": rules.reactivation_gap_days,
+        "order_retention_days": rules.order_retention_days,
+        "activity_retention_days": rules.activity_retention_days,
+        "hour_bands": [list(band) for band in rules.hour_bands],
+        "metrics": sorted(ids, key=ids.__getitem__),
+        "windows": [_window(w, ids) for w in plan.windows],
+        "deadline_windows": [_window(w, ids) for w in plan.deadline_windows],
+        "recency": [[ids[name], _anchor(name)] for name in plan.recency],
+        "lifetime": [[ids[name], name] for name in plan.lifetime],
+        "rfm": None if rfm is None else {
+            "recency_days": list(rfm.recency_days),
+            "frequency_metric": ids[rfm.frequency_metric],
+            "frequency": list(rfm.frequency),
+            "monetary_metric": ids[rfm.monetary_metric],
+            "monetary": list(rfm.monetary),
+            "scores": [ids[name] for name in RFM],
+            "days_since_last_order": ids["days_since_last_order"],
+        },
+        "recency_steps": [[ids[name], _anchor(name), list(steps)] for name, steps in plan.recency_steps.items()],
+        "families": [_family(family, ids) for family in rules.families],
+        "by_trigger": [[rules.families.index(f) for f in rules.by_trigger[kind][0]] for kind in EVENT_TYPES],
+    })
+
+
+def _metric_ids(rules: RuleSet) -> dict[str, int]:
+    plan = rules.plan
+    names = {w.name for w in plan.windows} | {w.name for w in plan.deadline_windows}
+    names |= set(plan.recency) | set(plan.lifetime) | set(plan.recency_steps)
+    names |= {name for family in rules.families for name in family.reads}
+    if plan.rfm is not None:
+        names |= {*RFM, "days_since_last_order", plan.rfm.frequency_metric, plan.rfm.monetary_metric}
+    return {name: index for index, name in enumerate(sorted(names))}
+
+
+def _window(window: Window, ids: dict[str, int]) -> list[object]:
+    return [ids[window.name], window.series, window.field, window.days, window.previous, window.cents]
+
+
+def _anchor(name: str) -> list[object]:
+    which, event_type = RECENCY_ANCHORS[name]
+    return [which, None if event_type is None else EVENT_TYPES.index(event_type)]
+
+
+def _family(family: Family, ids: dict[str, int]) -> dict[str, object]:
+    common = {"name": family.name, "default": family.default, "reads": [ids[name] for name in family.reads]}
+    if isinstance(family, CaseFamily):
+        cases = [[case.value, case.condition.source, condition_tree(case.condition.source, ids)] for case in family.cases]
+        return {**common, "kind": "cases", "cases": cases}
+    if isinstance(family, TopFamily):
+        return {**common, "kind": "top", "counter": COUNTERS.index(family.counter), "min_count": family.min_count}
+    if isinstance(family, GridFamily):
+        return {**common, "kind": "rfm_grid", "grid": [list(row) for row in family.grid]}
+    raise TypeError(f"unknown family kind {type(family).__name__}")
+
+
+def condition_tree(source: str, ids: dict[str, int]) -> list[object]:
+    """The tree of a condition `compile_condition` has already accepted."""
+    return _node(ast.parse(source.strip(), mode="eval").body, ids)
+
+
+def _node(node: ast.expr, ids: dict[str, int]) -> list[object]:
+    if isinstance(node, ast.BoolOp):
+        return [_BOOL[type(node.op)], [_node(value, ids) for value in node.values]]
+    if isinstance(node, ast.UnaryOp):
+        return ["not" if isinstance(node.op, ast.Not) else "neg", _node(node.operand, ids)]
+    if isinstance(node, ast.Compare):
+        operands = [node.left, *node.comparators]
+        pairs = [[_COMPARE[type(op)], _node(a, ids), _node(b, ids)] for op, a, b in zip(node.ops, operands, operands[1:])]
+        return pairs[0] if len(pairs) == 1 else ["and", pairs]
+    if isinstance(node, ast.BinOp):
+        return [_ARITHMETIC[type(node.op)], _node(node.left, ids), _node(node.right, ids)]
+    if isinstance(node, ast.Call):
+        name = node.func.id  # type: ignore[attr-defined]  # validated: min, max or abs
+        args = [_node(arg, ids) for arg in node.args]
+        return ["abs", args[0]] if name == "abs" else [name, args]
+    if isinstance(node, ast.Constant):
+        return ["const", node.value]
+    if isinstance(node, ast.Name):
+        return ["const", node.id == "true"] if node.id in ("true", "false") else ["metric", ids[node.id]]
+    raise ValueError(f"not a validated condition node: {ast.dump(node)}")
