@@ -21,9 +21,9 @@ from functools import partial
 
 from agents.progress import Progress
 from config.settings import load_settings
-from schemas.events import decode_event, future_bound
+from schemas.events import future_bound
 from stream.logfile import LogLine, LogReader
-from stream.timeorder import Decode, OnReject, presorted, time_ordered
+from stream.timeorder import Decode, OnReject, event_times, presorted, time_ordered
 from stream.timeutil import parse_duration
 
 DEFAULT_SORT_MEMORY = "512M"
@@ -76,7 +76,7 @@ class LogOrder:
 
     @property
     def _decode(self) -> Decode:
-        return partial(decode_event, latest_ms=self.latest_ms)
+        return partial(event_times, latest_ms=self.latest_ms)
 
     def check_presorted(self, reader: LogReader) -> None:
         """Read a log declared presorted once, without using it: raises `OutOfOrder` before

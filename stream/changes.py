@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from stream.rules.families import TagValue
-from stream.timeutil import format_ts
+from stream.timeutil import format_ts, parse_instant
 
 if TYPE_CHECKING:
     from stream._native import ChangeBatch
@@ -67,9 +67,14 @@ class TagChange:
 
     @classmethod
     def from_batch(cls, batch: "ChangeBatch") -> list[TagChange]:
-        """The changes of one native engine call as objects (tests and tools that inspect them;
-        writers take `batch.json_lines()`, the same bytes as `to_json`, without any object)."""
-        return [cls(*fields) for fields in batch.fields()]
+        """The changes of one native engine call as objects, read back from their CloudEvent
+        JSON (tests and tools that inspect them; writers take `batch.json_lines()` as it is)."""
+        changes = []
+        for line in batch.json_lines().splitlines():
+            data = orjson.loads(line)["data"]
+            changes.append(cls(data["customer_id"], data["family"], data["from"], data["to"], parse_instant(data["at"]),
+                               data["rule"], data["cause_event_id"], data["metrics"]))
+        return changes
 
     def to_json(self) -> bytes:
         """Compact, key-sorted JSON: the same change always serializes to the same bytes."""

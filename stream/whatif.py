@@ -98,7 +98,8 @@ class WhatIf:
     change stream has to be kept in memory."""
 
     def __init__(self, rules_a: RuleSet, rules_b: RuleSet, partitions: int = 8) -> None:
-        self.sides = {"a": Backtest(rules_a, partitions), "b": Backtest(rules_b, partitions)}
+        self.sides = {side: Backtest(rules, partitions, json=False, transitions=True)
+                      for side, rules in (("a", rules_a), ("b", rules_b))}
         self.transitions: dict[str, Counter[tuple[str, str, str]]] = {side: Counter() for side in SIDES}
         self.changes = {side: 0 for side in SIDES}
         self.read = Totals()  # lines read and rejected, once for both sides

@@ -3,7 +3,7 @@
 //! `OPT_SORT_KEYS` writes them.
 
 use crate::jsonfmt::{write_str, Scalar};
-use crate::timestamp::format_ts;
+use crate::timestamp::write_ts;
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
 
@@ -14,7 +14,7 @@ const SOURCE: &str = "urn:tagstream:engine";
 /// The earliest and latest `at` Python's `format_ts` can write (years 1 to 9999).
 pub const AT_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
 
-/// `stream.changes.TagChange`.
+/// `stream.changes.TagChange`, owned (the `change_events` entry point builds these).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagChange {
     pub customer_id: String,
@@ -28,14 +28,83 @@ pub struct TagChange {
     pub metrics: Vec<(String, Scalar)>,
 }
 
+/// A change's metrics: (name, value) pairs sorted by name with no name repeated.
+pub type SortedMetrics<'a> = &'a [(&'a str, &'a Scalar)];
+
+/// A tag change as borrowed parts: what the engine writes straight from its plan and state,
+/// with no allocation per change.
+pub struct ChangeRef<'a> {
+    pub customer_id: &'a str,
+    pub family: &'a str,
+    pub old: &'a Scalar,
+    pub new: &'a Scalar,
+    pub at: i64,
+    pub rule: &'a str,
+    pub cause_event_id: Option<&'a str>,
+    pub metrics: SortedMetrics<'a>,
+}
+
 impl TagChange {
+    /// The metrics sorted by name, of a repeated name the last value (a stable sort keeps the
+    /// given order among equal names).
+    fn sorted_metrics(&self) -> Vec<(&str, &Scalar)> {
+        let mut sorted: Vec<(&str, &Scalar)> = self
+            .metrics
+            .iter()
+            .map(|(name, value)| (name.as_str(), value))
+            .collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        let mut unique: Vec<(&str, &Scalar)> = Vec::with_capacity(sorted.len());
+        for pair in sorted {
+            match unique.last_mut() {
+                Some(last) if last.0 == pair.0 => *last = pair,
+                _ => unique.push(pair),
+            }
+        }
+        unique
+    }
+
+    fn with_ref<T>(&self, use_it: impl FnOnce(&ChangeRef) -> T) -> T {
+        let metrics = self.sorted_metrics();
+        use_it(&ChangeRef {
+            customer_id: &self.customer_id,
+            family: &self.family,
+            old: &self.old,
+            new: &self.new,
+            at: self.at,
+            rule: &self.rule,
+            cause_event_id: self.cause_event_id.as_deref(),
+            metrics: &metrics,
+        })
+    }
+
     /// blake2b-128 (hex) of the compact JSON `[customer_id, family, at, old, new, cause_event_id]`.
+    #[cfg(test)]
     pub fn id(&self) -> String {
+        self.with_ref(|change| {
+            let mut out = Vec::with_capacity(32);
+            change.write_id(&mut out);
+            String::from_utf8(out).expect("hex digits")
+        })
+    }
+
+    /// `TagChange.to_json()`, or None when `at` is outside the years 1–9999 (Python raises).
+    pub fn to_json(&self) -> Option<Vec<u8>> {
+        self.with_ref(|change| {
+            let mut out = Vec::with_capacity(512);
+            change.write_json(&mut out).then_some(out)
+        })
+    }
+}
+
+impl ChangeRef<'_> {
+    /// Append the lowercase hex of the change's id.
+    pub fn write_id(&self, out: &mut Vec<u8>) {
         let mut identity = Vec::with_capacity(64 + self.customer_id.len() + self.family.len());
         identity.push(b'[');
-        write_str(&mut identity, &self.customer_id);
+        write_str(&mut identity, self.customer_id);
         identity.push(b',');
-        write_str(&mut identity, &self.family);
+        write_str(&mut identity, self.family);
         identity.push(b',');
         Scalar::Int(self.at).write(&mut identity);
         identity.push(b',');
@@ -43,7 +112,7 @@ impl TagChange {
         identity.push(b',');
         self.new.write(&mut identity);
         identity.push(b',');
-        write_optional_str(&mut identity, self.cause_event_id.as_deref());
+        write_optional_str(&mut identity, self.cause_event_id);
         identity.push(b']');
 
         let mut hasher = Blake2bVar::new(16).expect("16 is a valid blake2b digest length");
@@ -52,46 +121,63 @@ impl TagChange {
         hasher
             .finalize_variable(&mut digest)
             .expect("the buffer has the digest length");
-        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for byte in digest {
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0xf)]);
+        }
     }
 
-    /// `TagChange.to_json()`, or None when `at` is outside the years 1–9999 (Python raises).
-    pub fn to_json(&self) -> Option<Vec<u8>> {
+    /// Append `TagChange.to_json()`; false (and nothing appended) when `at` is outside the years
+    /// 1–9999, where Python raises.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> bool {
         if !AT_RANGE.contains(&self.at) {
-            return None;
+            return false;
         }
-        let at = format_ts(self.at);
-        let mut out = Vec::with_capacity(512);
-        out.extend_from_slice(b"{\"data\":{\"at\":");
-        write_str(&mut out, &at);
-        out.extend_from_slice(b",\"cause_event_id\":");
-        write_optional_str(&mut out, self.cause_event_id.as_deref());
+        let mut at = [0u8; 24];
+        let Some(at) = write_ts(&mut at, self.at) else {
+            return false;
+        };
+        out.extend_from_slice(b"{\"data\":{\"at\":\"");
+        out.extend_from_slice(at);
+        out.extend_from_slice(b"\",\"cause_event_id\":");
+        write_optional_str(out, self.cause_event_id);
         out.extend_from_slice(b",\"customer_id\":");
-        write_str(&mut out, &self.customer_id);
+        write_str(out, self.customer_id);
         out.extend_from_slice(b",\"family\":");
-        write_str(&mut out, &self.family);
+        write_str(out, self.family);
         out.extend_from_slice(b",\"from\":");
-        self.old.write(&mut out);
-        out.extend_from_slice(b",\"metrics\":");
-        write_metrics(&mut out, &self.metrics);
-        out.extend_from_slice(b",\"rule\":");
-        write_str(&mut out, &self.rule);
+        self.old.write(out);
+        out.extend_from_slice(b",\"metrics\":{");
+        for (index, (name, value)) in self.metrics.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            write_str(out, name);
+            out.push(b':');
+            value.write(out);
+        }
+        out.extend_from_slice(b"},\"rule\":");
+        write_str(out, self.rule);
         out.extend_from_slice(b",\"to\":");
-        self.new.write(&mut out);
-        out.extend_from_slice(b"},\"datacontenttype\":\"application/json\",\"id\":");
-        write_str(&mut out, &self.id());
-        out.extend_from_slice(b",\"source\":");
-        write_str(&mut out, SOURCE);
-        out.extend_from_slice(b",\"specversion\":");
-        write_str(&mut out, SPEC_VERSION);
-        out.extend_from_slice(b",\"subject\":");
-        write_str(&mut out, &format!("customer/{}", self.customer_id));
-        out.extend_from_slice(b",\"time\":");
-        write_str(&mut out, &at);
-        out.extend_from_slice(b",\"type\":");
-        write_str(&mut out, CHANGE_TYPE);
-        out.push(b'}');
-        Some(out)
+        self.new.write(out);
+        out.extend_from_slice(b"},\"datacontenttype\":\"application/json\",\"id\":\"");
+        self.write_id(out);
+        out.extend_from_slice(b"\",\"source\":\"");
+        out.extend_from_slice(SOURCE.as_bytes());
+        out.extend_from_slice(b"\",\"specversion\":\"");
+        out.extend_from_slice(SPEC_VERSION.as_bytes());
+        out.extend_from_slice(b"\",\"subject\":");
+        let mut subject = String::with_capacity(9 + self.customer_id.len());
+        subject.push_str("customer/");
+        subject.push_str(self.customer_id);
+        write_str(out, &subject);
+        out.extend_from_slice(b",\"time\":\"");
+        out.extend_from_slice(at);
+        out.extend_from_slice(b"\",\"type\":\"");
+        out.extend_from_slice(CHANGE_TYPE.as_bytes());
+        out.extend_from_slice(b"\"}");
+        true
     }
 }
 
@@ -100,27 +186,6 @@ fn write_optional_str(out: &mut Vec<u8>, text: Option<&str>) {
         Some(text) => write_str(out, text),
         None => out.extend_from_slice(b"null"),
     }
-}
-
-/// The metrics object, keys sorted by their bytes; of a repeated key only the last value is kept.
-fn write_metrics(out: &mut Vec<u8>, metrics: &[(String, Scalar)]) {
-    let mut sorted: Vec<&(String, Scalar)> = metrics.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0)); // stable: equal keys stay in the given order
-    out.push(b'{');
-    let mut first = true;
-    for (at, (key, value)) in sorted.iter().map(|pair| (&pair.0, &pair.1)).enumerate() {
-        if sorted.get(at + 1).is_some_and(|next| next.0 == *key) {
-            continue;
-        }
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        write_str(out, key);
-        out.push(b':');
-        value.write(out);
-    }
-    out.push(b'}');
 }
 
 #[cfg(test)]
@@ -167,18 +232,16 @@ mod tests {
 
     #[test]
     fn a_repeated_metric_keeps_its_last_value() {
-        let mut out = Vec::new();
-        write_metrics(
-            &mut out,
-            &[
-                ("b".into(), Scalar::Int(1)),
-                ("a".into(), Scalar::Int(2)),
-                ("b".into(), Scalar::Int(3)),
-                ("é".into(), Scalar::Null),
-                ("Z".into(), Scalar::Bool(true)),
-            ],
-        );
-        assert_eq!(String::from_utf8(out).unwrap(), r#"{"Z":true,"a":2,"b":3,"é":null}"#);
+        let mut repeated = change();
+        repeated.metrics = vec![
+            ("b".into(), Scalar::Int(1)),
+            ("a".into(), Scalar::Int(2)),
+            ("b".into(), Scalar::Int(3)),
+            ("é".into(), Scalar::Null),
+            ("Z".into(), Scalar::Bool(true)),
+        ];
+        let json = String::from_utf8(repeated.to_json().unwrap()).unwrap();
+        assert!(json.contains(r#""metrics":{"Z":true,"a":2,"b":3,"é":null}"#), "{json}");
     }
 
     #[test]

@@ -307,14 +307,15 @@ fn timestamp(value: Option<&Value>) -> Result<i64, Rejection> {
                      (or RFC 3339 text for instants before 1973-03-03)"
                 )));
             }
-            (millis, millis.to_string())
+            (millis, None)
         }
         Some(Value::String(text)) => {
-            let shown = str_repr(&text.chars().take(64).collect::<String>());
+            // Rendered only for a message: an accepted event never needs it.
+            let shown = || str_repr(&text.chars().take(64).collect::<String>());
             match parse_rfc3339(text) {
-                Parsed::Instant(millis) => (i128::from(millis), shown),
-                Parsed::Naive => return Err(bad_value(format!("'ts' has no timezone: {shown}"))),
-                Parsed::Invalid => return Err(bad_value(format!("'ts' is not RFC 3339: {shown}"))),
+                Parsed::Instant(millis) => (i128::from(millis), Some(text.as_str())),
+                Parsed::Naive => return Err(bad_value(format!("'ts' has no timezone: {}", shown()))),
+                Parsed::Invalid => return Err(bad_value(format!("'ts' is not RFC 3339: {}", shown()))),
             }
         }
         Some(other) => {
@@ -330,12 +331,20 @@ fn timestamp(value: Option<&Value>) -> Result<i64, Rejection> {
             ));
         }
     };
+    // The value as the message shows it: the number, or the text's repr (first 64 characters).
+    let shown = || {
+        shown.map_or_else(
+            || ts.to_string(),
+            |text| str_repr(&text.chars().take(64).collect::<String>()),
+        )
+    };
     if ts < EARLIEST_MS {
-        return Err(bad_value(format!("'ts' {shown} is before 1970-01-01")));
+        return Err(bad_value(format!("'ts' {} is before 1970-01-01", shown())));
     }
     if ts > LATEST_MS {
         return Err(bad_value(format!(
-            "'ts' {shown} is after 9999-12-31 (epoch microseconds or nanoseconds?)"
+            "'ts' {} is after 9999-12-31 (epoch microseconds or nanoseconds?)",
+            shown()
         )));
     }
     Ok(i64::try_from(ts).expect("within EARLIEST_MS..=LATEST_MS"))

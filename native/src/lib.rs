@@ -70,6 +70,26 @@ fn decode_batch<'py>(
     PyList::new(py, out)
 }
 
+/// Each record's event time, or `(reason, message)` when it is not a valid event (the checks of
+/// `decode_batch`, without building the events): what the time-order pass of the offline
+/// commands needs, at a fraction of a Python decode per line.
+#[pyfunction]
+#[pyo3(signature = (values, latest_ms = None))]
+fn event_times<'py>(
+    py: Python<'py>,
+    values: Vec<Bound<'py, PyBytes>>,
+    latest_ms: Option<i64>,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut out = Vec::with_capacity(values.len());
+    for value in &values {
+        out.push(match decode::decode_event(value.as_bytes(), None, latest_ms) {
+            Ok(event) => event.ts.into_pyobject(py)?.into_any(),
+            Err(rejection) => (rejection.reason, rejection.message).into_pyobject(py)?.into_any(),
+        });
+    }
+    PyList::new(py, out)
+}
+
 /// The fields of a `stream.changes.TagChange`, in its field order, metrics as (name, value) pairs.
 type ChangeTuple<'py> = (
     String,
@@ -140,6 +160,7 @@ fn scalar(value: &Bound<'_, PyAny>) -> PyResult<jsonfmt::Scalar> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(change_events, m)?)?;
+    m.add_function(wrap_pyfunction!(event_times, m)?)?;
     m.add_class::<py_engine::Engine>()?;
     m.add_function(wrap_pyfunction!(py_engine::stored_wake, m)?)?;
     m.add_class::<py_engine::ChangeBatch>()?;

@@ -1,21 +1,21 @@
 //! The Python surface of the engine core: `Engine` (a set of partitions driven in batches) and
-//! `ChangeBatch` (the tag changes one call produced, kept in Rust until asked for as bytes or
-//! objects). One call per batch of records crosses the boundary, never one per event.
+//! `ChangeBatch` (the tag changes one call produced, already serialized). One call per batch of
+//! records crosses the boundary, never one per event.
 
-use crate::changes::TagChange;
 use crate::decode::{decode_event, EVENT_TYPES};
 use crate::engine::codec::{decode, decode_wake, encode, TagTables};
 use crate::engine::metrics::{compute, Need};
 use crate::engine::partition::{Outcome, Partition};
 use crate::engine::plan::Plan;
 use crate::engine::snapshot::{customer_record, sorted_tags};
-use crate::engine::state::PendingEvent;
-use crate::engine::timeline::{Context, Scratch, Selections};
+use crate::engine::state::{id_hash, CustomerState, PendingEvent};
+use crate::engine::timeline::{Context, Output, Scratch, Selections};
 use crate::jsonfmt::Scalar;
 use crate::partitioner::partition_of_key;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
+use std::sync::Arc;
 
 /// A tag or metric value as the Python object the Python engine would hold.
 pub fn to_python<'py>(py: Python<'py>, value: &Scalar) -> PyResult<Bound<'py, PyAny>> {
@@ -29,60 +29,46 @@ pub fn to_python<'py>(py: Python<'py>, value: &Scalar) -> PyResult<Bound<'py, Py
     })
 }
 
-/// The tag changes of one engine call, in emission order.
+/// The tag changes of one engine call, in emission order: their CloudEvent JSON lines and, for
+/// an engine made with `transitions=True`, their (family, from, to).
 #[pyclass(module = "stream._native")]
 pub struct ChangeBatch {
-    changes: Vec<TagChange>,
+    count: usize,
+    json: Option<Vec<u8>>,
+    transitions: Option<Vec<(usize, Scalar, Scalar)>>,
+    families: Arc<Vec<String>>,
+    unwritable: Option<i64>,
 }
 
 #[pymethods]
 impl ChangeBatch {
     fn __len__(&self) -> usize {
-        self.changes.len()
+        self.count
     }
 
     /// Every change as its CloudEvent JSON (`TagChange.to_json`), each followed by a newline.
     fn json_lines<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let mut out = Vec::with_capacity(self.changes.len() * 600);
-        for change in &self.changes {
-            let json = change
-                .to_json()
-                .ok_or_else(|| PyValueError::new_err(format!("at {} is outside the years 1-9999", change.at)))?;
-            out.extend_from_slice(&json);
-            out.push(b'\n');
+        if let Some(at) = self.unwritable {
+            return Err(PyValueError::new_err(format!(
+                "a tag change at {at} is outside the years 1-9999"
+            )));
         }
-        Ok(PyBytes::new(py, &out))
+        let json = self
+            .json
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("this engine was made with json=False"))?;
+        Ok(PyBytes::new(py, json))
     }
 
-    /// `(customer_id, family, old, new, at, rule, cause_event_id, metrics)` per change, the
-    /// fields of `stream.changes.TagChange` (metrics a dict).
-    fn fields<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let mut out = Vec::with_capacity(self.changes.len());
-        for change in &self.changes {
-            let metrics = PyDict::new(py);
-            for (name, value) in &change.metrics {
-                metrics.set_item(name, to_python(py, value)?)?;
-            }
-            let item = (
-                &change.customer_id,
-                &change.family,
-                to_python(py, &change.old)?,
-                to_python(py, &change.new)?,
-                change.at,
-                &change.rule,
-                change.cause_event_id.as_deref(),
-                metrics,
-            );
-            out.push(item.into_pyobject(py)?);
-        }
-        PyList::new(py, out)
-    }
-
-    /// `(family, old, new)` per change: what transition counts need, at a fraction of the cost.
+    /// `(family, old, new)` per change: what transition counts need.
     fn transitions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let mut out = Vec::with_capacity(self.changes.len());
-        for change in &self.changes {
-            out.push((&change.family, to_python(py, &change.old)?, to_python(py, &change.new)?).into_pyobject(py)?);
+        let transitions = self
+            .transitions
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("this engine was made with transitions=False"))?;
+        let mut out = Vec::with_capacity(transitions.len());
+        for (family, old, new) in transitions {
+            out.push((&self.families[*family], to_python(py, old)?, to_python(py, new)?).into_pyobject(py)?);
         }
         PyList::new(py, out)
     }
@@ -110,29 +96,64 @@ struct Totals {
 pub struct Engine {
     plan: Plan,
     tables: TagTables,
+    families: Arc<Vec<String>>,
     selections: Selections,
     partitions: Vec<Partition>,
     immediate: bool,
+    json: bool,
+    transitions: bool,
     scratch: Scratch,
     totals: Totals,
 }
 
 impl Engine {
-    fn context_run<T>(&mut self, run: impl FnOnce(&mut Vec<Partition>, &mut Context) -> T) -> (T, Vec<TagChange>) {
-        let mut out = Vec::new();
+    fn output(&self) -> Output {
+        Output {
+            json: self.json.then(Vec::new),
+            transitions: self.transitions.then(Vec::new),
+            ..Output::default()
+        }
+    }
+
+    fn batch(&self, out: Output) -> ChangeBatch {
+        ChangeBatch {
+            count: out.count,
+            json: out.json,
+            transitions: out.transitions,
+            families: Arc::clone(&self.families),
+            unwritable: out.unwritable,
+        }
+    }
+
+    /// Run `step` on every partition with one output, and hand that over as a batch.
+    fn each_partition(&mut self, step: impl Fn(&mut Partition, &mut Context)) -> ChangeBatch {
+        let mut out = self.output();
         let mut cx = Context {
             plan: &self.plan,
             selections: &self.selections,
             scratch: &mut self.scratch,
             out: &mut out,
         };
-        let result = run(&mut self.partitions, &mut cx);
-        (result, out)
+        for partition in &mut self.partitions {
+            step(partition, &mut cx);
+        }
+        self.batch(out)
     }
 
-    fn find(&self, customer_id: &str) -> Option<&crate::engine::state::CustomerState> {
-        let partition = partition_of_key(customer_id.as_bytes(), self.partitions.len());
-        self.partitions[partition].customers.get(customer_id)
+    fn partition_of(&self, customer_id: &str) -> usize {
+        partition_of_key(customer_id.as_bytes(), self.partitions.len())
+    }
+
+    fn find(&self, customer_id: &str) -> PyResult<&CustomerState> {
+        self.partitions[self.partition_of(customer_id)]
+            .get(customer_id)
+            .ok_or_else(|| PyKeyError::new_err(customer_id.to_owned()))
+    }
+
+    fn everyone_sorted(&self) -> Vec<(&str, &CustomerState)> {
+        let mut everyone: Vec<(&str, &CustomerState)> = self.partitions.iter().flat_map(Partition::customers).collect();
+        everyone.sort_by(|a, b| a.0.cmp(b.0));
+        everyone
     }
 }
 
@@ -141,22 +162,24 @@ const ALL_CAUGHT_UP: u8 = (1 << EVENT_TYPES.len()) - 1;
 #[pymethods]
 impl Engine {
     /// `plan`: the JSON of `stream.rules.plan_export.plan_json(rules)`; `immediate`: apply every
-    /// event on arrival, as a live worker applies live events (spec tests).
+    /// event on arrival, as a live worker applies live events (spec tests); `json` and
+    /// `transitions`: what each `ChangeBatch` carries.
     #[new]
-    #[pyo3(signature = (plan, partitions, immediate = false))]
-    fn new(plan: &[u8], partitions: usize, immediate: bool) -> PyResult<Self> {
+    #[pyo3(signature = (plan, partitions, immediate = false, json = true, transitions = false))]
+    fn new(plan: &[u8], partitions: usize, immediate: bool, json: bool, transitions: bool) -> PyResult<Self> {
         if partitions == 0 {
             return Err(PyValueError::new_err("partitions must be at least 1"));
         }
         let plan = Plan::from_json(plan).map_err(PyValueError::new_err)?;
-        let selections = Selections::new(&plan);
-        let partitions = (0..partitions).map(|_| Partition::new(&plan)).collect();
         Ok(Engine {
             tables: plan.tag_tables(),
+            families: Arc::new(plan.families.iter().map(|family| family.name.clone()).collect()),
+            selections: Selections::new(&plan),
+            partitions: (0..partitions).map(|_| Partition::new(&plan)).collect(),
             plan,
-            selections,
-            partitions,
             immediate,
+            json,
+            transitions,
             scratch: Scratch::default(),
             totals: Totals::default(),
         })
@@ -166,65 +189,66 @@ impl Engine {
     /// line, `(index in the batch, reason, message)`.
     fn ingest_lines(&mut self, values: Vec<Bound<'_, PyBytes>>) -> (ChangeBatch, Vec<(usize, &'static str, String)>) {
         let mut rejected = Vec::new();
-        let immediate = self.immediate;
-        let totals = &mut self.totals;
-        let ((), changes) = {
-            let mut out = Vec::new();
-            let mut cx = Context {
-                plan: &self.plan,
-                selections: &self.selections,
-                scratch: &mut self.scratch,
-                out: &mut out,
-            };
-            let count = self.partitions.len();
-            for (index, value) in values.iter().enumerate() {
-                match decode_event(value.as_bytes(), None, None) {
-                    Err(rejection) => rejected.push((index, rejection.reason, rejection.message)),
-                    Ok(event) => {
-                        totals.events += 1;
-                        totals.newest = Some(totals.newest.map_or(event.ts, |newest| newest.max(event.ts)));
-                        let kind = EVENT_TYPES.iter().position(|known| *known == event.kind).unwrap_or(0);
-                        let partition = &mut self.partitions[partition_of_key(event.customer_id.as_bytes(), count)];
-                        let pending = PendingEvent {
-                            event_id: event.event_id,
-                            kind,
-                            ts: event.ts,
-                            amount_cents: event.amount_cents,
-                            coupon: event.coupon,
-                            channel: event.channel,
-                            categories: event.categories,
-                        };
-                        match partition.ingest(&mut cx, &event.customer_id, pending, immediate, 0) {
-                            Outcome::Duplicate => totals.duplicates += 1,
-                            Outcome::Late => totals.late += 1,
-                            Outcome::Applied => {}
-                        }
-                    }
-                }
-            }
-            ((), out)
+        let mut out = self.output();
+        let mut cx = Context {
+            plan: &self.plan,
+            selections: &self.selections,
+            scratch: &mut self.scratch,
+            out: &mut out,
         };
-        (ChangeBatch { changes }, rejected)
+        let count = self.partitions.len();
+        for (index, value) in values.iter().enumerate() {
+            let event = match decode_event(value.as_bytes(), None, None) {
+                Ok(event) => event,
+                Err(rejection) => {
+                    rejected.push((index, rejection.reason, rejection.message));
+                    continue;
+                }
+            };
+            let totals = &mut self.totals;
+            totals.events += 1;
+            totals.newest = Some(totals.newest.map_or(event.ts, |newest| newest.max(event.ts)));
+            let kind = EVENT_TYPES.iter().position(|known| *known == event.kind).unwrap_or(0);
+            let partition = &mut self.partitions[partition_of_key(event.customer_id.as_bytes(), count)];
+            let pending = PendingEvent {
+                id_hash: id_hash(&event.event_id),
+                event_id: event.event_id,
+                kind,
+                ts: event.ts,
+                amount_cents: event.amount_cents,
+                coupon: event.coupon,
+                channel: event.channel,
+                categories: event.categories,
+            };
+            match partition.ingest(&mut cx, &event.customer_id, pending, self.immediate, 0) {
+                Outcome::Duplicate => totals.duplicates += 1,
+                Outcome::Late => totals.late += 1,
+                Outcome::Applied => {}
+            }
+        }
+        (self.batch(out), rejected)
     }
 
     /// End of input: every topic is caught up, so each partition's watermark moves to its newest event.
     fn refresh(&mut self) -> ChangeBatch {
-        let ((), changes) = self.context_run(|partitions, cx| {
-            for partition in partitions {
-                partition.refresh(cx, ALL_CAUGHT_UP);
-            }
-        });
-        ChangeBatch { changes }
+        self.each_partition(|partition, cx| partition.refresh(cx, ALL_CAUGHT_UP))
     }
 
     /// Apply everything and let time run to `until` (inclusive).
     fn finish(&mut self, until: i64) -> ChangeBatch {
-        let ((), changes) = self.context_run(|partitions, cx| {
-            for partition in partitions {
-                partition.finish(cx, until);
-            }
-        });
-        ChangeBatch { changes }
+        self.each_partition(|partition, cx| partition.finish(cx, until))
+    }
+
+    /// Live mode: real time has reached `wall_clock_ms`; `caught_up` has a bit per input topic
+    /// (EVENT_TYPES order) with nothing left to deliver. Fires what every partition's watermark allows.
+    fn tick(&mut self, wall_clock_ms: i64, caught_up: u8) -> ChangeBatch {
+        self.each_partition(|partition, cx| partition.tick(cx, wall_clock_ms, caught_up))
+    }
+
+    /// The live clock's choice for an event of `customer_id` at `event_ts` read at `wall_clock_ms`:
+    /// True to apply it on arrival (`stream.engine.PartitionEngine.live_arrival`).
+    fn live_arrival(&self, customer_id: &str, event_ts: i64, wall_clock_ms: i64) -> bool {
+        self.partitions[self.partition_of(customer_id)].live_arrival(event_ts, wall_clock_ms)
     }
 
     /// `(events, duplicates, late, newest event time or None)`.
@@ -238,19 +262,14 @@ impl Engine {
     }
 
     fn customer_count(&self) -> usize {
-        self.partitions.iter().map(|partition| partition.customers.len()).sum()
+        self.partitions.iter().map(Partition::len).sum()
     }
 
     /// One snapshot record (JSON bytes) per customer, sorted by id; `at` None: each at its own clock.
     #[pyo3(signature = (at = None))]
     fn snapshot<'py>(&self, py: Python<'py>, at: Option<i64>) -> PyResult<Bound<'py, PyList>> {
-        let mut everyone: Vec<(&String, &crate::engine::state::CustomerState)> = self
-            .partitions
-            .iter()
-            .flat_map(|partition| partition.customers.iter())
-            .collect();
-        everyone.sort_by(|a, b| a.0.cmp(b.0));
-        let records = everyone
+        let records = self
+            .everyone_sorted()
             .into_iter()
             .map(|(customer_id, state)| {
                 let at = at.unwrap_or(state.clock.filter(|clock| *clock != 0).unwrap_or(0));
@@ -262,9 +281,7 @@ impl Engine {
 
     /// A customer's decided tags as a dict (KeyError for an unknown customer).
     fn tags<'py>(&self, py: Python<'py>, customer_id: &str) -> PyResult<Bound<'py, PyDict>> {
-        let state = self
-            .find(customer_id)
-            .ok_or_else(|| PyKeyError::new_err(customer_id.to_owned()))?;
+        let state = self.find(customer_id)?;
         let tags = PyDict::new(py);
         for (family, value) in self.plan.families.iter().zip(&state.tags) {
             if let Some(value) = value {
@@ -277,7 +294,7 @@ impl Engine {
     /// Every customer's tags: {customer: {family: value}}, families by name.
     fn all_tags<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let all = PyDict::new(py);
-        for (customer_id, state) in self.partitions.iter().flat_map(|partition| partition.customers.iter()) {
+        for (customer_id, state) in self.partitions.iter().flat_map(Partition::customers) {
             let tags = PyDict::new(py);
             for (name, value) in sorted_tags(&self.plan, state) {
                 tags.set_item(name, to_python(py, value)?)?;
@@ -289,9 +306,7 @@ impl Engine {
 
     /// Every metric of the plan for one customer at `at` (as `MetricPlan.compute`).
     fn metrics<'py>(&self, py: Python<'py>, customer_id: &str, at: i64) -> PyResult<Bound<'py, PyDict>> {
-        let state = self
-            .find(customer_id)
-            .ok_or_else(|| PyKeyError::new_err(customer_id.to_owned()))?;
+        let state = self.find(customer_id)?;
         let mut values = Vec::new();
         compute(&self.plan, state, at, Need::ALL, &mut values);
         let metrics = PyDict::new(py);
@@ -303,15 +318,9 @@ impl Engine {
 
     /// Every customer's stored form (state format 2), sorted by customer id.
     fn export_states<'py>(&self, py: Python<'py>) -> Vec<(String, Bound<'py, PyBytes>)> {
-        let mut everyone: Vec<(&String, &crate::engine::state::CustomerState)> = self
-            .partitions
-            .iter()
-            .flat_map(|partition| partition.customers.iter())
-            .collect();
-        everyone.sort_by(|a, b| a.0.cmp(b.0));
-        everyone
+        self.everyone_sorted()
             .into_iter()
-            .map(|(id, state)| (id.clone(), PyBytes::new(py, &encode(state, &self.tables))))
+            .map(|(id, state)| (id.to_owned(), PyBytes::new(py, &encode(state, &self.tables))))
             .collect()
     }
 
@@ -322,32 +331,12 @@ impl Engine {
         let count = self.partitions.len();
         for (customer_id, raw) in states {
             let state = decode(&customer_id, &raw, &self.tables).map_err(PyValueError::new_err)?;
-            self.partitions[partition_of_key(customer_id.as_bytes(), count)]
-                .customers
-                .insert(customer_id, state);
+            self.partitions[partition_of_key(customer_id.as_bytes(), count)].put(&customer_id, state);
         }
         for partition in &mut self.partitions {
             partition.rebuild_index();
         }
         Ok(())
-    }
-
-    /// The live clock's choice for an event of `customer_id` at `event_ts` read at `wall_clock_ms`:
-    /// True to apply it on arrival (`stream.engine.PartitionEngine.live_arrival`).
-    fn live_arrival(&self, customer_id: &str, event_ts: i64, wall_clock_ms: i64) -> bool {
-        self.partitions[partition_of_key(customer_id.as_bytes(), self.partitions.len())]
-            .live_arrival(event_ts, wall_clock_ms)
-    }
-
-    /// Live mode: real time has reached `wall_clock_ms`; `caught_up` has a bit per input topic
-    /// (EVENT_TYPES order) with nothing left to deliver. Fires what every partition's watermark allows.
-    fn tick(&mut self, wall_clock_ms: i64, caught_up: u8) -> ChangeBatch {
-        let ((), changes) = self.context_run(|partitions, cx| {
-            for partition in partitions {
-                partition.tick(cx, wall_clock_ms, caught_up);
-            }
-        });
-        ChangeBatch { changes }
     }
 
     /// Customers with work scheduled, over all partitions.

@@ -137,11 +137,50 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 /// `stream.timeutil.format_ts`: RFC 3339 with milliseconds and a `Z`.
 pub fn format_ts(ts: i64) -> String {
+    let mut buffer = [0u8; 24];
+    match write_ts(&mut buffer, ts) {
+        Some(text) => String::from_utf8_lossy(text).into_owned(),
+        None => {
+            let (day, in_day) = (ts.div_euclid(DAY_MS), ts.rem_euclid(DAY_MS));
+            let (year, month, day_of_month) = civil_from_days(day);
+            let (seconds, millis) = (in_day / 1000, in_day % 1000);
+            let (hour, minute, second) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+            format!("{year:04}-{month:02}-{day_of_month:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+        }
+    }
+}
+
+/// `format_ts` into a stack buffer, no allocation: the engine writes two per tag change. Years
+/// 0–9999 take 24 bytes; None for others.
+pub fn write_ts(buffer: &mut [u8; 24], ts: i64) -> Option<&[u8]> {
     let (day, in_day) = (ts.div_euclid(DAY_MS), ts.rem_euclid(DAY_MS));
     let (year, month, day_of_month) = civil_from_days(day);
     let (seconds, millis) = (in_day / 1000, in_day % 1000);
     let (hour, minute, second) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    format!("{year:04}-{month:02}-{day_of_month:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let digits = |out: &mut [u8], mut value: i64| {
+        for slot in out.iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    digits(&mut buffer[0..4], year);
+    buffer[4] = b'-';
+    digits(&mut buffer[5..7], month);
+    buffer[7] = b'-';
+    digits(&mut buffer[8..10], day_of_month);
+    buffer[10] = b'T';
+    digits(&mut buffer[11..13], hour);
+    buffer[13] = b':';
+    digits(&mut buffer[14..16], minute);
+    buffer[16] = b':';
+    digits(&mut buffer[17..19], second);
+    buffer[19] = b'.';
+    digits(&mut buffer[20..23], millis);
+    buffer[23] = b'Z';
+    Some(&buffer[..24])
 }
 
 #[cfg(test)]

@@ -100,7 +100,9 @@ def test_the_sort_pass_reports_lines_read_and_counts_what_it_will_yield():
 
 def test_the_decoder_is_injectable():
     lines = [event_line(1, T0), event_line(2, T0 - 1)]
-    refuse_late = lambda raw: decode_event(raw) if decode_event(raw).ts >= T0 else Rejection("too_old", "before T0")  # noqa: E731
+    def refuse_late(raws: list[bytes]) -> list:
+        return [decode_event(raw).ts if decode_event(raw).ts >= T0 else Rejection("too_old", "before T0") for raw in raws]
+
     rejected: list[str] = []
     with time_ordered(lines, lambda line, rejection: rejected.append(rejection.reason), decode=refuse_late) as ordered:
         assert [line.number for line in ordered] == [1]

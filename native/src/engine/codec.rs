@@ -576,6 +576,7 @@ fn decode_v2(raw: &[u8], tables: &TagTables) -> Read<CustomerState> {
         let count = r.count()?;
         let categories = (0..count).map(|_| r.text()).collect::<Read<_>>()?;
         state.pending.push(PendingEvent {
+            id_hash: id_hash(&event_id),
             event_id,
             kind,
             ts,
@@ -847,8 +848,10 @@ fn v1_pending(value: &Value) -> Read<PendingEvent> {
         .as_str()
         .and_then(|name| EVENT_TYPES.iter().position(|known| *known == name))
         .ok_or_else(bad)?;
+    let event_id = event_id.as_str().ok_or_else(bad)?.to_owned();
     Ok(PendingEvent {
-        event_id: event_id.as_str().ok_or_else(bad)?.to_owned(),
+        id_hash: id_hash(&event_id),
+        event_id,
         kind,
         ts: ts.as_i64().ok_or_else(bad)?,
         amount_cents: amount_cents.as_i64().ok_or_else(bad)?,
@@ -1032,6 +1035,7 @@ mod tests {
         categories: &[&str],
     ) -> PendingEvent {
         PendingEvent {
+            id_hash: id_hash(id),
             event_id: id.to_owned(),
             kind,
             ts,
@@ -1386,6 +1390,7 @@ mod tests {
         expected.tags[13] = Some(Scalar::UInt(u64::MAX));
         expected.pending = vec![
             PendingEvent {
+                id_hash: id_hash("e9"),
                 event_id: "e9".into(),
                 kind: 2,
                 ts: 1_700_600_000_123,

@@ -2,7 +2,7 @@
 //! an index of when each next needs attention, so advancing time touches only customers due.
 
 use super::plan::Plan;
-use super::state::{id_hash, CustomerState, PendingEvent, TYPES};
+use super::state::{CustomerState, PendingEvent, TYPES};
 use super::timeline::Context;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -72,25 +72,71 @@ pub enum Outcome {
     Late,
 }
 
+/// A customer's slot: its id and state. Slots never move, so the wake heap holds slot numbers.
+pub struct Slot {
+    pub customer_id: Box<str>,
+    pub state: CustomerState,
+}
+
 pub struct Partition {
     pub watermark: Watermark,
-    pub customers: HashMap<String, CustomerState>,
-    wakes: BinaryHeap<Reverse<(i64, String)>>,
-    wake_of: HashMap<String, i64>,
+    index: HashMap<Box<str>, u32>,
+    slots: Vec<Slot>,
+    /// Heap of (wake time, slot); an entry whose time is no longer the slot's `wake_of` is stale.
+    wakes: BinaryHeap<Reverse<(i64, u32)>>,
+    wake_of: Vec<Option<i64>>,
+    scheduled: usize,
 }
 
 impl Partition {
     pub fn new(plan: &Plan) -> Self {
         Partition {
             watermark: Watermark::new(plan.lateness_ms),
-            customers: HashMap::new(),
+            index: HashMap::new(),
+            slots: Vec::new(),
             wakes: BinaryHeap::new(),
-            wake_of: HashMap::new(),
+            wake_of: Vec::new(),
+            scheduled: 0,
         }
     }
 
+    /// Customers with work scheduled.
     pub fn scheduled(&self) -> usize {
-        self.wake_of.len()
+        self.scheduled
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn get(&self, customer_id: &str) -> Option<&CustomerState> {
+        self.index
+            .get(customer_id)
+            .map(|slot| &self.slots[*slot as usize].state)
+    }
+
+    pub fn customers(&self) -> impl Iterator<Item = (&str, &CustomerState)> {
+        self.slots.iter().map(|slot| (&*slot.customer_id, &slot.state))
+    }
+
+    fn slot_of(&mut self, customer_id: &str, families: usize) -> u32 {
+        if let Some(slot) = self.index.get(customer_id) {
+            return *slot;
+        }
+        let slot = self.slots.len() as u32;
+        self.slots.push(Slot {
+            customer_id: customer_id.into(),
+            state: CustomerState::new(families),
+        });
+        self.wake_of.push(None);
+        self.index.insert(customer_id.into(), slot);
+        slot
+    }
+
+    /// Put a stored customer in (replacing any state it had); call `rebuild_index` after a batch.
+    pub fn put(&mut self, customer_id: &str, state: CustomerState) {
+        let slot = self.slot_of(customer_id, state.tags.len());
+        self.slots[slot as usize].state = state;
     }
 
     /// Accept one event from topic `source`, then run everything the watermark now allows.
@@ -103,19 +149,16 @@ impl Partition {
         immediate: bool,
         caught_up: u8,
     ) -> Outcome {
-        let families = cx.plan.families.len();
-        let state = self
-            .customers
-            .entry(customer_id.to_owned())
-            .or_insert_with(|| CustomerState::new(families));
-        let hash = id_hash(&event.event_id);
-        if state.has_seen(&event.event_id, hash) {
+        let slot = self.slot_of(customer_id, cx.plan.families.len());
+        let watermark = self.watermark.value;
+        let Slot { customer_id, state } = &mut self.slots[slot as usize];
+        if state.has_seen(&event.event_id, event.id_hash) {
             return Outcome::Duplicate;
         }
         let (source, ts) = (event.kind, event.ts);
-        let late = state.clock.is_some_and(|clock| ts < clock) || (!immediate && ts < self.watermark.value);
+        let late = state.clock.is_some_and(|clock| ts < clock) || (!immediate && ts < watermark);
         if late {
-            cx.apply_late(customer_id, state, &event, hash, self.watermark.value);
+            cx.apply_late(customer_id, state, &event, watermark);
         } else {
             state.buffer(event);
             if immediate {
@@ -123,7 +166,7 @@ impl Partition {
             }
         }
         let wake = state.wake_time();
-        self.schedule(customer_id, wake);
+        self.schedule(slot, wake);
         self.watermark.observe(source, ts);
         let watermark = self.watermark.advance(caught_up);
         self.advance_to(cx, watermark, false);
@@ -158,54 +201,62 @@ impl Partition {
         self.advance_to(cx, as_of, true);
     }
 
-    /// Fire due deadlines and release buffered events, customer by customer.
+    /// Fire due deadlines and release buffered events, customer by customer, in (wake time,
+    /// customer id) order as the Python engine's heap pops them: the order changes are written in.
     pub fn advance_to(&mut self, cx: &mut Context, watermark: i64, inclusive: bool) {
         let limit = if inclusive { watermark + 1 } else { watermark };
-        let mut done = Vec::new();
+        let mut due = Vec::new();
         while self.wakes.peek().is_some_and(|Reverse((wake, _))| *wake <= limit) {
-            let Reverse((wake, customer_id)) = self.wakes.pop().expect("peeked");
-            if self.wake_of.get(&customer_id) != Some(&wake) {
-                continue; // superseded by a later schedule
-            }
-            self.wake_of.remove(&customer_id);
-            if let Some(state) = self.customers.get_mut(&customer_id) {
-                cx.advance(&customer_id, state, watermark, inclusive);
-                done.push(customer_id);
-            }
+            let Reverse((wake, slot)) = self.wakes.pop().expect("peeked");
+            if self.wake_of[slot as usize] == Some(wake) {
+                self.wake_of[slot as usize] = None;
+                self.scheduled -= 1;
+                due.push((wake, slot));
+            } // else superseded by a later schedule
+        }
+        if due.len() > 1 {
+            let slots = &self.slots;
+            due.sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then_with(|| slots[a.1 as usize].customer_id.cmp(&slots[b.1 as usize].customer_id))
+            });
+        }
+        for &(_, slot) in &due {
+            let Slot { customer_id, state } = &mut self.slots[slot as usize];
+            cx.advance(customer_id, state, watermark, inclusive);
         }
         // Rescheduled only now: with `inclusive`, a deadline at watermark + 1 has the same wake
         // as an event at the watermark but is not due, and would be popped again forever.
-        for customer_id in done {
-            let wake = self.customers[&customer_id].wake_time();
-            self.schedule(&customer_id, wake);
+        for (_, slot) in due {
+            let wake = self.slots[slot as usize].state.wake_time();
+            self.schedule(slot, wake);
         }
     }
 
-    pub fn schedule(&mut self, customer_id: &str, wake: Option<i64>) {
-        match wake {
-            None => {
-                self.wake_of.remove(customer_id);
-            }
-            Some(wake) => {
-                if self.wake_of.get(customer_id) != Some(&wake) {
-                    self.wake_of.insert(customer_id.to_owned(), wake);
-                    self.wakes.push(Reverse((wake, customer_id.to_owned())));
-                }
-            }
+    fn schedule(&mut self, slot: u32, wake: Option<i64>) {
+        let current = &mut self.wake_of[slot as usize];
+        if *current == wake {
+            return;
+        }
+        match (*current, wake) {
+            (None, Some(_)) => self.scheduled += 1,
+            (Some(_), None) => self.scheduled -= 1,
+            _ => {}
+        }
+        *current = wake;
+        if let Some(wake) = wake {
+            self.wakes.push(Reverse((wake, slot)));
         }
     }
 
     /// After a restart: index every customer once from its stored state.
     pub fn rebuild_index(&mut self) {
         self.wakes.clear();
-        self.wake_of.clear();
-        let wakes: Vec<(String, Option<i64>)> = self
-            .customers
-            .iter()
-            .map(|(id, state)| (id.clone(), state.wake_time()))
-            .collect();
-        for (customer_id, wake) in wakes {
-            self.schedule(&customer_id, wake);
+        self.wake_of.iter_mut().for_each(|wake| *wake = None);
+        self.scheduled = 0;
+        for slot in 0..self.slots.len() {
+            let wake = self.slots[slot].state.wake_time();
+            self.schedule(slot as u32, wake);
         }
     }
 }

@@ -62,7 +62,8 @@ pub enum Kind {
         min_count: i64,
         rule: String,
     },
-    Grid(Vec<Vec<Scalar>>),
+    /// Rows R = 5..1, columns FM = 1..5, each cell with its rule text.
+    Grid(Vec<Vec<(Scalar, String)>>),
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +72,8 @@ pub struct Family {
     pub default: Scalar,
     /// Metric ids reported with a change (and whose change at a deadline re-decides the family).
     pub reads: Vec<usize>,
+    /// `reads` sorted by metric name, each once: the order a change's metrics are written in.
+    pub sorted_reads: Vec<usize>,
     pub kind: Kind,
 }
 
@@ -254,15 +257,24 @@ fn family(value: &Value) -> Parsed<Family> {
         Some("rfm_grid") => Kind::Grid(
             list(field(value, "grid")?)?
                 .iter()
-                .map(|row| list(row)?.iter().map(scalar).collect())
+                .enumerate()
+                .map(|(row, cells)| {
+                    list(cells)?
+                        .iter()
+                        .enumerate()
+                        .map(|(column, cell)| Ok((scalar(cell)?, format!("rfm grid R={} FM={}", 5 - row, column + 1))))
+                        .collect()
+                })
                 .collect::<Parsed<_>>()?,
         ),
         _ => return Err(format!("rule plan: family {name:?} has an unknown kind")),
     };
+    let reads = ids(field(value, "reads")?)?;
     Ok(Family {
         name,
         default: scalar(field(value, "default")?)?,
-        reads: ids(field(value, "reads")?)?,
+        sorted_reads: reads.clone(),
+        reads,
         kind,
     })
 }
@@ -330,6 +342,20 @@ impl Plan {
                 .cloned()
                 .collect::<Vec<_>>()
         };
+        let mut families: Vec<Family> = list(field(&doc, "families")?)?
+            .iter()
+            .map(family)
+            .collect::<Parsed<_>>()?;
+        for family in &mut families {
+            if family.reads.iter().any(|read| *read >= metrics.len()) {
+                return Err(format!(
+                    "rule plan: family {:?} reads an undeclared metric",
+                    family.name
+                ));
+            }
+            family.sorted_reads.sort_by(|a, b| metrics[*a].cmp(&metrics[*b]));
+            family.sorted_reads.dedup();
+        }
         Ok(Plan {
             series_windows: [series(true), series(false)],
             edges: [edges(&deadline_windows, true), edges(&deadline_windows, false)],
@@ -357,10 +383,7 @@ impl Plan {
                     ))
                 })
                 .collect::<Parsed<_>>()?,
-            families: list(field(&doc, "families")?)?
-                .iter()
-                .map(family)
-                .collect::<Parsed<_>>()?,
+            families,
             by_trigger,
             rfm_inputs,
             metrics,
@@ -375,7 +398,7 @@ impl Plan {
             .map(|family| {
                 let mut values: Vec<Scalar> = match &family.kind {
                     Kind::Cases(cases) => cases.iter().map(|case| case.value.clone()).collect(),
-                    Kind::Grid(grid) => grid.iter().flatten().cloned().collect(),
+                    Kind::Grid(grid) => grid.iter().flatten().map(|(value, _)| value.clone()).collect(),
                     Kind::Top { .. } => vec![],
                 };
                 values.push(family.default.clone());

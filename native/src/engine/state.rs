@@ -20,6 +20,8 @@ pub const COUNTER_NAMES: [&str; 3] = ["channel", "category", "hour_band"];
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingEvent {
     pub event_id: String,
+    /// `id_hash(event_id)`, computed once: the dedup window keeps it when the event is applied.
+    pub id_hash: u64,
     pub kind: usize,
     pub ts: i64,
     pub amount_cents: i64,

@@ -3,9 +3,10 @@
 
 use super::metrics::{changing_at, compute, next_change, Need, DAY_MS};
 use super::plan::{Family, Kind, Plan};
-use super::state::{add_to_bucket, id_hash, CustomerState, PendingEvent, ORDER};
-use crate::changes::TagChange;
+use super::state::{add_to_bucket, CustomerState, PendingEvent, ORDER};
+use crate::changes::ChangeRef;
 use crate::jsonfmt::Scalar;
+use std::borrow::Cow;
 
 /// Scratch buffers reused across evaluations, so the hot path allocates only for changes.
 #[derive(Default)]
@@ -48,7 +49,7 @@ fn bucket_alive(state: &CustomerState, day: i64, retention_days: i64) -> bool {
 }
 
 /// Fold one event into the totals, windows and counters.
-pub fn apply_event(plan: &Plan, state: &mut CustomerState, event: &PendingEvent, hash: u64) {
+pub fn apply_event(plan: &Plan, state: &mut CustomerState, event: &PendingEvent) {
     let (kind, ts) = (event.kind, event.ts);
     let previous_last = state.last_ts[kind];
     if state.first_ts[kind].is_none_or(|first| ts < first) {
@@ -66,7 +67,7 @@ pub fn apply_event(plan: &Plan, state: &mut CustomerState, event: &PendingEvent,
         counts[kind - 1] = 1;
         add_to_bucket(&mut state.activity_days, day, counts);
     }
-    state.recent_ids.push(hash);
+    state.recent_ids.push(event.id_hash);
     if state.recent_ids.len() > plan.dedup_ids {
         let excess = state.recent_ids.len() - plan.dedup_ids;
         state.recent_ids.drain(..excess);
@@ -95,12 +96,17 @@ fn apply_order(plan: &Plan, state: &mut CustomerState, event: &PendingEvent, day
     }
 }
 
-fn decide(family: &Family, metrics: &[Scalar], state: &CustomerState) -> (Scalar, String) {
+/// A family's value at these metrics, borrowed from the plan where it comes from there, and the
+/// rule that gave it.
+fn decide<'a>(family: &'a Family, metrics: &[Scalar], state: &CustomerState) -> (Cow<'a, Scalar>, Cow<'a, str>) {
+    let default = || (Cow::Borrowed(&family.default), Cow::Borrowed("default"));
     match &family.kind {
-        Kind::Cases(cases) => cases.iter().find(|case| case.condition.holds(metrics)).map_or_else(
-            || (family.default.clone(), "default".into()),
-            |case| (case.value.clone(), case.rule.clone()),
-        ),
+        Kind::Cases(cases) => cases
+            .iter()
+            .find(|case| case.condition.holds(metrics))
+            .map_or_else(default, |case| {
+                (Cow::Borrowed(&case.value), Cow::Borrowed(case.rule.as_str()))
+            }),
         Kind::Top {
             counter,
             min_count,
@@ -113,17 +119,46 @@ fn decide(family: &Family, metrics: &[Scalar], state: &CustomerState) -> (Scalar
                 }
             }
             match best {
-                Some((key, hits)) if hits >= *min_count => (Scalar::Str(key.to_owned()), rule.clone()),
-                _ => (family.default.clone(), "default".into()),
+                Some((key, hits)) if hits >= *min_count => {
+                    (Cow::Owned(Scalar::Str(key.to_owned())), Cow::Borrowed(rule.as_str()))
+                }
+                _ => default(),
             }
         }
         Kind::Grid(grid) => match (&metrics[family.reads[0]], &metrics[family.reads[3]]) {
-            (Scalar::Int(r), Scalar::Int(fm)) => (
-                grid[(5 - r) as usize][(fm - 1) as usize].clone(),
-                format!("rfm grid R={r} FM={fm}"),
-            ),
-            _ => (family.default.clone(), "default".into()),
+            (Scalar::Int(r @ 1..=5), Scalar::Int(fm @ 1..=5)) => {
+                let (value, rule) = &grid[(5 - r) as usize][(fm - 1) as usize];
+                (Cow::Borrowed(value), Cow::Borrowed(rule.as_str()))
+            }
+            _ => default(),
         },
+    }
+}
+
+/// Where tag changes go: CloudEvent JSON lines (what `backtest` writes and the worker sends) and,
+/// when asked for, (family, from, to) transitions (what `whatif` counts).
+#[derive(Default)]
+pub struct Output {
+    pub json: Option<Vec<u8>>,
+    pub transitions: Option<Vec<(usize, Scalar, Scalar)>>,
+    pub count: usize,
+    /// A change whose instant is outside the years 1–9999 has no RFC 3339 form.
+    pub unwritable: Option<i64>,
+}
+
+impl Output {
+    fn record(&mut self, change: &ChangeRef, family: usize) {
+        self.count += 1;
+        if let Some(json) = &mut self.json {
+            if change.write_json(json) {
+                json.push(b'\n');
+            } else {
+                self.unwritable.get_or_insert(change.at);
+            }
+        }
+        if let Some(transitions) = &mut self.transitions {
+            transitions.push((family, change.old.clone(), change.new.clone()));
+        }
     }
 }
 
@@ -131,7 +166,7 @@ pub struct Context<'a> {
     pub plan: &'a Plan,
     pub selections: &'a Selections,
     pub scratch: &'a mut Scratch,
-    pub out: &'a mut Vec<TagChange>,
+    pub out: &'a mut Output,
 }
 
 impl Context<'_> {
@@ -173,30 +208,32 @@ impl Context<'_> {
             )
         };
         compute(plan, state, now, need, &mut scratch.metrics);
-        let before = self.out.len();
+        let before = self.out.count;
         for &index in &scratch.families {
             let family = &plan.families[index];
             let (value, rule) = decide(family, &scratch.metrics, state);
-            if state.tags[index].as_ref() == Some(&value) {
+            if state.tags[index].as_ref() == Some(value.as_ref()) {
                 continue;
             }
-            let old = state.tags[index].replace(value.clone()).unwrap_or(Scalar::Null);
-            self.out.push(TagChange {
-                customer_id: customer_id.to_owned(),
-                family: family.name.clone(),
-                old,
-                new: value,
+            let old = state.tags[index].replace(value.into_owned()).unwrap_or(Scalar::Null);
+            let metrics: Vec<(&str, &Scalar)> = family
+                .sorted_reads
+                .iter()
+                .map(|read| (plan.metrics[*read].as_str(), &scratch.metrics[*read]))
+                .collect();
+            let change = ChangeRef {
+                customer_id,
+                family: &family.name,
+                old: &old,
+                new: state.tags[index].as_ref().expect("just set"),
                 at: now,
-                rule,
-                cause_event_id: cause.map(str::to_owned),
-                metrics: family
-                    .reads
-                    .iter()
-                    .map(|read| (plan.metrics[*read].clone(), scratch.metrics[*read].clone()))
-                    .collect(),
-            });
+                rule: &rule,
+                cause_event_id: cause,
+                metrics: &metrics,
+            };
+            self.out.record(&change, index);
         }
-        if self.out.len() > before {
+        if self.out.count > before {
             state.changed_at = Some(now);
         }
         state.next_deadline = next_change(plan, state, now);
@@ -220,7 +257,7 @@ impl Context<'_> {
                 }
                 (_, Some(_)) => {
                     let event = state.pending.remove(0);
-                    apply_event(self.plan, state, &event, id_hash(&event.event_id));
+                    apply_event(self.plan, state, &event);
                     self.evaluate(customer_id, state, event.ts, Some(&event.event_id), Some(event.kind));
                 }
                 _ => return,
@@ -230,17 +267,10 @@ impl Context<'_> {
 
     /// An event older than the watermark or its customer's clock: catch the customer up to the
     /// watermark, fold the event in, evaluate at the watermark (or the customer's later clock).
-    pub fn apply_late(
-        &mut self,
-        customer_id: &str,
-        state: &mut CustomerState,
-        event: &PendingEvent,
-        hash: u64,
-        watermark: i64,
-    ) {
+    pub fn apply_late(&mut self, customer_id: &str, state: &mut CustomerState, event: &PendingEvent, watermark: i64) {
         self.advance(customer_id, state, watermark, false);
         state.late_events += 1;
-        apply_event(self.plan, state, event, hash);
+        apply_event(self.plan, state, event);
         let now = state.clock.map_or(watermark, |clock| clock.max(watermark));
         self.evaluate(customer_id, state, now, Some(&event.event_id), Some(event.kind));
     }
