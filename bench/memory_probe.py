@@ -5,7 +5,8 @@
   Faust's memory:// store keeps), eight `PartitionEngine`s with their deadline index, records fed
   in batches of 500 with a `commit` after each, as the agent does.
 - worker-compact: the same, but each value is stored as an exact-size copy (diagnostic).
-- offline: `Backtest`'s representation, live `CustomerState` objects in a dict.
+- offline: `Backtest`'s representation, the native core's customer states (its stored form,
+  state format 2, is measured after RSS is read).
 RSS is read from /proc/self/status after imports and rule loading (before) and after the build
 and a full garbage collection (after); the log is streamed from disk, never held in memory.
 """
@@ -21,7 +22,6 @@ import orjson
 from bench.common import rss_bytes
 from schemas.events import EVENT_TYPES, Event, decode_event
 from stream.backtest import Backtest
-from stream.codec import encode_state
 from stream.engine import PartitionEngine
 from stream.logfile import LogReader
 from stream.partitioner import partition_for
@@ -70,17 +70,16 @@ def main() -> None:
         customers = sum(1 for key in table if not key.startswith(b"\x00"))
         state_bytes = sum(len(value) for key, value in table.items() if not key.startswith(b"\x00"))
     else:
-        backtest = Backtest(rules, 8)
-        backtest.run(LogReader([path]), lambda change: None, lambda line, rejection: None)
-        backtest.finish("watermark", lambda change: None)
+        backtest = Backtest(rules, 8, json=False)
+        backtest.run(LogReader([path]), lambda changes: None, lambda line, rejection: None)
+        backtest.finish("watermark", lambda changes: None)
         events = backtest.totals.events
-        states = [state for engine in backtest.engines for state in engine.store.values()]
-        customers = len(states)
-        state_bytes = sum(len(encode_state(state)) for state in states)
-        del states
+        customers = backtest.engine.customer_count()
     build_s = time.monotonic() - started
     gc.collect()
     after = rss_bytes()
+    if form == "offline":
+        state_bytes = sum(len(raw) for _, raw in backtest.engine.export_states())
     print(orjson.dumps({"form": form, "events": events, "customers": customers, "rss_before": before,
                         "rss_after": after, "state_bytes": state_bytes, "build_s": build_s}).decode(), flush=True)
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from agents.background_writer import BackgroundWriter
 from agents.log_order import ORDER_NOTE, LogOrder, add_order_options
 from config.settings import load_settings
 from stream.backtest import AsOf, Backtest, counting_rejections
@@ -70,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
 
     reject = counting_rejections(totals, report)
     try:
-        with open(args.changes_out, "wb") as out, order.open(reader, reject, "backtest") as ordered:
-            write = lambda changes: out.write(changes.json_lines())  # noqa: E731
+        with open(args.changes_out, "wb") as out, BackgroundWriter(out) as writer, \
+                order.open(reader, reject, "backtest") as ordered:
+            write = lambda changes: writer.write(changes.json_lines())  # noqa: E731
             backtest.run(ordered.with_progress(lambda: (totals.lines, f"changes {totals.changes:,}")), write, report)
             backtest.finish(as_of, write)
             ordered.progress.finish(totals.lines, extra=f"events {totals.events:,}")

@@ -125,8 +125,8 @@ impl Engine {
         }
     }
 
-    /// Run `step` on every partition with one output, and hand that over as a batch.
-    fn each_partition(&mut self, step: impl Fn(&mut Partition, &mut Context)) -> ChangeBatch {
+    /// Run `work` with one output for its changes, and hand that over as a batch.
+    fn run<T>(&mut self, work: impl FnOnce(&mut [Partition], &mut Totals, &mut Context) -> T) -> (T, ChangeBatch) {
         let mut out = self.output();
         let mut cx = Context {
             plan: &self.plan,
@@ -134,10 +134,51 @@ impl Engine {
             scratch: &mut self.scratch,
             out: &mut out,
         };
-        for partition in &mut self.partitions {
-            step(partition, &mut cx);
-        }
-        self.batch(out)
+        let result = work(&mut self.partitions, &mut self.totals, &mut cx);
+        (result, self.batch(out))
+    }
+
+    /// Run `step` on every partition.
+    fn each_partition(&mut self, step: impl Fn(&mut Partition, &mut Context)) -> ChangeBatch {
+        self.run(|partitions, _, cx| partitions.iter_mut().for_each(|partition| step(partition, cx)))
+            .1
+    }
+
+    fn ingest_raw(&mut self, raws: &[&[u8]]) -> (ChangeBatch, Vec<(usize, &'static str, String)>) {
+        let immediate = self.immediate;
+        let (rejected, batch) = self.run(|partitions, totals, cx| {
+            let mut rejected = Vec::new();
+            for (index, raw) in raws.iter().enumerate() {
+                let event = match decode_event(raw, None, None) {
+                    Ok(event) => event,
+                    Err(rejection) => {
+                        rejected.push((index, rejection.reason, rejection.message));
+                        continue;
+                    }
+                };
+                totals.events += 1;
+                totals.newest = Some(totals.newest.map_or(event.ts, |newest| newest.max(event.ts)));
+                let kind = EVENT_TYPES.iter().position(|known| *known == event.kind).unwrap_or(0);
+                let partition = &mut partitions[partition_of_key(event.customer_id.as_bytes(), partitions.len())];
+                let pending = PendingEvent {
+                    id_hash: id_hash(&event.event_id),
+                    event_id: event.event_id,
+                    kind,
+                    ts: event.ts,
+                    amount_cents: event.amount_cents,
+                    coupon: event.coupon,
+                    channel: event.channel,
+                    categories: event.categories,
+                };
+                match partition.ingest(cx, &event.customer_id, pending, immediate, 0) {
+                    Outcome::Duplicate => totals.duplicates += 1,
+                    Outcome::Late => totals.late += 1,
+                    Outcome::Applied => {}
+                }
+            }
+            rejected
+        });
+        (batch, rejected)
     }
 
     fn partition_of(&self, customer_id: &str) -> usize {
@@ -185,58 +226,26 @@ impl Engine {
         })
     }
 
-    /// Decode and apply a batch of log lines, in order. Returns the changes and, per rejected
-    /// line, `(index in the batch, reason, message)`.
-    fn ingest_lines(&mut self, values: Vec<Bound<'_, PyBytes>>) -> (ChangeBatch, Vec<(usize, &'static str, String)>) {
-        let mut rejected = Vec::new();
-        let mut out = self.output();
-        let mut cx = Context {
-            plan: &self.plan,
-            selections: &self.selections,
-            scratch: &mut self.scratch,
-            out: &mut out,
-        };
-        let count = self.partitions.len();
-        for (index, value) in values.iter().enumerate() {
-            let event = match decode_event(value.as_bytes(), None, None) {
-                Ok(event) => event,
-                Err(rejection) => {
-                    rejected.push((index, rejection.reason, rejection.message));
-                    continue;
-                }
-            };
-            let totals = &mut self.totals;
-            totals.events += 1;
-            totals.newest = Some(totals.newest.map_or(event.ts, |newest| newest.max(event.ts)));
-            let kind = EVENT_TYPES.iter().position(|known| *known == event.kind).unwrap_or(0);
-            let partition = &mut self.partitions[partition_of_key(event.customer_id.as_bytes(), count)];
-            let pending = PendingEvent {
-                id_hash: id_hash(&event.event_id),
-                event_id: event.event_id,
-                kind,
-                ts: event.ts,
-                amount_cents: event.amount_cents,
-                coupon: event.coupon,
-                channel: event.channel,
-                categories: event.categories,
-            };
-            match partition.ingest(&mut cx, &event.customer_id, pending, self.immediate, 0) {
-                Outcome::Duplicate => totals.duplicates += 1,
-                Outcome::Late => totals.late += 1,
-                Outcome::Applied => {}
-            }
-        }
-        (self.batch(out), rejected)
+    /// Decode and apply a batch of log lines, in order, without holding the GIL (a writer thread
+    /// can write the previous batch meanwhile). Returns the changes and, per rejected line,
+    /// `(index in the batch, reason, message)`.
+    fn ingest_lines(
+        &mut self,
+        py: Python<'_>,
+        values: Vec<Bound<'_, PyBytes>>,
+    ) -> (ChangeBatch, Vec<(usize, &'static str, String)>) {
+        let raws: Vec<&[u8]> = values.iter().map(|value| value.as_bytes()).collect();
+        py.detach(|| self.ingest_raw(&raws))
     }
 
     /// End of input: every topic is caught up, so each partition's watermark moves to its newest event.
-    fn refresh(&mut self) -> ChangeBatch {
-        self.each_partition(|partition, cx| partition.refresh(cx, ALL_CAUGHT_UP))
+    fn refresh(&mut self, py: Python<'_>) -> ChangeBatch {
+        py.detach(|| self.each_partition(|partition, cx| partition.refresh(cx, ALL_CAUGHT_UP)))
     }
 
     /// Apply everything and let time run to `until` (inclusive).
-    fn finish(&mut self, until: i64) -> ChangeBatch {
-        self.each_partition(|partition, cx| partition.finish(cx, until))
+    fn finish(&mut self, py: Python<'_>, until: i64) -> ChangeBatch {
+        py.detach(|| self.each_partition(|partition, cx| partition.finish(cx, until)))
     }
 
     /// Live mode: real time has reached `wall_clock_ms`; `caught_up` has a bit per input topic

@@ -1400,6 +1400,7 @@ mod tests {
                 categories: vec![],
             },
             PendingEvent {
+                id_hash: id_hash("e8 ✓"),
                 event_id: "e8 ✓".into(),
                 kind: ORDER,
                 ts: 1_700_600_000_500,

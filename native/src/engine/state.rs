@@ -159,6 +159,7 @@ mod tests {
         for (id, ts) in [("b", 5), ("a", 5), ("c", 1), ("a", 9)] {
             state.buffer(PendingEvent {
                 event_id: id.into(),
+                id_hash: id_hash(id),
                 kind: 1,
                 ts,
                 amount_cents: 0,

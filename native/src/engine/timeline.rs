@@ -67,11 +67,13 @@ pub fn apply_event(plan: &Plan, state: &mut CustomerState, event: &PendingEvent)
         counts[kind - 1] = 1;
         add_to_bucket(&mut state.activity_days, day, counts);
     }
-    state.recent_ids.push(event.id_hash);
-    if state.recent_ids.len() > plan.dedup_ids {
-        let excess = state.recent_ids.len() - plan.dedup_ids;
+    // Oldest out before the newest goes in: the vector never outgrows the window (a push onto a
+    // full one would double its capacity for good).
+    if state.recent_ids.len() >= plan.dedup_ids {
+        let excess = state.recent_ids.len() + 1 - plan.dedup_ids;
         state.recent_ids.drain(..excess);
     }
+    state.recent_ids.push(event.id_hash);
 }
 
 fn apply_order(plan: &Plan, state: &mut CustomerState, event: &PendingEvent, day: i64, previous: Option<i64>) {
