@@ -7,6 +7,8 @@ use crate::timestamp::{format_ts, parse_rfc3339, Parsed};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
+mod fast;
+
 pub const EVENT_TYPES: [&str; 4] = ["order", "email_open", "click", "visit"];
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 pub const MAX_ID_CHARS: usize = 128;
@@ -62,10 +64,19 @@ pub fn decode_event(raw: &[u8], key: Option<&[u8]>, latest_ms: Option<i64>) -> R
     }
 }
 
-/// Checks the bytes, then decodes the JSON inline, or for a deeply nested document on a thread
-/// with a stack large enough for serde_json's recursion (parse, `repr` and drop all recurse).
+/// Checks the bytes, then takes the fast path (`fast.rs`) for a common-shaped event it can finish
+/// on its own, and the full path for everything else: the full path alone words rejections.
 fn decode(raw: &[u8], key: Option<&[u8]>) -> Result<Event, Rejection> {
     let text = checked_text(raw)?;
+    if let Some(event) = fast::decode(text, key) {
+        return Ok(event);
+    }
+    decode_full(text, key)
+}
+
+/// Decodes the JSON inline, or for a deeply nested document on a thread with a stack large enough
+/// for serde_json's recursion (parse, `repr` and drop all recurse).
+fn decode_full(text: &str, key: Option<&[u8]>) -> Result<Event, Rejection> {
     let shape = scan(text);
     if shape.depth > MAX_DEPTH {
         return Err(not_json("not_json", "depth limit exceeded"));
@@ -106,7 +117,7 @@ fn decode_text(text: &str, key: Option<&[u8]>) -> Result<Event, Rejection> {
         ));
     };
     let text = required_str(&doc, "type")?;
-    let Some(kind) = EVENT_TYPES.iter().copied().find(|known| *known == text) else {
+    let Some(kind) = event_kind(text) else {
         return Err(reject(
             "unknown_type",
             format!(
@@ -145,6 +156,16 @@ fn decode_text(text: &str, key: Option<&[u8]>) -> Result<Event, Rejection> {
         event.categories = categories(field(&doc, "items"))?;
     }
     Ok(event)
+}
+
+/// The known event type named `text`, as the `'static` name an `Event` carries.
+fn event_kind(text: &str) -> Option<&'static str> {
+    EVENT_TYPES.iter().copied().find(|known| *known == text)
+}
+
+/// Whether the record key, when there is one, is the customer id.
+fn key_matches(key: Option<&[u8]>, customer_id: &str) -> bool {
+    key.is_none_or(|key| key == customer_id.as_bytes())
 }
 
 /// orjson's acceptance, first part: the size limit, UTF-8 without a byte order mark, not empty.
@@ -270,14 +291,24 @@ fn required_str<'a>(doc: &'a Map<String, Value>, name: &str) -> Result<&'a str, 
 
 fn identifier<'a>(doc: &'a Map<String, Value>, name: &str) -> Result<&'a str, Rejection> {
     let text = required_str(doc, name)?;
-    let chars = text.chars().count();
-    if chars == 0 || chars > MAX_ID_CHARS || !text.chars().all(is_printable) {
+    if !is_identifier(text) {
         return Err(reject(
             "bad_value",
             format!("'{name}' must be 1..{MAX_ID_CHARS} printable characters"),
         ));
     }
     Ok(text)
+}
+
+/// `0 < len(text) <= MAX_ID_CHARS and text.isprintable()`: Python counts code points. ASCII text
+/// (the common case) is printable exactly when every byte is in 0x20..=0x7E, which is what the
+/// table says for those characters (`printable_ascii_is_the_table` checks it).
+fn is_identifier(text: &str) -> bool {
+    if text.is_ascii() {
+        return (1..=MAX_ID_CHARS).contains(&text.len()) && text.bytes().all(|byte| (0x20..0x7f).contains(&byte));
+    }
+    let chars = text.chars().count();
+    (1..=MAX_ID_CHARS).contains(&chars) && text.chars().all(is_printable)
 }
 
 /// An optional string; the empty string counts as absent (`value or None`).
@@ -294,30 +325,13 @@ fn optional_str<'a>(doc: &'a Map<String, Value>, name: &str) -> Result<Option<&'
 
 /// `parse_timestamp`: RFC 3339 text or integer epoch milliseconds, range-checked.
 fn timestamp(value: Option<&Value>) -> Result<i64, Rejection> {
-    let bad_value = |message: String| reject("bad_value", message);
-    let (ts, shown) = match value {
-        None => return Err(reject("missing_field", "missing field 'ts'".to_owned())),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {
-            let millis = n
-                .as_i64()
-                .map_or_else(|| i128::from(n.as_u64().unwrap_or(u64::MAX)), i128::from);
-            if (0..SMALLEST_EPOCH_MS).contains(&millis) {
-                return Err(bad_value(format!(
-                    "'ts' {millis} looks like epoch seconds; send epoch milliseconds \
-                     (or RFC 3339 text for instants before 1973-03-03)"
-                )));
-            }
-            (millis, None)
-        }
-        Some(Value::String(text)) => {
-            // Rendered only for a message: an accepted event never needs it.
-            let shown = || str_repr(&text.chars().take(64).collect::<String>());
-            match parse_rfc3339(text) {
-                Parsed::Instant(millis) => (i128::from(millis), Some(text.as_str())),
-                Parsed::Naive => return Err(bad_value(format!("'ts' has no timezone: {}", shown()))),
-                Parsed::Invalid => return Err(bad_value(format!("'ts' is not RFC 3339: {}", shown()))),
-            }
-        }
+    match value {
+        None => Err(reject("missing_field", "missing field 'ts'".to_owned())),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => timestamp_millis(
+            n.as_i64()
+                .map_or_else(|| i128::from(n.as_u64().unwrap_or(u64::MAX)), i128::from),
+        ),
+        Some(Value::String(text)) => timestamp_text(text),
         Some(other) => {
             // A container is named by its type, as in Python: its repr can be megabytes.
             let shown = match other {
@@ -325,12 +339,42 @@ fn timestamp(value: Option<&Value>) -> Result<i64, Rejection> {
                 Value::Object(_) => "dict".to_owned(),
                 scalar => value_repr(scalar),
             };
-            return Err(reject(
+            Err(reject(
                 "bad_type",
                 format!("'ts' must be an RFC 3339 string or epoch milliseconds, got {shown}"),
-            ));
+            ))
         }
-    };
+    }
+}
+
+/// An integer `ts`: epoch milliseconds, not seconds, in range.
+fn timestamp_millis(millis: i128) -> Result<i64, Rejection> {
+    if (0..SMALLEST_EPOCH_MS).contains(&millis) {
+        return Err(reject(
+            "bad_value",
+            format!(
+                "'ts' {millis} looks like epoch seconds; send epoch milliseconds \
+                 (or RFC 3339 text for instants before 1973-03-03)"
+            ),
+        ));
+    }
+    timestamp_in_range(millis, None)
+}
+
+/// A text `ts`: an RFC 3339 instant, in range.
+fn timestamp_text(text: &str) -> Result<i64, Rejection> {
+    // Rendered only for a message: an accepted event never needs it.
+    let shown = || str_repr(&text.chars().take(64).collect::<String>());
+    match parse_rfc3339(text) {
+        Parsed::Instant(millis) => timestamp_in_range(i128::from(millis), Some(text)),
+        Parsed::Naive => Err(reject("bad_value", format!("'ts' has no timezone: {}", shown()))),
+        Parsed::Invalid => Err(reject("bad_value", format!("'ts' is not RFC 3339: {}", shown()))),
+    }
+}
+
+/// The range check of either form; `shown` is the text of a text `ts`.
+fn timestamp_in_range(ts: i128, shown: Option<&str>) -> Result<i64, Rejection> {
+    let bad_value = |message: String| reject("bad_value", message);
     // The value as the message shows it: the number, or the text's repr (first 64 characters).
     let shown = || {
         shown.map_or_else(
@@ -387,15 +431,20 @@ fn categories(items: Option<&Value>) -> Result<Vec<String>, Rejection> {
         Some(Value::Array(items)) => items,
         Some(_) => return Err(reject("bad_type", "'items' must be a list".to_owned())),
     };
-    let mut found: Vec<String> = Vec::new();
+    let mut found = Vec::new();
     for item in items {
         if let Some(Value::String(category)) = item.as_object().and_then(|item| item.get("category")) {
-            if !category.is_empty() && !found.contains(category) {
-                found.push(category.clone());
-            }
+            add_category(&mut found, category);
         }
     }
-    Ok(found)
+    Ok(found.into_iter().map(str::to_owned).collect())
+}
+
+/// One item's string `category`: kept when it is not empty and not already found.
+fn add_category<'a>(found: &mut Vec<&'a str>, category: &'a str) {
+    if !category.is_empty() && !found.contains(&category) {
+        found.push(category);
+    }
 }
 
 #[cfg(test)]
@@ -424,6 +473,31 @@ mod tests {
             integer_negative_zero_as_zero(text, &scan(text).negative_zeros),
             r#"["-0", 0,-0.5,1e-0,-0e1,-01]"#
         );
+    }
+
+    #[test]
+    fn printable_ascii_is_the_table() {
+        for byte in 0..0x80_u8 {
+            assert_eq!(
+                is_printable(char::from(byte)),
+                (0x20..0x7f).contains(&byte),
+                "{byte:#x}"
+            );
+        }
+        for text in [
+            "c1",
+            "a b",
+            "~",
+            "",
+            "x\u{7f}",
+            "\t",
+            &"x".repeat(128),
+            &"x".repeat(129),
+        ] {
+            let chars = text.chars().count();
+            let by_table = (1..=MAX_ID_CHARS).contains(&chars) && text.chars().all(is_printable);
+            assert_eq!(is_identifier(text), by_table, "{text:?}");
+        }
     }
 
     #[test]

@@ -89,13 +89,28 @@ fn date_time(b: &[u8]) -> Option<(i64, &[u8])> {
 /// Python computes it: the float product and the half-to-even rounding are part of the contract,
 /// since they decide the millisecond of an instant given in microseconds.
 fn millis_like_python(micros: i64) -> i64 {
+    (seconds_like_python(micros) * 1000.0).round_ties_even() as i64
+}
+
+/// The float nearest to `micros / 10^6`. Up to 2^53 in magnitude both `micros` and 10^6 are exact
+/// doubles and IEEE division is correctly rounded, so one division gives that float (every instant
+/// of the years 1685-2255); beyond, the exact decimal text is parsed.
+fn seconds_like_python(micros: i64) -> f64 {
+    const EXACT: u64 = 1 << 53;
+    if micros.unsigned_abs() <= EXACT {
+        return micros as f64 / 1e6;
+    }
+    seconds_from_decimal(micros)
+}
+
+/// The float nearest to `micros / 10^6`, through its exact decimal text.
+fn seconds_from_decimal(micros: i64) -> f64 {
     let sign = if micros < 0 { "-" } else { "" };
     let magnitude = micros.unsigned_abs();
     // Rust's decimal parser is correctly rounded, like Python's int / int division.
-    let seconds: f64 = format!("{sign}{}.{:06}", magnitude / 1_000_000, magnitude % 1_000_000)
+    format!("{sign}{}.{:06}", magnitude / 1_000_000, magnitude % 1_000_000)
         .parse()
-        .expect("a decimal literal always parses");
-    (seconds * 1000.0).round_ties_even() as i64
+        .expect("a decimal literal always parses")
 }
 
 fn two_digits(high: u8, low: u8) -> Option<u32> {
@@ -186,6 +201,32 @@ pub fn write_ts(buffer: &mut [u8; 24], ts: i64) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_division_is_the_float_of_the_decimal_text() {
+        const EXACT: i64 = 1 << 53;
+        let mut samples: Vec<i64> = vec![0, 1, -1, 500, -500, 1_500, 999_999, EXACT, -EXACT, EXACT - 1, 1 - EXACT];
+        // Whole and half milliseconds (the rounding ties) around the epoch, 2025 and the bound.
+        for base in [0, 1_735_689_600_000_000, EXACT - 10_000_000, 10_000_000 - EXACT] {
+            samples.extend((-20_000..20_000).map(|step| base + step * 500));
+            samples.extend((-20_000..20_000).map(|step| base + step));
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..500_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let micros = (state % (2 * EXACT as u64 + 1)) as i64 - EXACT;
+            samples.extend([micros, micros / 1000 * 1000 + 500]);
+        }
+        for micros in samples {
+            assert_eq!(
+                seconds_like_python(micros).to_bits(),
+                seconds_from_decimal(micros).to_bits(),
+                "{micros}"
+            );
+        }
+    }
 
     #[test]
     fn accepts_the_schema_forms() {

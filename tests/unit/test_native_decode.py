@@ -270,3 +270,141 @@ def test_messages_quote_every_character_like_repr():
     values = [b'{"type":"click","customer_id":"c","event_id":"e","ts":' + orjson.dumps(c) + b"}" for c in chars]
     wrong = [c for c, outcome in zip(chars, _native.decode_batch(values)) if outcome[1] != f"'ts' is not RFC 3339: {c!r}"]
     assert wrong == []
+
+
+# --- the fast path's edges: mostly valid events, written in every way JSON allows ---
+# `decode_event` in Rust reads common-shaped events without a `serde_json::Value` and hands anything
+# unusual to the full path (native/src/decode/fast.rs); both must give what Python gives.
+
+WHITESPACE = st.sampled_from(["", "", "", " ", "\n", "\t", "\r\n", "  \t\n "])
+
+
+def escaped(text: str) -> str:
+    """Every character as a `\\u` escape (astral ones as a surrogate pair)."""
+    units = text.encode("utf-16-le", "surrogatepass")
+    return '"' + "".join(f"\\u{int.from_bytes(units[i:i + 2], 'little'):04x}" for i in range(0, len(units), 2)) + '"'
+
+
+@st.composite
+def json_string(draw: st.DrawFn, text: st.SearchStrategy[str]) -> str:
+    value = draw(text)
+    # Mostly plain: a record has a dozen strings, and one escape anywhere sends it to the full path.
+    style = draw(st.sampled_from(["plain"] * 40 + ["ascii", "escaped", "one"]))
+    if style == "plain":
+        return dumps(value)  # orjson escapes only '"', '\\' and control characters
+    if style == "ascii":
+        return json.dumps(value, ensure_ascii=True)
+    if style == "escaped" or not value:
+        return escaped(value)
+    at = draw(st.integers(0, len(value) - 1))  # one character escaped, the rest plain
+    return dumps(value[:at])[:-1] + escaped(value[at])[1:-1] + dumps(value[at + 1:])[1:]
+
+
+@st.composite
+def raw_json(draw: st.DrawFn, value: object) -> str:
+    """`value` as JSON text with whitespace between the tokens and strings in any style."""
+    ws = lambda: draw(WHITESPACE)  # noqa: E731
+    if isinstance(value, str):
+        return draw(json_string(st.just(value)))
+    if isinstance(value, list):
+        return "[" + ws() + ",".join(ws() + draw(raw_json(item)) + ws() for item in value) + "]"
+    if isinstance(value, dict):
+        members = (ws() + draw(json_string(st.just(k))) + ws() + ":" + ws() + draw(raw_json(v)) + ws() for k, v in value.items())
+        return "{" + ws() + ",".join(members) + "}"
+    return dumps(value)
+
+
+printable_ids = st.text(st.characters(exclude_categories=["Cs", "Cc", "Cf", "Co", "Cn", "Zl", "Zp", "Zs"]) | st.just(" "),
+                        min_size=1, max_size=130)
+plain_ids = st.from_regex(r"\A[a-z]-c[0-9]{6}-[0-9]{1,3}\Z")
+fast_ids = st.one_of(plain_ids, plain_ids, plain_ids, st.text("abc-_ 'é日\U0001f600\"\\/", min_size=1, max_size=8),
+                     printable_ids, printable_ids, st.text(max_size=130))
+
+
+@st.composite
+def valid_ts_texts(draw: st.DrawFn) -> str:
+    """Real instants of 1970-9999 in the schema's form, any fraction length, `Z` or an offset."""
+    moment = draw(st.datetimes(datetime(1970, 1, 2), datetime(9999, 12, 30)))
+    fraction = draw(st.sampled_from(["", ".0", f".{moment.microsecond:06d}"[:draw(st.integers(2, 7))], ".1234567891"]))
+    zone = draw(st.sampled_from(["Z", "+00:00", "-05:30", "+14:00", "+23:59", "-23:59"]))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + zone
+fast_ts = (
+    st.integers(100_000_000_000, 253_402_300_799_999).map(str)
+    | st.sampled_from(["100000000000", "253402300799999", "1735689600000", "-0", "1.7e12", "1735689600000.0", "99999999999"])
+    | rfc3339_texts().filter(lambda text: not ts_differs(text)).map(dumps)
+    | valid_ts_texts().map(dumps)
+    | valid_ts_texts().map(dumps)
+)
+fast_amounts = (
+    st.integers(0, 10**9).map(str)
+    | st.floats(0, 1e9).map(dumps)
+    | st.from_regex(r"\A(0|[1-9][0-9]{0,9})\.[0-9]{1,20}\Z")
+    | st.from_regex(r"\A(0|[1-9][0-9]{0,3})(\.[0-9]{1,3})?[eE][+-]?[0-9]{1,2}\Z")
+    | st.sampled_from(["-0", "-0.0", "0", "0.0", "12", "12.0", "0.125", "0.375", "1.005", "1000000000", "1000000000.0",
+                       "1000000000.0000001", "999999999.995", "1e9", "-1", "012", "1.", '"1"', "null"])
+)
+odd_items = st.one_of(
+    st.dictionaries(st.sampled_from(["category", "sku", "qty", "price", "Category"]),
+                    st.sampled_from(["shoes", "hats", "", "日本"]) | json_scalars, max_size=4),
+    st.builds(lambda c: {"sku": "DR023", "category": c, "qty": 2, "price": 102.0}, st.sampled_from(["dresses", "hats", ""])),
+    json_values,
+)
+
+
+@st.composite
+def repeated_category(draw: st.DrawFn) -> str:
+    """An item object with `category` twice: the last one counts."""
+    first, last = draw(st.sampled_from(['"a"', '""', "1", "null"])), draw(st.sampled_from(['"a"', '"b"', '""', "1", "null"]))
+    return f'{{"category":{first},"sku":"x","category":{last}}}'
+
+
+@st.composite
+def fast_items(draw: st.DrawFn) -> str:
+    items = [draw(raw_json(item)) for item in draw(st.lists(odd_items, max_size=40))]
+    for _ in range(draw(st.integers(0, 2))):
+        items.insert(draw(st.integers(0, len(items))), draw(repeated_category()))
+    return "[" + ",".join(items) + "]"
+
+
+@st.composite
+def fast_path_events(draw: st.DrawFn) -> tuple[bytes, bytes | None, int | None]:
+    kind = draw(st.sampled_from(["order", "order", "visit", "click", "email_open"]))
+    customer = draw(fast_ids)
+    fields = {
+        "type": draw(json_string(st.just(kind))),
+        "customer_id": draw(json_string(st.just(customer))),
+        "event_id": draw(json_string(fast_ids)),
+        "ts": draw(fast_ts),
+    }
+    if kind == "order" or draw(st.booleans()):
+        fields["amount"] = draw(fast_amounts)
+        for name in ("coupon", "channel"):
+            choice = draw(st.sampled_from(["absent", "empty", "null", "text"]))
+            if choice != "absent":
+                fields[name] = {"empty": '""', "null": "null"}.get(choice) or draw(json_string(st.sampled_from(["web", "SPRING", "é"])))
+        if draw(st.integers(0, 4)):
+            fields["items"] = draw(fast_items() | st.sampled_from(["null", "[]", '{"category":"a"}', '"x"']))
+    pairs = list(fields.items())
+    # Keys the decoder does not read, with any value.
+    for _ in range(draw(st.integers(0, 3))):
+        name = draw(st.sampled_from(["page", "source", "currency", "campaign_id", "Type", "type ", "", "日本"]))
+        pairs.append((name, draw(raw_json(draw(json_values)))))
+    pairs = draw(st.permutations(pairs))
+    # Repeated keys: an earlier value of any kind, which the later one replaces (or a later one).
+    for name in draw(st.lists(st.sampled_from(list(fields)), max_size=3)):
+        value = draw(json_values.map(dumps) | st.sampled_from(['"order"', '""', "-0", "1e2", "[]"]) | st.just(fields[name]))
+        last = max(at for at, (known, _) in enumerate(pairs) if known == name)
+        pairs.insert(draw(st.integers(0, last if draw(st.integers(0, 9)) else len(pairs))), (name, value))
+    ws = lambda: draw(WHITESPACE)  # noqa: E731
+    members = [ws() + draw(json_string(st.just(name))) + ws() + ":" + ws() + value + ws() for name, value in pairs]
+    raw = (ws() + "{" + ",".join(members) + "}" + ws()).encode()
+    key = draw(st.sampled_from([None, None, customer.encode(), customer.encode(), b"c1", b""]))
+    return raw, key, draw(st.sampled_from([None, None, None, NOW_MS, 253_402_300_799_999]))
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(fast_path_events())
+def test_native_fast_path_edges_agree_with_python(record):
+    raw, key, latest_ms = record
+    assume(not any(ts_differs(text) for text in ts_text_of(raw)))
+    assert_same(raw, key, latest_ms)
