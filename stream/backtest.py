@@ -21,6 +21,7 @@ from itertools import islice
 import orjson
 
 from schemas.events import Rejection
+from stream.bulk import collector_paused
 from stream.engine import Arrival
 from stream.logfile import LogLine
 from stream.native import ChangeBatch, Engine
@@ -80,12 +81,13 @@ class Backtest:
         by customer would make most later customers' events late, unlike the worker fed by replay."""
         reject = counting_rejections(self.totals, on_reject)
         source = iter(lines)
-        while batch := list(islice(source, BATCH_LINES)):
-            changes, rejected = self.engine.ingest_lines([line.raw for line in batch])
-            self.totals.lines += len(batch) - len(rejected)
-            for index, reason, message in rejected:
-                reject(batch[index], Rejection(reason, message))
-            self._emit(changes, on_changes)
+        with collector_paused():
+            while batch := list(islice(source, BATCH_LINES)):
+                changes, rejected = self.engine.ingest_lines([line.raw for line in batch])
+                self.totals.lines += len(batch) - len(rejected)
+                for index, reason, message in rejected:
+                    reject(batch[index], Rejection(reason, message))
+                self._emit(changes, on_changes)
 
     def finish(self, as_of: AsOf, on_changes: OnChanges) -> None:
         """End of input: every source is now caught up; then apply `as_of` (see module doc)."""

@@ -107,7 +107,10 @@ class PartitionEngine:
             state = CustomerState()
             self.customers += 1
         if state.has_seen(event.event_id):
-            return Outcome([], duplicate=True)
+            # A copy still shows how far its topic has been read: after a crash the saved
+            # watermark can predate the saved state, and the re-read events are all copies.
+            self.watermark.observe(source, event.ts)
+            return Outcome(self.advance_to(self.watermark.advance(caught_up)), duplicate=True)
         late = self._is_late(event, state, arrival)
         if late:
             changes = apply_late(self.rules, event.customer_id, state, event, self.watermark.value)

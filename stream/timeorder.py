@@ -30,6 +30,7 @@ from itertools import islice
 
 from schemas.events import Rejection
 from stream import native
+from stream.bulk import collector_paused
 from stream.logfile import LogLine
 from stream.timeutil import format_ts
 
@@ -96,7 +97,9 @@ class SortedLog:
 
     def __iter__(self) -> Iterator[LogLine]:
         paths = self._paths
-        for _ts, number, index, in_file, raw in heapq.merge(*self._runs.readers(), _drain(self._last_chunk)):
+        runs = self._runs.readers()
+        records = heapq.merge(*runs, _drain(self._last_chunk)) if runs else _drain(self._last_chunk)
+        for _ts, number, index, in_file, raw in records:
             yield LogLine(paths[index], number, raw, in_file)
 
 
@@ -115,7 +118,9 @@ def time_ordered(
     $TMPDIR or /tmp) that is removed when the block exits, also on an error or Ctrl-C."""
     runs = _RunFiles(temp_dir)
     try:
-        yield _sort_pass(lines, on_reject, decode, memory_bytes, on_progress, runs)
+        with collector_paused():
+            sorted_log = _sort_pass(lines, on_reject, decode, memory_bytes, on_progress, runs)
+        yield sorted_log
     finally:
         runs.remove()
 

@@ -153,6 +153,11 @@ impl Partition {
         let watermark = self.watermark.value;
         let Slot { customer_id, state } = &mut self.slots[slot as usize];
         if state.has_seen(&event.event_id, event.id_hash) {
+            // A copy still shows how far its topic has been read: after a crash the saved
+            // watermark can predate the saved state, and the re-read events are all copies.
+            self.watermark.observe(event.kind, event.ts);
+            let watermark = self.watermark.advance(caught_up);
+            self.advance_to(cx, watermark, false);
             return Outcome::Duplicate;
         }
         let (source, ts) = (event.kind, event.ts);
