@@ -22,8 +22,8 @@ from functools import partial
 from agents.progress import Progress
 from config.settings import load_settings
 from schemas.events import future_bound
-from stream.logfile import LogLine, LogReader
-from stream.timeorder import Decode, OnReject, event_times, presorted, time_ordered
+from stream.logfile import LogLine, LogReader, blocks_of
+from stream.timeorder import Decode, OnReject, SortedLog, event_times, presorted, time_ordered
 from stream.timeutil import parse_duration
 
 DEFAULT_SORT_MEMORY = "512M"
@@ -107,6 +107,16 @@ class OrderedLines:
         self._lines = lines
         self._position = position  # lines yielded -> units of `total` done
         self.progress = Progress(label, total=total, stream=sys.stderr)
+
+    def blocks_with_progress(self, status: Status) -> Iterator[list[LogLine]]:
+        """The lines a block at a time (what the engine takes), updating the progress line after each."""
+        blocks = self._lines.blocks() if isinstance(self._lines, SortedLog) else blocks_of(self._lines, PROGRESS_EVERY)
+        yielded = 0
+        for block in blocks:
+            yield block
+            yielded += len(block)
+            count, extra = status()
+            self.progress.update(count, self._position(yielded), extra)
 
     def with_progress(self, status: Status, every: int = PROGRESS_EVERY) -> Iterator[LogLine]:
         """The lines, updating the progress line every `every` lines (it prints every few seconds)."""

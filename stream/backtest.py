@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 
 import orjson
 
 from schemas.events import Rejection
 from stream.bulk import collector_paused
 from stream.engine import Arrival
-from stream.logfile import LogLine
+from stream.logfile import LogLine, blocks_of
 from stream.native import ChangeBatch, Engine
 from stream.rules.plan_export import plan_json
 from stream.rules.ruleset import RuleSet
@@ -79,14 +78,17 @@ class Backtest:
         """Feed every line in the order given; changes are handed over batch by batch as produced.
         The commands give lines in event-time order (stream.timeorder): in file order, a log sorted
         by customer would make most later customers' events late, unlike the worker fed by replay."""
+        self.run_blocks(blocks_of(lines, BATCH_LINES), on_changes, on_reject)
+
+    def run_blocks(self, blocks: Iterable[list[LogLine]], on_changes: OnChanges, on_reject: OnReject) -> None:
+        """`run` over lines already in blocks (one engine call each): what the commands hand over."""
         reject = counting_rejections(self.totals, on_reject)
-        source = iter(lines)
         with collector_paused():
-            while batch := list(islice(source, BATCH_LINES)):
-                changes, rejected = self.engine.ingest_lines([line.raw for line in batch])
-                self.totals.lines += len(batch) - len(rejected)
+            for block in blocks:
+                changes, rejected = self.engine.ingest_lines([line.raw for line in block])
+                self.totals.lines += len(block) - len(rejected)
                 for index, reason, message in rejected:
-                    reject(batch[index], Rejection(reason, message))
+                    reject(block[index], Rejection(reason, message))
                 self._emit(changes, on_changes)
 
     def finish(self, as_of: AsOf, on_changes: OnChanges) -> None:

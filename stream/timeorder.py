@@ -24,21 +24,20 @@ import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import chain, islice
 from pathlib import Path
-
-from itertools import islice
 
 from schemas.events import Rejection
 from stream import native
 from stream.bulk import collector_paused
-from stream.logfile import LogLine
+from stream.logfile import LogLine, blocks_of
 from stream.timeutil import format_ts
 
 # Event times of a batch of raw lines, each an epoch-ms int or the Rejection of a bad line.
 Decode = Callable[[list[bytes]], list["int | Rejection"]]
-# Lines decoded per call: the native decoder's per-call cost vanishes, and a bad line is still
-# reported within a few thousand lines of being read.
-DECODE_BATCH = 4096
+# Lines decoded per call, and per block handed on: the native decoder's per-call cost vanishes,
+# and a bad line is still reported within a few thousand lines of being read.
+BLOCK_LINES = 4096
 
 
 def event_times(raws: list[bytes], latest_ms: int | None = None) -> list[int | Rejection]:
@@ -46,11 +45,10 @@ def event_times(raws: list[bytes], latest_ms: int | None = None) -> list[int | R
     return [ts if isinstance(ts, int) else Rejection(*ts) for ts in native.event_times(raws, latest_ms)]
 
 
-def decoded_lines(lines: Iterable[LogLine], decode: Decode) -> Iterator[tuple[LogLine, int | Rejection]]:
-    """Each line with its event time (or rejection), decoded a batch at a time."""
-    source = iter(lines)
-    while batch := list(islice(source, DECODE_BATCH)):
-        yield from zip(batch, decode([line.raw for line in batch]))
+def decoded_blocks(lines: Iterable[LogLine], decode: Decode) -> Iterator[tuple[list[LogLine], list[int | Rejection]]]:
+    """Blocks of lines with the event time (or rejection) of each, decoded a block at a time."""
+    for block in blocks_of(lines, BLOCK_LINES):
+        yield block, decode([line.raw for line in block])
 OnReject = Callable[[LogLine, Rejection], None]
 OnProgress = Callable[[int], None]  # lines read so far
 
@@ -96,11 +94,23 @@ class SortedLog:
         return len(self._runs.paths)
 
     def __iter__(self) -> Iterator[LogLine]:
+        return chain.from_iterable(self.blocks())
+
+    def blocks(self, size: int = BLOCK_LINES) -> Iterator[list[LogLine]]:
+        """The lines in order, `size` at a time (built in bulk: the engine takes them so)."""
         paths = self._paths
         runs = self._runs.readers()
-        records = heapq.merge(*runs, _drain(self._last_chunk)) if runs else _drain(self._last_chunk)
-        for _ts, number, index, in_file, raw in records:
-            yield LogLine(paths[index], number, raw, in_file)
+        if runs:
+            merged = heapq.merge(*runs, _drain(self._last_chunk))
+            while records := list(islice(merged, size)):
+                yield [LogLine(paths[index], number, raw, in_file) for _ts, number, index, in_file, raw in records]
+            return
+        chunk = self._last_chunk  # handed on from the front, let go of block by block
+        self._last_chunk = []
+        for start in range(0, len(chunk), size):
+            records = chunk[start:start + size]
+            chunk[start:start + size] = [None] * len(records)  # type: ignore[list-item]  # freed as it goes
+            yield [LogLine(paths[index], number, raw, in_file) for _ts, number, index, in_file, raw in records]
 
 
 @contextmanager
@@ -129,14 +139,15 @@ def presorted(lines: Iterable[LogLine], on_reject: OnReject, *, decode: Decode =
     """The valid lines as they come, for logs known to be in time order: no sort pass, no memory,
     and `OutOfOrder` on the first line earlier than the previous valid one (ties are in order)."""
     previous: int | None = None
-    for line, ts in decoded_lines(lines, decode):
-        if isinstance(ts, Rejection):
-            on_reject(line, ts)
-            continue
-        if previous is not None and ts < previous:
-            raise OutOfOrder(line, ts, previous)
-        previous = ts
-        yield line
+    for block, times in decoded_blocks(lines, decode):
+        for line, ts in zip(block, times):
+            if isinstance(ts, Rejection):
+                on_reject(line, ts)
+                continue
+            if previous is not None and ts < previous:
+                raise OutOfOrder(line, ts, previous)
+            previous = ts
+            yield line
 
 
 def _sort_pass(
@@ -150,21 +161,29 @@ def _sort_pass(
     path_index: dict[str, int] = {}
     chunk: list[Record] = []
     chunk_bytes = lines_read = count = 0
-    for line, ts in decoded_lines(lines, decode):
-        lines_read += 1
-        if on_progress is not None and lines_read % PROGRESS_EVERY == 0:
-            on_progress(lines_read)
-        if isinstance(ts, Rejection):
-            on_reject(line, ts)
+    for block, times in decoded_blocks(lines, decode):
+        if on_progress is not None:
+            for done in range(lines_read - lines_read % PROGRESS_EVERY + PROGRESS_EVERY, lines_read + len(block) + 1, PROGRESS_EVERY):
+                on_progress(done)
+        lines_read += len(block)
+        for line, ts in zip(block, times):
+            if not isinstance(ts, int):
+                on_reject(line, ts)
+        records = [(ts, line.number, path_index.setdefault(line.path, len(path_index)), line.line, line.raw)
+                   for line, ts in zip(block, times) if isinstance(ts, int)]
+        count += len(records)
+        size = sum(len(record[4]) for record in records) + RECORD_OVERHEAD * len(records)
+        if chunk_bytes + size < memory_bytes:
+            chunk += records
+            chunk_bytes += size
             continue
-        index = path_index.setdefault(line.path, len(path_index))
-        chunk.append((ts, line.number, index, line.line, line.raw))
-        count += 1
-        chunk_bytes += len(line.raw) + RECORD_OVERHEAD
-        if chunk_bytes >= memory_bytes:
-            chunk.sort()
-            runs.spill(chunk)
-            chunk, chunk_bytes = [], 0
+        for record in records:  # the budget runs out inside this block: spill at the exact line
+            chunk.append(record)
+            chunk_bytes += len(record[4]) + RECORD_OVERHEAD
+            if chunk_bytes >= memory_bytes:
+                chunk.sort()
+                runs.spill(chunk)
+                chunk, chunk_bytes = [], 0
     chunk.sort()
     return SortedLog(runs, chunk, list(path_index), lines_read, count)
 

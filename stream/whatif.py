@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from itertools import islice
 from dataclasses import asdict, dataclass, field
 
 import orjson
@@ -21,7 +20,7 @@ import orjson
 from schemas.events import Rejection
 from stream.backtest import BATCH_LINES, AsOf, Backtest, Totals
 from stream.native import ChangeBatch
-from stream.logfile import LogLine
+from stream.logfile import LogLine, blocks_of
 from stream.rules.ruleset import RuleSet
 from stream.timeutil import format_ts
 
@@ -105,17 +104,18 @@ class WhatIf:
         self.read = Totals()  # lines read and rejected, once for both sides
 
     def run(self, lines: Iterable[LogLine], on_reject: Callable[[LogLine, Rejection], None]) -> None:
-        """Feed both sides the same batches; a bad line is reported and counted once, not once per side."""
-        source = iter(lines)
+        """Feed both sides the same blocks; a bad line is reported and counted once, not once per side."""
+        self.run_blocks(blocks_of(lines, BATCH_LINES), on_reject)
 
+    def run_blocks(self, blocks: Iterable[list[LogLine]], on_reject: Callable[[LogLine, Rejection], None]) -> None:
         def reject(line: LogLine, rejection: Rejection) -> None:
             self.read.rejected += 1
             on_reject(line, rejection)
 
-        while batch := list(islice(source, BATCH_LINES)):
-            self.read.lines += len(batch)
-            self.sides["a"].run(batch, lambda changes: self._count("a", changes), reject)
-            self.sides["b"].run(batch, lambda changes: self._count("b", changes), lambda line, rejection: None)
+        for block in blocks:
+            self.read.lines += len(block)
+            self.sides["a"].run_blocks([block], lambda changes: self._count("a", changes), reject)
+            self.sides["b"].run_blocks([block], lambda changes: self._count("b", changes), lambda line, rejection: None)
 
     @property
     def lines(self) -> int:

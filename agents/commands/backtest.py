@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         with open(args.changes_out, "wb") as out, BackgroundWriter(out) as writer, \
                 order.open(reader, reject, "backtest") as ordered:
             write = lambda changes: writer.write(changes.json_lines())  # noqa: E731
-            backtest.run(ordered.with_progress(lambda: (totals.lines, f"changes {totals.changes:,}")), write, report)
+            backtest.run_blocks(ordered.blocks_with_progress(lambda: (totals.lines, f"changes {totals.changes:,}")), write, report)
             backtest.finish(as_of, write)
             ordered.progress.finish(totals.lines, extra=f"events {totals.events:,}")
     except OutOfOrder as error:

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with order.open(reader, counting_rejections(whatif.read, report_line), "whatif") as ordered:
-            whatif.run(ordered.with_progress(lambda: (whatif.lines, "")), report_line)
+            whatif.run_blocks(ordered.blocks_with_progress(lambda: (whatif.lines, "")), report_line)
             whatif.finish(as_of)
             report = whatif.report(as_of, args.sample)
             ordered.progress.finish(whatif.lines, extra=f"events {report.events:,}, {report.rejected:,} rejected lines")

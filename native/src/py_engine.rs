@@ -107,9 +107,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    fn output(&self) -> Output {
+    /// An output for about `records` records' changes: the JSON buffer is sized for two changes
+    /// of ~550 bytes per record up front, not grown by doubling (each doubling copies it all).
+    fn output(&self, records: usize) -> Output {
         Output {
-            json: self.json.then(Vec::new),
+            json: self.json.then(|| Vec::with_capacity(records * JSON_BYTES_PER_RECORD)),
             transitions: self.transitions.then(Vec::new),
             ..Output::default()
         }
@@ -126,8 +128,12 @@ impl Engine {
     }
 
     /// Run `work` with one output for its changes, and hand that over as a batch.
-    fn run<T>(&mut self, work: impl FnOnce(&mut [Partition], &mut Totals, &mut Context) -> T) -> (T, ChangeBatch) {
-        let mut out = self.output();
+    fn run<T>(
+        &mut self,
+        records: usize,
+        work: impl FnOnce(&mut [Partition], &mut Totals, &mut Context) -> T,
+    ) -> (T, ChangeBatch) {
+        let mut out = self.output(records);
         let mut cx = Context {
             plan: &self.plan,
             selections: &self.selections,
@@ -140,13 +146,15 @@ impl Engine {
 
     /// Run `step` on every partition.
     fn each_partition(&mut self, step: impl Fn(&mut Partition, &mut Context)) -> ChangeBatch {
-        self.run(|partitions, _, cx| partitions.iter_mut().for_each(|partition| step(partition, cx)))
-            .1
+        self.run(0, |partitions, _, cx| {
+            partitions.iter_mut().for_each(|partition| step(partition, cx))
+        })
+        .1
     }
 
     fn ingest_raw(&mut self, raws: &[&[u8]]) -> (ChangeBatch, Vec<(usize, &'static str, String)>) {
         let immediate = self.immediate;
-        let (rejected, batch) = self.run(|partitions, totals, cx| {
+        let (rejected, batch) = self.run(raws.len(), |partitions, totals, cx| {
             let mut rejected = Vec::new();
             for (index, raw) in raws.iter().enumerate() {
                 let event = match decode_event(raw, None, None) {
@@ -198,6 +206,7 @@ impl Engine {
     }
 }
 
+const JSON_BYTES_PER_RECORD: usize = 1100;
 const ALL_CAUGHT_UP: u8 = (1 << EVENT_TYPES.len()) - 1;
 
 #[pymethods]
