@@ -28,20 +28,53 @@ pub struct TagChange {
     pub metrics: Vec<(String, Scalar)>,
 }
 
-/// A change's metrics: (name, value) pairs sorted by name with no name repeated.
-pub type SortedMetrics<'a> = &'a [(&'a str, &'a Scalar)];
+/// A change's metrics, written in name order.
+pub enum Metrics<'a> {
+    /// (name, value) pairs sorted by name, no name repeated.
+    Sorted(&'a [(&'a str, &'a Scalar)]),
+    /// `keys[id]` is metric `id`'s name as a JSON key with its colon (`"orders_90d":`), `ids` the
+    /// metrics to write in name order, `values[id]` their values: the engine's form, no copies.
+    Keyed {
+        keys: &'a [Vec<u8>],
+        ids: &'a [usize],
+        values: &'a [Scalar],
+    },
+}
+
+/// A string field: plain text, or already a JSON string literal (quotes and escapes included).
+#[derive(Clone, Copy)]
+pub enum Text<'a> {
+    Plain(&'a str),
+    Quoted(&'a [u8]),
+}
+
+impl Text<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Text::Plain(text) => write_str(out, text),
+            Text::Quoted(json) => out.extend_from_slice(json),
+        }
+    }
+}
+
+/// `text` as a JSON string literal, for `Text::Quoted`.
+pub fn quoted(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    write_str(&mut out, text);
+    out
+}
 
 /// A tag change as borrowed parts: what the engine writes straight from its plan and state,
 /// with no allocation per change.
 pub struct ChangeRef<'a> {
     pub customer_id: &'a str,
-    pub family: &'a str,
+    pub family: Text<'a>,
     pub old: &'a Scalar,
     pub new: &'a Scalar,
     pub at: i64,
-    pub rule: &'a str,
+    pub rule: Text<'a>,
     pub cause_event_id: Option<&'a str>,
-    pub metrics: SortedMetrics<'a>,
+    pub metrics: Metrics<'a>,
 }
 
 impl TagChange {
@@ -68,13 +101,13 @@ impl TagChange {
         let metrics = self.sorted_metrics();
         use_it(&ChangeRef {
             customer_id: &self.customer_id,
-            family: &self.family,
+            family: Text::Plain(&self.family),
             old: &self.old,
             new: &self.new,
             at: self.at,
-            rule: &self.rule,
+            rule: Text::Plain(&self.rule),
             cause_event_id: self.cause_event_id.as_deref(),
-            metrics: &metrics,
+            metrics: Metrics::Sorted(&metrics),
         })
     }
 
@@ -100,11 +133,11 @@ impl TagChange {
 impl ChangeRef<'_> {
     /// Append the lowercase hex of the change's id.
     pub fn write_id(&self, out: &mut Vec<u8>) {
-        let mut identity = Vec::with_capacity(64 + self.customer_id.len() + self.family.len());
+        let mut identity = Vec::with_capacity(128 + self.customer_id.len());
         identity.push(b'[');
         write_str(&mut identity, self.customer_id);
         identity.push(b',');
-        write_str(&mut identity, self.family);
+        self.family.write(&mut identity);
         identity.push(b',');
         Scalar::Int(self.at).write(&mut identity);
         identity.push(b',');
@@ -145,20 +178,33 @@ impl ChangeRef<'_> {
         out.extend_from_slice(b",\"customer_id\":");
         write_str(out, self.customer_id);
         out.extend_from_slice(b",\"family\":");
-        write_str(out, self.family);
+        self.family.write(out);
         out.extend_from_slice(b",\"from\":");
         self.old.write(out);
         out.extend_from_slice(b",\"metrics\":{");
-        for (index, (name, value)) in self.metrics.iter().enumerate() {
-            if index > 0 {
-                out.push(b',');
+        match self.metrics {
+            Metrics::Sorted(pairs) => {
+                for (index, (name, value)) in pairs.iter().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, name);
+                    out.push(b':');
+                    value.write(out);
+                }
             }
-            write_str(out, name);
-            out.push(b':');
-            value.write(out);
+            Metrics::Keyed { keys, ids, values } => {
+                for (index, id) in ids.iter().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(&keys[*id]);
+                    values[*id].write(out);
+                }
+            }
         }
         out.extend_from_slice(b"},\"rule\":");
-        write_str(out, self.rule);
+        self.rule.write(out);
         out.extend_from_slice(b",\"to\":");
         self.new.write(out);
         out.extend_from_slice(b"},\"datacontenttype\":\"application/json\",\"id\":\"");

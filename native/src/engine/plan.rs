@@ -7,6 +7,7 @@
 
 use super::expr::{Arith, Compare, Expr};
 use super::metrics::edges;
+use crate::changes::quoted;
 use crate::jsonfmt::Scalar;
 use serde_json::Value;
 
@@ -50,7 +51,8 @@ pub struct Rfm {
 #[derive(Debug, Clone)]
 pub struct Case {
     pub value: Scalar,
-    pub rule: String,
+    /// The rule as a change names it, already a JSON string literal (`quoted`).
+    pub rule: Vec<u8>,
     pub condition: Expr,
 }
 
@@ -60,15 +62,17 @@ pub enum Kind {
     Top {
         counter: usize,
         min_count: i64,
-        rule: String,
+        rule: Vec<u8>,
     },
-    /// Rows R = 5..1, columns FM = 1..5, each cell with its rule text.
-    Grid(Vec<Vec<(Scalar, String)>>),
+    /// Rows R = 5..1, columns FM = 1..5, each cell with its rule (quoted).
+    Grid(Vec<Vec<(Scalar, Vec<u8>)>>),
 }
 
 #[derive(Debug, Clone)]
 pub struct Family {
     pub name: String,
+    /// `name` as a JSON string literal.
+    pub name_json: Vec<u8>,
     pub default: Scalar,
     /// Metric ids reported with a change (and whose change at a deadline re-decides the family).
     pub reads: Vec<usize>,
@@ -86,6 +90,8 @@ pub struct Plan {
     pub activity_retention_days: i64,
     pub hour_bands: Vec<(String, i64, i64)>,
     pub metrics: Vec<String>,
+    /// Each metric's name as a JSON object key with its colon (`"orders_90d":`).
+    pub metric_keys: Vec<Vec<u8>>,
     pub windows: Vec<Window>,
     pub deadline_windows: Vec<Window>,
     pub recency: Vec<(usize, Anchor)>,
@@ -240,7 +246,7 @@ fn family(value: &Value) -> Parsed<Family> {
                     let parts = list(case)?;
                     Ok(Case {
                         value: scalar(&parts[0])?,
-                        rule: text(&parts[1])?,
+                        rule: quoted(&text(&parts[1])?),
                         condition: expression(&parts[2])?,
                     })
                 })
@@ -251,7 +257,10 @@ fn family(value: &Value) -> Parsed<Family> {
             Kind::Top {
                 counter,
                 min_count: int(field(value, "min_count")?)?,
-                rule: format!("most frequent {}", super::state::COUNTER_NAMES[counter.min(2)]),
+                rule: quoted(&format!(
+                    "most frequent {}",
+                    super::state::COUNTER_NAMES[counter.min(2)]
+                )),
             }
         }
         Some("rfm_grid") => Kind::Grid(
@@ -262,7 +271,12 @@ fn family(value: &Value) -> Parsed<Family> {
                     list(cells)?
                         .iter()
                         .enumerate()
-                        .map(|(column, cell)| Ok((scalar(cell)?, format!("rfm grid R={} FM={}", 5 - row, column + 1))))
+                        .map(|(column, cell)| {
+                            Ok((
+                                scalar(cell)?,
+                                quoted(&format!("rfm grid R={} FM={}", 5 - row, column + 1)),
+                            ))
+                        })
                         .collect()
                 })
                 .collect::<Parsed<_>>()?,
@@ -271,6 +285,7 @@ fn family(value: &Value) -> Parsed<Family> {
     };
     let reads = ids(field(value, "reads")?)?;
     Ok(Family {
+        name_json: quoted(&name),
         name,
         default: scalar(field(value, "default")?)?,
         sorted_reads: reads.clone(),
@@ -386,6 +401,10 @@ impl Plan {
             families,
             by_trigger,
             rfm_inputs,
+            metric_keys: metrics
+                .iter()
+                .map(|name| [quoted(name), b":".to_vec()].concat())
+                .collect(),
             metrics,
         })
     }

@@ -95,7 +95,11 @@ impl CustomerState {
     }
 
     pub fn has_seen(&self, event_id: &str, hash: u64) -> bool {
-        self.recent_ids.contains(&hash) || self.pending.iter().any(|event| event.event_id == event_id)
+        self.recent_ids.contains(&hash)
+            || self
+                .pending
+                .iter()
+                .any(|event| event.id_hash == hash && event.event_id == event_id)
     }
 
     pub fn counter(&mut self, index: usize) -> &mut Counter {

@@ -4,7 +4,7 @@
 use super::metrics::{changing_at, compute, next_change, Need, DAY_MS};
 use super::plan::{Family, Kind, Plan};
 use super::state::{add_to_bucket, CustomerState, PendingEvent, ORDER};
-use crate::changes::ChangeRef;
+use crate::changes::{ChangeRef, Metrics, Text};
 use crate::jsonfmt::Scalar;
 use std::borrow::Cow;
 
@@ -99,16 +99,14 @@ fn apply_order(plan: &Plan, state: &mut CustomerState, event: &PendingEvent, day
 }
 
 /// A family's value at these metrics, borrowed from the plan where it comes from there, and the
-/// rule that gave it.
-fn decide<'a>(family: &'a Family, metrics: &[Scalar], state: &CustomerState) -> (Cow<'a, Scalar>, Cow<'a, str>) {
-    let default = || (Cow::Borrowed(&family.default), Cow::Borrowed("default"));
+/// rule that gave it (a JSON string literal).
+fn decide<'a>(family: &'a Family, metrics: &[Scalar], state: &CustomerState) -> (Cow<'a, Scalar>, &'a [u8]) {
+    let default = || (Cow::Borrowed(&family.default), DEFAULT_RULE);
     match &family.kind {
         Kind::Cases(cases) => cases
             .iter()
             .find(|case| case.condition.holds(metrics))
-            .map_or_else(default, |case| {
-                (Cow::Borrowed(&case.value), Cow::Borrowed(case.rule.as_str()))
-            }),
+            .map_or_else(default, |case| (Cow::Borrowed(&case.value), case.rule.as_slice())),
         Kind::Top {
             counter,
             min_count,
@@ -121,21 +119,21 @@ fn decide<'a>(family: &'a Family, metrics: &[Scalar], state: &CustomerState) -> 
                 }
             }
             match best {
-                Some((key, hits)) if hits >= *min_count => {
-                    (Cow::Owned(Scalar::Str(key.to_owned())), Cow::Borrowed(rule.as_str()))
-                }
+                Some((key, hits)) if hits >= *min_count => (Cow::Owned(Scalar::Str(key.to_owned())), rule.as_slice()),
                 _ => default(),
             }
         }
         Kind::Grid(grid) => match (&metrics[family.reads[0]], &metrics[family.reads[3]]) {
             (Scalar::Int(r @ 1..=5), Scalar::Int(fm @ 1..=5)) => {
                 let (value, rule) = &grid[(5 - r) as usize][(fm - 1) as usize];
-                (Cow::Borrowed(value), Cow::Borrowed(rule.as_str()))
+                (Cow::Borrowed(value), rule.as_slice())
             }
             _ => default(),
         },
     }
 }
+
+const DEFAULT_RULE: &[u8] = b"\"default\"";
 
 /// Where tag changes go: CloudEvent JSON lines (what `backtest` writes and the worker sends) and,
 /// when asked for, (family, from, to) transitions (what `whatif` counts).
@@ -218,20 +216,19 @@ impl Context<'_> {
                 continue;
             }
             let old = state.tags[index].replace(value.into_owned()).unwrap_or(Scalar::Null);
-            let metrics: Vec<(&str, &Scalar)> = family
-                .sorted_reads
-                .iter()
-                .map(|read| (plan.metrics[*read].as_str(), &scratch.metrics[*read]))
-                .collect();
             let change = ChangeRef {
                 customer_id,
-                family: &family.name,
+                family: Text::Quoted(&family.name_json),
                 old: &old,
                 new: state.tags[index].as_ref().expect("just set"),
                 at: now,
-                rule: &rule,
+                rule: Text::Quoted(rule),
                 cause_event_id: cause,
-                metrics: &metrics,
+                metrics: Metrics::Keyed {
+                    keys: &plan.metric_keys,
+                    ids: &family.sorted_reads,
+                    values: &scratch.metrics,
+                },
             };
             self.out.record(&change, index);
         }
