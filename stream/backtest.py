@@ -67,12 +67,13 @@ class Backtest:
     arrival: Arrival = Arrival.BUFFERED  # IMMEDIATE: as a live worker applies live events (spec tests)
     json: bool = True  # each ChangeBatch carries the changes' CloudEvent JSON lines
     transitions: bool = False  # ... and their (family, from, to), for whatif
+    lanes: int | None = None  # threads the partitions are spread over; None: one per core
 
     def __post_init__(self) -> None:
         if self.partitions < 1:
             raise ValueError(f"partitions must be at least 1, got {self.partitions}")
         self.engine = Engine(plan_json(self.rules), self.partitions, self.arrival is Arrival.IMMEDIATE,
-                             json=self.json, transitions=self.transitions)
+                             json=self.json, transitions=self.transitions, lanes=self.lanes)
 
     def run(self, lines: Iterable[LogLine], on_changes: OnChanges, on_reject: OnReject) -> None:
         """Feed every line in the order given; changes are handed over batch by batch as produced.

@@ -4,12 +4,13 @@
 
 use crate::decode::{decode_event, EVENT_TYPES};
 use crate::engine::codec::{decode, decode_wake, encode, TagTables};
+use crate::engine::lanes::{Item, Lanes, Tally};
 use crate::engine::metrics::{compute, Need};
 use crate::engine::partition::{Outcome, Partition};
 use crate::engine::plan::Plan;
 use crate::engine::snapshot::{customer_record, sorted_tags};
 use crate::engine::state::{id_hash, CustomerState, PendingEvent};
-use crate::engine::timeline::{Context, Output, Scratch, Selections};
+use crate::engine::timeline::{Context, Output, Selections};
 use crate::jsonfmt::Scalar;
 use crate::partitioner::partition_of_key;
 use pyo3::exceptions::{PyKeyError, PyValueError};
@@ -102,21 +103,12 @@ pub struct Engine {
     immediate: bool,
     json: bool,
     transitions: bool,
-    scratch: Scratch,
+    /// Threads the partitions are worked on by (see `engine::lanes`).
+    lanes: usize,
     totals: Totals,
 }
 
 impl Engine {
-    /// An output for about `records` records' changes: the JSON buffer is sized for two changes
-    /// of ~550 bytes per record up front, not grown by doubling (each doubling copies it all).
-    fn output(&self, records: usize) -> Output {
-        Output {
-            json: self.json.then(|| Vec::with_capacity(records * JSON_BYTES_PER_RECORD)),
-            transitions: self.transitions.then(Vec::new),
-            ..Output::default()
-        }
-    }
-
     fn batch(&self, out: Output) -> ChangeBatch {
         ChangeBatch {
             count: out.count,
@@ -127,65 +119,96 @@ impl Engine {
         }
     }
 
-    /// Run `work` with one output for its changes, and hand that over as a batch.
-    fn run<T>(
+    /// Run `step` on items over the engine's lanes (one, for fewer than `MIN_PARALLEL_ITEMS`).
+    fn run_lanes<T: Send>(
         &mut self,
-        records: usize,
-        work: impl FnOnce(&mut [Partition], &mut Totals, &mut Context) -> T,
-    ) -> (T, ChangeBatch) {
-        let mut out = self.output(records);
-        let mut cx = Context {
+        items: Vec<Item<T>>,
+        step: &(dyn Fn(&mut Partition, &mut Context, T) -> Tally + Sync),
+    ) -> ChangeBatch {
+        let (json, transitions) = (self.json, self.transitions);
+        // Sized for two changes of ~550 bytes per record up front: a doubling copies it all.
+        let output = move |records: usize| Output {
+            json: json.then(|| Vec::with_capacity(records * JSON_BYTES_PER_RECORD)),
+            transitions: transitions.then(Vec::new),
+            ..Output::default()
+        };
+        let lanes = if items.len() < MIN_PARALLEL_ITEMS && items.len() > self.partitions.len() {
+            1
+        } else {
+            self.lanes
+        };
+        let runner = Lanes {
             plan: &self.plan,
             selections: &self.selections,
-            scratch: &mut self.scratch,
-            out: &mut out,
+            lanes,
         };
-        let result = work(&mut self.partitions, &mut self.totals, &mut cx);
-        (result, self.batch(out))
+        let (out, tally) = runner.run(&mut self.partitions, items, &output, step);
+        self.totals.duplicates += tally.duplicates;
+        self.totals.late += tally.late;
+        self.batch(out)
     }
 
-    /// Run `step` on every partition.
-    fn each_partition(&mut self, step: impl Fn(&mut Partition, &mut Context)) -> ChangeBatch {
-        self.run(0, |partitions, _, cx| {
-            partitions.iter_mut().for_each(|partition| step(partition, cx))
+    /// Run `step` on every partition, the changes in partition order.
+    fn each_partition(&mut self, step: &(dyn Fn(&mut Partition, &mut Context) + Sync)) -> ChangeBatch {
+        let items = (0..self.partitions.len())
+            .map(|number| Item {
+                seq: number,
+                partition: number,
+                payload: (),
+            })
+            .collect();
+        self.run_lanes(items, &|partition, cx, ()| {
+            step(partition, cx);
+            Tally::default()
         })
-        .1
     }
 
     fn ingest_raw(&mut self, raws: &[&[u8]]) -> (ChangeBatch, Vec<(usize, &'static str, String)>) {
-        let immediate = self.immediate;
-        let (rejected, batch) = self.run(raws.len(), |partitions, totals, cx| {
-            let mut rejected = Vec::new();
-            for (index, raw) in raws.iter().enumerate() {
-                let event = match decode_event(raw, None, None) {
-                    Ok(event) => event,
-                    Err(rejection) => {
-                        rejected.push((index, rejection.reason, rejection.message));
-                        continue;
-                    }
-                };
-                totals.events += 1;
-                totals.newest = Some(totals.newest.map_or(event.ts, |newest| newest.max(event.ts)));
-                let kind = EVENT_TYPES.iter().position(|known| *known == event.kind).unwrap_or(0);
-                let partition = &mut partitions[partition_of_key(event.customer_id.as_bytes(), partitions.len())];
-                let pending = PendingEvent {
-                    id_hash: id_hash(&event.event_id),
-                    event_id: event.event_id,
-                    kind,
-                    ts: event.ts,
-                    amount_cents: event.amount_cents,
-                    coupon: event.coupon,
-                    channel: event.channel,
-                    categories: event.categories,
-                };
-                match partition.ingest(cx, &event.customer_id, pending, immediate, 0) {
-                    Outcome::Duplicate => totals.duplicates += 1,
-                    Outcome::Late => totals.late += 1,
-                    Outcome::Applied => {}
+        let mut rejected = Vec::new();
+        let mut items = Vec::with_capacity(raws.len());
+        for (index, raw) in raws.iter().enumerate() {
+            let event = match decode_event(raw, None, None) {
+                Ok(event) => event,
+                Err(rejection) => {
+                    rejected.push((index, rejection.reason, rejection.message));
+                    continue;
                 }
-            }
-            rejected
-        });
+            };
+            let totals = &mut self.totals;
+            totals.events += 1;
+            totals.newest = Some(totals.newest.map_or(event.ts, |newest| newest.max(event.ts)));
+            let pending = PendingEvent {
+                id_hash: id_hash(&event.event_id),
+                event_id: event.event_id,
+                kind: EVENT_TYPES.iter().position(|known| *known == event.kind).unwrap_or(0),
+                ts: event.ts,
+                amount_cents: event.amount_cents,
+                coupon: event.coupon,
+                channel: event.channel,
+                categories: event.categories,
+            };
+            let partition = self.partition_of(&event.customer_id);
+            items.push(Item {
+                seq: index,
+                partition,
+                payload: (event.customer_id, pending),
+            });
+        }
+        let immediate = self.immediate;
+        let batch = self.run_lanes(
+            items,
+            &|partition, cx, (customer_id, pending): (String, PendingEvent)| match partition.ingest(
+                cx,
+                &customer_id,
+                pending,
+                immediate,
+                0,
+            ) {
+                Outcome::Duplicate => Tally { duplicates: 1, late: 0 },
+                Outcome::Late => Tally { duplicates: 0, late: 1 },
+                Outcome::Applied => Tally::default(),
+            },
+        );
         (batch, rejected)
     }
 
@@ -207,6 +230,8 @@ impl Engine {
 }
 
 const JSON_BYTES_PER_RECORD: usize = 1100;
+/// Below this many items a call stays on one thread: spawning would cost more than it saves.
+const MIN_PARALLEL_ITEMS: usize = 256;
 const ALL_CAUGHT_UP: u8 = (1 << EVENT_TYPES.len()) - 1;
 
 #[pymethods]
@@ -215,8 +240,15 @@ impl Engine {
     /// event on arrival, as a live worker applies live events (spec tests); `json` and
     /// `transitions`: what each `ChangeBatch` carries.
     #[new]
-    #[pyo3(signature = (plan, partitions, immediate = false, json = true, transitions = false))]
-    fn new(plan: &[u8], partitions: usize, immediate: bool, json: bool, transitions: bool) -> PyResult<Self> {
+    #[pyo3(signature = (plan, partitions, immediate = false, json = true, transitions = false, lanes = None))]
+    fn new(
+        plan: &[u8],
+        partitions: usize,
+        immediate: bool,
+        json: bool,
+        transitions: bool,
+        lanes: Option<usize>,
+    ) -> PyResult<Self> {
         if partitions == 0 {
             return Err(PyValueError::new_err("partitions must be at least 1"));
         }
@@ -230,7 +262,9 @@ impl Engine {
             immediate,
             json,
             transitions,
-            scratch: Scratch::default(),
+            lanes: lanes
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |cores| cores.get()))
+                .max(1),
             totals: Totals::default(),
         })
     }
@@ -249,18 +283,18 @@ impl Engine {
 
     /// End of input: every topic is caught up, so each partition's watermark moves to its newest event.
     fn refresh(&mut self, py: Python<'_>) -> ChangeBatch {
-        py.detach(|| self.each_partition(|partition, cx| partition.refresh(cx, ALL_CAUGHT_UP)))
+        py.detach(|| self.each_partition(&|partition, cx| partition.refresh(cx, ALL_CAUGHT_UP)))
     }
 
     /// Apply everything and let time run to `until` (inclusive).
     fn finish(&mut self, py: Python<'_>, until: i64) -> ChangeBatch {
-        py.detach(|| self.each_partition(|partition, cx| partition.finish(cx, until)))
+        py.detach(|| self.each_partition(&|partition, cx| partition.finish(cx, until)))
     }
 
     /// Live mode: real time has reached `wall_clock_ms`; `caught_up` has a bit per input topic
     /// (EVENT_TYPES order) with nothing left to deliver. Fires what every partition's watermark allows.
     fn tick(&mut self, wall_clock_ms: i64, caught_up: u8) -> ChangeBatch {
-        self.each_partition(|partition, cx| partition.tick(cx, wall_clock_ms, caught_up))
+        self.each_partition(&|partition, cx| partition.tick(cx, wall_clock_ms, caught_up))
     }
 
     /// The live clock's choice for an event of `customer_id` at `event_ts` read at `wall_clock_ms`:

@@ -130,6 +130,21 @@ def test_live_arrival_and_ticks_agree_with_the_python_engine():
     assert native_changes == python_changes and native_changes.count(b"\n") >= 1  # dormant: the tick fired it
 
 
+@pytest.mark.parametrize("lanes", [2, 3, 8])
+def test_partitions_spread_over_threads_give_the_one_thread_bytes(lanes):
+    docs = generate_events(80, 200, seed=9, start=START)
+    outputs = []
+    for threads in (1, lanes):
+        backtest = Backtest(load_rules(), partitions=8, lanes=threads)
+        out: list[bytes] = []
+        backtest.run(lines(docs), lambda batch: out.append(batch.json_lines()), lambda line, rejection: None)
+        backtest.finish("end", lambda batch: out.append(batch.json_lines()))
+        totals = backtest.totals
+        outputs.append((b"".join(out), backtest.snapshot_lines("end"), totals.duplicates, totals.late, totals.changes))
+    assert outputs[1] == outputs[0]
+    assert outputs[0][4] > 1000
+
+
 def test_a_state_of_another_pack_is_refused_in_one_line():
     backtest = Backtest(load_rules())
     backtest.run([LogLine("x", 1, b'{"type":"visit","event_id":"v","customer_id":"c","ts":1704067200000}')],

@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod expr;
+pub mod lanes;
 pub mod metrics;
 pub mod partition;
 pub mod plan;
