@@ -9,6 +9,8 @@ mean what the compiled Python lambda means (`stream/rules/expressions.py`).
 from __future__ import annotations
 
 import ast
+import math
+
 import orjson
 
 from schemas.events import EVENT_TYPES
@@ -39,11 +41,11 @@ def plan_json(rules: RuleSet) -> bytes:
         "recency": [[ids[name], _anchor(name)] for name in plan.recency],
         "lifetime": [[ids[name], name] for name in plan.lifetime],
         "rfm": None if rfm is None else {
-            "recency_days": list(rfm.recency_days),
+            "recency_days": [_number(t) for t in rfm.recency_days],
             "frequency_metric": ids[rfm.frequency_metric],
-            "frequency": list(rfm.frequency),
+            "frequency": [_number(t) for t in rfm.frequency],
             "monetary_metric": ids[rfm.monetary_metric],
-            "monetary": list(rfm.monetary),
+            "monetary": [_number(t) for t in rfm.monetary],
             "scores": [ids[name] for name in RFM],
             "days_since_last_order": ids["days_since_last_order"],
         },
@@ -73,9 +75,9 @@ def _anchor(name: str) -> list[object]:
 
 
 def _family(family: Family, ids: dict[str, int]) -> dict[str, object]:
-    common = {"name": family.name, "default": family.default, "reads": [ids[name] for name in family.reads]}
+    common = {"name": family.name, "default": _number(family.default), "reads": [ids[name] for name in family.reads]}
     if isinstance(family, CaseFamily):
-        cases = [[case.value, case.condition.source, condition_tree(case.condition.source, ids)] for case in family.cases]
+        cases = [[_number(case.value), case.condition.source, condition_tree(case.condition.source, ids)] for case in family.cases]
         return {**common, "kind": "cases", "cases": cases}
     if isinstance(family, TopFamily):
         return {**common, "kind": "top", "counter": COUNTERS.index(family.counter), "min_count": family.min_count}
@@ -105,7 +107,16 @@ def _node(node: ast.expr, ids: dict[str, int]) -> list[object]:
         args = [_node(arg, ids) for arg in node.args]
         return ["abs", args[0]] if name == "abs" else [name, args]
     if isinstance(node, ast.Constant):
-        return ["const", node.value]
+        return ["const", _number(node.value)]
     if isinstance(node, ast.Name):
         return ["const", node.id == "true"] if node.id in ("true", "false") else ["metric", ids[node.id]]
     raise ValueError(f"not a validated condition node: {ast.dump(node)}")
+
+
+def _number(value: object) -> object:
+    """A value as JSON can carry it: orjson writes NaN and the infinities as null, which would
+    make a `nan` tag value, an `inf` RFM boundary or a `1e999` constant (all accepted by the
+    loader) a None; those go over as {"float": "nan" | "inf" | "-inf"} instead (plan.rs)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(value)}
+    return value

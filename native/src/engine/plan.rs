@@ -123,7 +123,19 @@ fn int(value: &Value) -> Parsed<i64> {
 fn float(value: &Value) -> Parsed<f64> {
     value
         .as_f64()
+        .or_else(|| non_finite(value))
         .ok_or_else(|| format!("rule plan: {value} is not a number"))
+}
+
+/// NaN or an infinity, which JSON cannot write: `{"float": "nan" | "inf" | "-inf"}`
+/// (`stream/rules/plan_export.py`).
+fn non_finite(value: &Value) -> Option<f64> {
+    match value.get("float")?.as_str()? {
+        "nan" => Some(f64::NAN),
+        "inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
 }
 
 fn text(value: &Value) -> Parsed<String> {
@@ -152,6 +164,10 @@ pub fn scalar(value: &Value) -> Parsed<Scalar> {
         Value::Null => Scalar::Null,
         Value::Bool(flag) => Scalar::Bool(*flag),
         Value::String(text) => Scalar::Str(text.clone()),
+        Value::Object(_) => match non_finite(value) {
+            Some(number) => Scalar::Float(number),
+            None => return Err(format!("rule plan: {value} is not a scalar")),
+        },
         Value::Number(number) => {
             if let Some(whole) = number.as_i64() {
                 Scalar::Int(whole)
