@@ -82,11 +82,51 @@ fn from_number(number: Number) -> Scalar {
     }
 }
 
-/// Numeric order of two scalars (None when either is not a number, or NaN is involved).
+/// A number as Python compares it: integers exactly (bool as 0 or 1), whatever their size.
+enum Exact {
+    Int(i128),
+    Float(f64),
+}
+
+fn exact(value: &Scalar) -> Option<Exact> {
+    match value {
+        Scalar::Bool(flag) => Some(Exact::Int(i128::from(*flag))),
+        Scalar::Int(number) => Some(Exact::Int(i128::from(*number))),
+        Scalar::UInt(number) => Some(Exact::Int(i128::from(*number))),
+        Scalar::Float(number) => Some(Exact::Float(*number)),
+        Scalar::Null | Scalar::Str(_) => None,
+    }
+}
+
+/// Python's exact order of an int (from an i64 or a u64) and a float: `2**53 + 1 > 2.0**53`,
+/// where converting the int to a float first would call them equal.
+fn int_float(int: i128, float: f64) -> Option<Ordering> {
+    const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+    if float.is_nan() {
+        return None;
+    }
+    if float >= TWO_64 {
+        return Some(Ordering::Less);
+    }
+    if float < -TWO_64 {
+        return Some(Ordering::Greater);
+    }
+    // |float| < 2^64: its whole part fits an i128 exactly, and its fraction is exact too.
+    let whole = float.trunc();
+    match int.cmp(&(whole as i128)) {
+        Ordering::Equal => 0.0.partial_cmp(&(float - whole)),
+        unequal => Some(unequal),
+    }
+}
+
+/// Numeric order of two scalars as Python orders them (None when either is not a number, or
+/// NaN is involved).
 fn order(a: &Scalar, b: &Scalar) -> Option<Ordering> {
-    match (number(a)?, number(b)?) {
-        (Number::Int(x), Number::Int(y)) => Some(x.cmp(&y)),
-        (x, y) => as_f64(&x).partial_cmp(&as_f64(&y)),
+    match (exact(a)?, exact(b)?) {
+        (Exact::Int(x), Exact::Int(y)) => Some(x.cmp(&y)),
+        (Exact::Int(x), Exact::Float(y)) => int_float(x, y),
+        (Exact::Float(x), Exact::Int(y)) => int_float(y, x).map(Ordering::reverse),
+        (Exact::Float(x), Exact::Float(y)) => x.partial_cmp(&y),
     }
 }
 
@@ -266,6 +306,35 @@ mod tests {
             extreme(vec![Scalar::Float(1.0), Scalar::Int(1)], Ordering::Greater),
             Scalar::Float(1.0)
         );
+    }
+
+    #[test]
+    fn ints_and_floats_compare_exactly_as_in_python() {
+        let big = Scalar::Int((1 << 53) + 1);
+        let float = Scalar::Float((1u64 << 53) as f64);
+        assert_eq!(order(&big, &float), Some(Ordering::Greater));
+        assert_eq!(order(&float, &big), Some(Ordering::Less));
+        assert!(!Expr::Compare(Compare::Eq, c(big.clone()), c(float.clone())).holds(&[]));
+        assert_eq!(
+            order(&Scalar::Int(i64::MAX), &Scalar::Float(i64::MAX as f64)),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            order(&Scalar::UInt(u64::MAX), &Scalar::Float(1e300)),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            order(&Scalar::Int(i64::MIN), &Scalar::Float(-1e300)),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(order(&Scalar::Int(-1), &Scalar::Float(-0.5)), Some(Ordering::Less));
+        assert_eq!(order(&Scalar::Int(0), &Scalar::Float(-0.5)), Some(Ordering::Greater));
+        assert_eq!(order(&Scalar::Int(0), &Scalar::Float(-0.0)), Some(Ordering::Equal));
+        assert_eq!(
+            order(&Scalar::Int(3), &Scalar::Float(f64::INFINITY)),
+            Some(Ordering::Less)
+        );
+        assert_eq!(order(&Scalar::Bool(true), &Scalar::Float(f64::NAN)), None);
     }
 
     #[test]
