@@ -56,7 +56,7 @@ pub fn anchor_of(state: &CustomerState, anchor: Anchor) -> Option<i64> {
 fn window_sums(windows: &[Window], buckets: &[DayBucket], today: i64, metrics: &mut [Scalar]) {
     for window in windows {
         let low = if window.previous { window.days } else { 0 };
-        let high = low + window.days;
+        let high = low.saturating_add(window.days);
         let mut sum = 0i64;
         for bucket in buckets {
             let age = today - bucket.day;
@@ -131,7 +131,9 @@ pub fn next_change(plan: &Plan, state: &CustomerState, now: i64) -> Option<i64> 
         if let (Some(at), false) = (anchor_of(state, *anchor), steps.is_empty()) {
             let age = (now - at).div_euclid(DAY_MS);
             if let Some(step) = steps.iter().find(|step| **step > age) {
-                earliest(&mut best, at + step * DAY_MS);
+                // A threshold of 1e15 days is accepted by the loader; Python's ints do not
+                // overflow, and a deadline past i64 is never due, as i64::MAX is not.
+                earliest(&mut best, at.saturating_add(step.saturating_mul(DAY_MS)));
             }
         }
     }
@@ -142,10 +144,10 @@ pub fn next_change(plan: &Plan, state: &CustomerState, now: i64) -> Option<i64> 
         }
         for bucket in buckets {
             let crossing = edges.iter().find(|(span, fields)| {
-                bucket.day + span > today && fields.iter().any(|field| bucket.counts[*field] != 0)
+                bucket.day.saturating_add(*span) > today && fields.iter().any(|field| bucket.counts[*field] != 0)
             });
             if let Some((span, _)) = crossing {
-                earliest(&mut best, (bucket.day + span) * DAY_MS);
+                earliest(&mut best, bucket.day.saturating_add(*span).saturating_mul(DAY_MS));
             }
         }
     }
@@ -172,7 +174,7 @@ pub fn changing_at(plan: &Plan, state: &CustomerState, at: i64, names: &mut Vec<
                 &state.activity_days
             };
             let spans: &[i64] = if window.previous {
-                &[window.days, 2 * window.days]
+                &[window.days, window.days.saturating_mul(2)]
             } else {
                 &[window.days]
             };
@@ -198,7 +200,7 @@ pub fn edges(windows: &[Window], orders: bool) -> Vec<(i64, Vec<usize>)> {
     let mut edges: std::collections::BTreeMap<i64, Vec<usize>> = Default::default();
     for window in windows.iter().filter(|window| window.orders == orders) {
         let spans: &[i64] = if window.previous {
-            &[window.days, 2 * window.days]
+            &[window.days, window.days.saturating_mul(2)]
         } else {
             &[window.days]
         };
