@@ -153,3 +153,59 @@ def test_a_state_of_another_pack_is_refused_in_one_line():
     other = Backtest(PACKS["exotic"])
     with pytest.raises(ValueError, match="customer 'c'"):
         other.engine.import_states([(customer, raw)])
+
+
+# --- packs the loader accepts at the edges of JSON and of i64 -------------------------------------
+
+EDGE_DOCS = [
+    {"type": "order", "event_id": "o1", "customer_id": "c1", "ts": 1_704_067_200_000, "amount": 100},
+    {"type": "click", "event_id": "k1", "customer_id": "c1", "ts": 1_704_067_200_000 + DAY_MS},
+    {"type": "order", "event_id": "o2", "customer_id": "c1", "ts": 1_704_067_200_000 + 3 * DAY_MS, "amount": 5},
+    {"type": "visit", "event_id": "v1", "customer_id": "c2", "ts": 1_704_067_200_000 + 40 * DAY_MS},
+]
+
+
+def _edge_pack(families: str, extra: str = "") -> object:
+    return _load_pack(f"[windows]\norders = [30]\nactivity = [7]\n{extra}\n{families}", "edge.toml")
+
+
+def _load_pack(text: str, name: str):
+    from tests.unit.test_engine_properties import _load
+    return _load(text, name)
+
+
+@pytest.mark.parametrize("families, extra", [
+    # A NaN tag never equals itself: Python re-emits it at every evaluation (and it was a None in
+    # the core, as orjson writes NaN as null in the plan).
+    ('[families.f]\ncases = [{ value = "x", when = "orders_total > 5" }]\ndefault = nan', ""),
+    ('[families.f]\ncases = [{ value = inf, when = "orders_total >= 2" }]\ndefault = -inf', ""),
+    # `1e999` is an infinite constant: true in Python, a None (always false) in the core.
+    ('[families.f]\ncases = [{ value = "y", when = "orders_total < 1e999" }]\ndefault = "n"', ""),
+    # An infinite RFM boundary made the plan unreadable ("null is not a number").
+    ('[families.f]\nkind = "rfm_grid"\ndefault = "none"\ngrid = [["a","b","c","d","e"],["f","g","h","i","j"],'
+     '["k","l","m","n","o"],["p","q","r","s","t"],["u","v","w","x","y"]]',
+     '[rfm]\nrecency_days = [1, 2, 3, 4]\nfrequency_metric = "orders_30d"\nfrequency = [1, 2, 3, inf]\n'
+     'monetary_metric = "revenue_30d"\nmonetary = [-inf, 2, 3, 4]'),
+])
+def test_non_finite_floats_in_a_pack_mean_what_they_mean_in_python(families, extra):
+    assert_same(_edge_pack(families, extra), EDGE_DOCS, 1_704_067_200_000 + 100 * DAY_MS)
+
+
+def test_ints_and_floats_compare_exactly_as_in_python():
+    # 2**53 + 1 > 2.0**53 in Python; as two doubles they are equal.
+    pack = _edge_pack('[families.f]\ncases = [{ value = "y", when = "orders_total + 9007199254740992 > 9007199254740992.0" }]\n'
+                      'default = "n"')
+    assert_same(pack, EDGE_DOCS, "end")
+
+
+@pytest.mark.timeout(60, method="thread")  # the native loop never returns to the interpreter
+@pytest.mark.parametrize("families, windows", [
+    ('cases = [{ value = "y", when = "days_since_last_order >= 1e15" }]', "orders = [30]"),
+    ('cases = [{ value = "y", when = "orders_200000000000d >= 2 or orders_prev_200000000000d > 0" }]',
+     "orders = [200000000000]"),
+])
+def test_deadlines_beyond_i64_never_come_instead_of_wrapping_round(families, windows):
+    """A threshold or window the loader accepts whose deadline in ms is past i64 wrapped to a
+    deadline in the past: the customer was evaluated there again and again, forever."""
+    pack = _load_pack(f'[windows]\n{windows}\nactivity = [7]\n[families.f]\n{families}\ndefault = "n"', "far.toml")
+    assert_same(pack, EDGE_DOCS, 1_704_067_200_000 + 100 * DAY_MS)
