@@ -209,3 +209,13 @@ def test_deadlines_beyond_i64_never_come_instead_of_wrapping_round(families, win
     deadline in the past: the customer was evaluated there again and again, forever."""
     pack = _load_pack(f'[windows]\n{windows}\nactivity = [7]\n[families.f]\n{families}\ndefault = "n"', "far.toml")
     assert_same(pack, EDGE_DOCS, 1_704_067_200_000 + 100 * DAY_MS)
+
+
+def test_an_hour_band_named_with_the_empty_string_counts_nothing():
+    # TOML accepts `"" = [0, 11]`; Python's `if band:` skips the empty name (no later band is
+    # tried), so a `top` family over hour bands sees only the other bands.
+    pack = _load_pack('[hour_bands]\n"" = [0, 11]\npm = [12, 23]\n'
+                      '[families.t]\nkind = "top"\ncounter = "hour_band"\ndefault = "-"', "bands.toml")
+    docs = [{"type": "order", "event_id": f"o{i}", "customer_id": "c1", "ts": 1_704_067_200_000 + hour * 3_600_000,
+             "amount": 1} for i, hour in enumerate((0, 1, 13))]
+    assert_same(pack, docs, "end")

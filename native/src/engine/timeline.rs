@@ -93,8 +93,13 @@ fn apply_order(plan: &Plan, state: &mut CustomerState, event: &PendingEvent, day
     for category in &event.categories {
         state.counter(1).count(category);
     }
+    // The first band holding the hour decides; a band named "" (TOML allows the key) counts
+    // nothing, as Python's `if band:` skips it.
     if let Some(band) = plan.hour_band(event.ts.rem_euclid(DAY_MS) / 3_600_000) {
-        state.counter(2).count(&plan.hour_bands[band].0);
+        let name = &plan.hour_bands[band].0;
+        if !name.is_empty() {
+            state.counter(2).count(name);
+        }
     }
 }
 
