@@ -57,7 +57,10 @@ impl Watermark {
 
     pub fn tick(&mut self, wall_clock_ms: i64, caught_up: u8) -> i64 {
         self.advance(caught_up);
-        if caught_up.count_ones() as usize == TYPES {
+        // Every source caught up: bits beyond the four sources (which `advance` ignores) must not
+        // make `0xFF` mean "not all of them".
+        let all = (1u8 << TYPES) - 1;
+        if caught_up & all == all {
             self.value = self.value.max(wall_clock_ms - self.lateness_ms);
         }
         self.value
@@ -263,5 +266,26 @@ impl Partition {
             let wake = self.slots[slot].state.wake_time();
             self.schedule(slot as u32, wake);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tick_with_every_source_caught_up_follows_the_wall_clock_whatever_the_extra_bits() {
+        for caught_up in [0b1111, 0xFF] {
+            let mut watermark = Watermark::new(1_000);
+            watermark.observe(0, 5_000);
+            assert_eq!(watermark.tick(100_000, caught_up), 99_000, "{caught_up:#b}");
+        }
+        let mut watermark = Watermark::new(1_000);
+        watermark.observe(0, 5_000);
+        assert_eq!(
+            watermark.tick(100_000, 0b0111),
+            NEVER,
+            "a source with records left holds time"
+        );
     }
 }
