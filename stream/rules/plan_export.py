@@ -18,6 +18,7 @@ from stream.metrics import RECENCY_ANCHORS, RFM, Window
 from stream.rules.families import CaseFamily, Family, GridFamily, TopFamily
 from stream.rules.ruleset import COUNTERS, RuleSet
 
+_I64_MAX = 2**63 - 1
 _BOOL = {ast.And: "and", ast.Or: "or"}
 _ARITHMETIC = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div"}
 _COMPARE = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.NotEq: "ne"}
@@ -49,7 +50,10 @@ def plan_json(rules: RuleSet) -> bytes:
             "scores": [ids[name] for name in RFM],
             "days_since_last_order": ids["days_since_last_order"],
         },
-        "recency_steps": [[ids[name], _anchor(name), list(steps)] for name, steps in plan.recency_steps.items()],
+        # A step past i64 (`days_since_last_order >= 1e300`) is a deadline that never comes; the
+        # core saturates any step * DAY_MS beyond i64 anyway, so i64::MAX days means the same.
+        "recency_steps": [[ids[name], _anchor(name), [min(step, _I64_MAX) for step in steps]]
+                          for name, steps in plan.recency_steps.items()],
         "families": [_family(family, ids) for family in rules.families],
         "by_trigger": [[rules.families.index(f) for f in rules.by_trigger[kind][0]] for kind in EVENT_TYPES],
     })
