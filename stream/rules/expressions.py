@@ -142,6 +142,8 @@ class _Checker:
             return self.function_call(node)
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and not string_ok:
             raise self.fail(f"string {node.value!r} may only be compared with == or != (metrics are numbers)")
+        if isinstance(node, ast.Constant) and type(node.value) is int and not -(2**63) <= node.value < 2**63:
+            raise self.fail(f"the number {node.value} is out of range (whole numbers are 64-bit: up to 9223372036854775807)")
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
             return node
         if isinstance(node, ast.Name):

@@ -229,6 +229,11 @@ default = "active"
             "families.x.cases[0].when",
             "unknown metric 'rfm_r'",  # RFM metrics exist only with an [rfm] section
         ),
+        (
+            "[families.x]\ncases = [{ value = 'a', when = 'orders_total < 99999999999999999999' }]\ndefault = 'b'\n",
+            "families.x.cases[0].when",
+            "the number 99999999999999999999 is out of range",  # the core's numbers are 64-bit
+        ),
     ],
 )
 def test_invalid_pack_names_file_key_path_and_problem(tmp_path, text, key, problem):
