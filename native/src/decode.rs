@@ -36,6 +36,22 @@ pub struct Event {
     pub categories: Vec<String>,
 }
 
+impl Event {
+    /// An event with its identity and time; the order fields are set by the caller for orders.
+    pub fn new(event_id: &str, kind: &'static str, customer_id: &str, ts: i64) -> Self {
+        Event {
+            event_id: event_id.to_owned(),
+            kind,
+            customer_id: customer_id.to_owned(),
+            ts,
+            amount_cents: 0,
+            coupon: false,
+            channel: None,
+            categories: Vec::new(),
+        }
+    }
+}
+
 /// Why a record is not an event: `reason` is the bounded code, `message` the text for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
@@ -139,16 +155,7 @@ fn decode_text(text: &str, key: Option<&[u8]>) -> Result<Event, Rejection> {
     }
     let event_id = identifier(&doc, "event_id")?;
     let ts = timestamp(field(&doc, "ts"))?;
-    let mut event = Event {
-        event_id: event_id.to_owned(),
-        kind,
-        customer_id: customer_id.to_owned(),
-        ts,
-        amount_cents: 0,
-        coupon: false,
-        channel: None,
-        categories: Vec::new(),
-    };
+    let mut event = Event::new(event_id, kind, customer_id, ts);
     if kind == "order" {
         event.amount_cents = amount_cents(field(&doc, "amount"))?;
         event.coupon = optional_str(&doc, "coupon")?.is_some();

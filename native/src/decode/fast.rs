@@ -72,16 +72,7 @@ pub(super) fn decode(text: &str, key: Option<&[u8]>) -> Option<Event> {
         Val::Str(text) => timestamp_text(text).ok()?,
         _ => return None,
     };
-    let mut event = Event {
-        event_id: event_id.to_owned(),
-        kind,
-        customer_id: customer_id.to_owned(),
-        ts,
-        amount_cents: 0,
-        coupon: false,
-        channel: None,
-        categories: Vec::new(),
-    };
+    let mut event = Event::new(event_id, kind, customer_id, ts);
     if kind == "order" {
         // The same serde_json `Number` the full path would hold, so `amount_cents` sees the same.
         let number = match fields.amount? {
@@ -187,19 +178,22 @@ impl<'a> Parser<'a> {
             self.expect(b':')?;
             self.skip_ws();
             member(self, key)?;
-            self.skip_ws();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.skip_ws();
-                }
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.next_or_close(b'}')? {
+                return Some(());
             }
         }
+    }
+
+    /// After a member or element: a `,` (false, the cursor on the next one) or `close` (true,
+    /// read); anything else is not for the fast path.
+    fn next_or_close(&mut self, close: u8) -> Option<bool> {
+        self.skip_ws();
+        let byte = self.peek()?;
+        self.at += 1;
+        if byte == close {
+            return Some(true);
+        }
+        (byte == b',').then(|| self.skip_ws()).map(|()| false)
     }
 
     /// The elements of an array whose `[` is read, up to and with its `]`.
@@ -210,17 +204,8 @@ impl<'a> Parser<'a> {
         }
         loop {
             element(self)?;
-            self.skip_ws();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.skip_ws();
-                }
-                b']' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.next_or_close(b']')? {
+                return Some(());
             }
         }
     }
