@@ -150,17 +150,30 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year_of_era + era * 400 + i64::from(month <= 2), month, day)
 }
 
+/// (year, month, day, hour, minute, second, millisecond) of an instant, UTC.
+fn civil_parts(ts: i64) -> [i64; 7] {
+    let (day, in_day) = (ts.div_euclid(DAY_MS), ts.rem_euclid(DAY_MS));
+    let (year, month, day_of_month) = civil_from_days(day);
+    let (seconds, millis) = (in_day / 1000, in_day % 1000);
+    [
+        year,
+        month,
+        day_of_month,
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60,
+        millis,
+    ]
+}
+
 /// `stream.timeutil.format_ts`: RFC 3339 with milliseconds and a `Z`.
 pub fn format_ts(ts: i64) -> String {
     let mut buffer = [0u8; 24];
     match write_ts(&mut buffer, ts) {
         Some(text) => String::from_utf8_lossy(text).into_owned(),
         None => {
-            let (day, in_day) = (ts.div_euclid(DAY_MS), ts.rem_euclid(DAY_MS));
-            let (year, month, day_of_month) = civil_from_days(day);
-            let (seconds, millis) = (in_day / 1000, in_day % 1000);
-            let (hour, minute, second) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-            format!("{year:04}-{month:02}-{day_of_month:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+            let [year, month, day, hour, minute, second, millis] = civil_parts(ts);
+            format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
         }
     }
 }
@@ -168,33 +181,29 @@ pub fn format_ts(ts: i64) -> String {
 /// `format_ts` into a stack buffer, no allocation: the engine writes two per tag change. Years
 /// 0–9999 take 24 bytes; None for others.
 pub fn write_ts(buffer: &mut [u8; 24], ts: i64) -> Option<&[u8]> {
-    let (day, in_day) = (ts.div_euclid(DAY_MS), ts.rem_euclid(DAY_MS));
-    let (year, month, day_of_month) = civil_from_days(day);
-    let (seconds, millis) = (in_day / 1000, in_day % 1000);
-    let (hour, minute, second) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    if !(0..=9999).contains(&year) {
+    let parts = civil_parts(ts);
+    if !(0..=9999).contains(&parts[0]) {
         return None;
     }
-    let digits = |out: &mut [u8], mut value: i64| {
-        for slot in out.iter_mut().rev() {
+    // Each part's digits, then the separator after it ("2025-03-01T12:00:00.123Z").
+    let layout: [(usize, u8); 7] = [
+        (4, b'-'),
+        (2, b'-'),
+        (2, b'T'),
+        (2, b':'),
+        (2, b':'),
+        (2, b'.'),
+        (3, b'Z'),
+    ];
+    let mut at = 0;
+    for (mut value, (width, separator)) in parts.into_iter().zip(layout) {
+        for slot in buffer[at..at + width].iter_mut().rev() {
             *slot = b'0' + (value % 10) as u8;
             value /= 10;
         }
-    };
-    digits(&mut buffer[0..4], year);
-    buffer[4] = b'-';
-    digits(&mut buffer[5..7], month);
-    buffer[7] = b'-';
-    digits(&mut buffer[8..10], day_of_month);
-    buffer[10] = b'T';
-    digits(&mut buffer[11..13], hour);
-    buffer[13] = b':';
-    digits(&mut buffer[14..16], minute);
-    buffer[16] = b':';
-    digits(&mut buffer[17..19], second);
-    buffer[19] = b'.';
-    digits(&mut buffer[20..23], millis);
-    buffer[23] = b'Z';
+        buffer[at + width] = separator;
+        at += width + 1;
+    }
     Some(&buffer[..24])
 }
 
