@@ -26,6 +26,14 @@ impl Need {
         rfm: true,
     };
 
+    pub fn union(self, other: Need) -> Need {
+        Need {
+            orders: self.orders | other.orders,
+            activity: self.activity | other.activity,
+            rfm: self.rfm | other.rfm,
+        }
+    }
+
     /// What computing `reads` takes: their series, and both series for RFM scores (their inputs
     /// may be windows of either).
     pub fn of(plan: &Plan, reads: impl IntoIterator<Item = usize>) -> Need {

@@ -16,19 +16,25 @@ pub struct Scratch {
     families: Vec<usize>,
 }
 
-/// Per selection of families (first evaluation, each event type), what computing their reads takes.
+/// Per selection of families (first evaluation, each event type), what computing their reads
+/// takes; and each family's own need, for the selections made at a deadline.
 pub struct Selections {
     all: (Vec<usize>, Need),
     by_trigger: Vec<(Vec<usize>, Need)>,
+    of_family: Vec<Need>,
 }
 
 impl Selections {
     pub fn new(plan: &Plan) -> Self {
+        let of_family: Vec<Need> = plan
+            .families
+            .iter()
+            .map(|family| Need::of(plan, family.reads.iter().copied()))
+            .collect();
         let need = |families: &[usize]| {
-            Need::of(
-                plan,
-                families.iter().flat_map(|f| plan.families[*f].reads.iter().copied()),
-            )
+            families
+                .iter()
+                .fold(Need::default(), |need, f| need.union(of_family[*f]))
         };
         let all: Vec<usize> = (0..plan.families.len()).collect();
         Selections {
@@ -38,6 +44,7 @@ impl Selections {
                 .iter()
                 .map(|families| (families.clone(), need(families)))
                 .collect(),
+            of_family,
         }
     }
 }
@@ -204,13 +211,11 @@ impl Context<'_> {
                 (0..plan.families.len()).filter(|f| plan.families[*f].reads.iter().any(|read| changing.contains(read))),
             );
             prune(plan, state, now);
-            Need::of(
-                plan,
-                scratch
-                    .families
-                    .iter()
-                    .flat_map(|f| plan.families[*f].reads.iter().copied()),
-            )
+            let of_family = &self.selections.of_family;
+            scratch
+                .families
+                .iter()
+                .fold(Need::default(), |need, f| need.union(of_family[*f]))
         };
         compute(plan, state, now, need, &mut scratch.metrics);
         let before = self.out.count;
