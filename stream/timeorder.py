@@ -100,17 +100,9 @@ class SortedLog:
         """The lines in order, `size` at a time (built in bulk: the engine takes them so)."""
         paths = self._paths
         runs = self._runs.readers()
-        if runs:
-            merged = heapq.merge(*runs, _drain(self._last_chunk))
-            while records := list(islice(merged, size)):
-                yield [LogLine(paths[index], number, raw, in_file) for _ts, number, index, in_file, raw in records]
-            return
-        chunk = self._last_chunk  # handed on from the front, let go of block by block
-        self._last_chunk = []
-        for start in range(0, len(chunk), size):
-            records = chunk[start:start + size]
-            chunk[start:start + size] = [None] * len(records)  # type: ignore[list-item]  # freed as it goes
-            yield [LogLine(paths[index], number, raw, in_file) for _ts, number, index, in_file, raw in records]
+        records = heapq.merge(*runs, _drain(self._last_chunk)) if runs else _drain(self._last_chunk)
+        while block := list(islice(records, size)):
+            yield [LogLine(paths[index], number, raw, in_file) for _ts, number, index, in_file, raw in block]
 
 
 @contextmanager
