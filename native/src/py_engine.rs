@@ -2,8 +2,8 @@
 //! `ChangeBatch` (the tag changes one call produced, already serialized). One call per batch of
 //! records crosses the boundary, never one per event.
 
-use crate::decode::{decode_event, EVENT_TYPES};
-use crate::engine::codec::{decode, decode_wake, encode, TagTables};
+use crate::decode::{decode_event, Event, EVENT_TYPES};
+use crate::engine::codec::{decode, decode_known, decode_wake, encode, TagTables};
 use crate::engine::lanes::{Item, Lanes, Tally};
 use crate::engine::metrics::{compute, Need};
 use crate::engine::partition::{Outcome, Partition};
@@ -13,6 +13,7 @@ use crate::engine::state::{id_hash, CustomerState, PendingEvent};
 use crate::engine::timeline::{Context, Output, Selections};
 use crate::jsonfmt::Scalar;
 use crate::partitioner::partition_of_key;
+use crate::pyrepr::{float_repr, str_repr};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -37,6 +38,7 @@ pub struct ChangeBatch {
     count: usize,
     json: Option<Vec<u8>>,
     transitions: Option<Vec<(usize, Scalar, Scalar)>>,
+    keys: Option<Vec<(usize, Box<str>)>>,
     families: Arc<Vec<String>>,
     unwritable: Option<i64>,
 }
@@ -61,6 +63,48 @@ impl ChangeBatch {
         Ok(PyBytes::new(py, json))
     }
 
+    /// `(key, value)` per change, for an engine made with `keys=True`: the customer id as the
+    /// Kafka record key and the CloudEvent JSON (no newline), as the worker sends them.
+    fn records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let json = self.json_lines(py)?;
+        let json = json.as_bytes();
+        let keys = self
+            .keys
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("this engine was made with keys=False"))?;
+        let mut start = 0;
+        let mut out = Vec::with_capacity(keys.len());
+        for (length, customer_id) in keys {
+            let line = &json[start..start + length - 1];
+            start += length;
+            out.push((PyBytes::new(py, customer_id.as_bytes()), PyBytes::new(py, line)));
+        }
+        PyList::new(py, out)
+    }
+
+    /// `(family, str(old), str(new), count)` per distinct transition, in first-seen order: the
+    /// worker's change counter labels, counted here rather than per change in Python.
+    fn transition_counts(&self) -> PyResult<Vec<(String, String, String, u64)>> {
+        let transitions = self
+            .transitions
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("this engine was made with transitions=False"))?;
+        let mut counts: Vec<(usize, &Scalar, &Scalar, u64)> = Vec::new();
+        for (family, old, new) in transitions {
+            match counts
+                .iter_mut()
+                .find(|(f, o, n, _)| f == family && *o == old && *n == new)
+            {
+                Some(entry) => entry.3 += 1,
+                None => counts.push((*family, old, new, 1)),
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .map(|(family, old, new, count)| (self.families[family].clone(), py_str(old), py_str(new), count))
+            .collect())
+    }
+
     /// `(family, old, new)` per change: what transition counts need.
     fn transitions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let transitions = self
@@ -72,6 +116,21 @@ impl ChangeBatch {
             out.push((&self.families[*family], to_python(py, old)?, to_python(py, new)?).into_pyobject(py)?);
         }
         PyList::new(py, out)
+    }
+}
+
+/// Python's `str()` of a tag value.
+fn py_str(value: &Scalar) -> String {
+    match value {
+        Scalar::Null => "None".to_owned(),
+        Scalar::Bool(true) => "True".to_owned(),
+        Scalar::Bool(false) => "False".to_owned(),
+        Scalar::Int(number) => number.to_string(),
+        Scalar::UInt(number) => number.to_string(),
+        Scalar::Float(number) if number.is_nan() => "nan".to_owned(),
+        Scalar::Float(number) if number.is_infinite() => if *number > 0.0 { "inf" } else { "-inf" }.to_owned(),
+        Scalar::Float(number) => float_repr(*number),
+        Scalar::Str(text) => text.clone(),
     }
 }
 
@@ -91,21 +150,41 @@ struct Totals {
     newest: Option<i64>,
 }
 
-/// The partitions of one rule pack, as `backtest` runs them (the worker's partitioning and
-/// watermarks, Kafka's partitioner): records in, tag changes out.
+/// The partitions of one rule pack, as `backtest` and the worker run them (the worker's
+/// partitioning and watermarks, Kafka's partitioner): records in, tag changes out.
 #[pyclass(module = "stream._native")]
 pub struct Engine {
     plan: Plan,
     tables: TagTables,
+    /// Tag tables of earlier versions of the rule pack, to read states written with them.
+    earlier_tables: Vec<TagTables>,
     families: Arc<Vec<String>>,
     selections: Selections,
     partitions: Vec<Partition>,
     immediate: bool,
     json: bool,
     transitions: bool,
+    keys: bool,
     /// Threads the partitions are worked on by (see `engine::lanes`).
     lanes: usize,
     totals: Totals,
+}
+
+/// How an event is applied: held until the watermark passes it, at once, or as the live clock
+/// decides for it (`Partition::live_arrival`) at the given wall-clock instant.
+#[derive(Clone, Copy)]
+enum Arrival {
+    Buffered,
+    Immediate,
+    Live(i64),
+}
+
+/// One decoded event on its way to its partition.
+struct Routed {
+    customer_id: String,
+    event: PendingEvent,
+    arrival: Arrival,
+    caught_up: u8,
 }
 
 impl Engine {
@@ -114,6 +193,7 @@ impl Engine {
             count: out.count,
             json: out.json,
             transitions: out.transitions,
+            keys: out.keys,
             families: Arc::clone(&self.families),
             unwritable: out.unwritable,
         }
@@ -124,12 +204,13 @@ impl Engine {
         &mut self,
         items: Vec<Item<T>>,
         step: &(dyn Fn(&mut Partition, &mut Context, T) -> Tally + Sync),
-    ) -> ChangeBatch {
-        let (json, transitions) = (self.json, self.transitions);
+    ) -> (ChangeBatch, Tally) {
+        let (json, transitions, keys) = (self.json, self.transitions, self.keys);
         // Sized for two changes of ~550 bytes per record up front: a doubling copies it all.
         let output = move |records: usize| Output {
             json: json.then(|| Vec::with_capacity(records * JSON_BYTES_PER_RECORD)),
             transitions: transitions.then(Vec::new),
+            keys: keys.then(Vec::new),
             ..Output::default()
         };
         let lanes = if items.len() < MIN_PARALLEL_ITEMS && items.len() > self.partitions.len() {
@@ -145,14 +226,19 @@ impl Engine {
         let (out, tally) = runner.run(&mut self.partitions, items, &output, step);
         self.totals.duplicates += tally.duplicates;
         self.totals.late += tally.late;
-        self.batch(out)
+        (self.batch(out), tally)
     }
 
-    /// Run `step` on every partition, the changes in partition order.
-    fn each_partition(&mut self, step: &(dyn Fn(&mut Partition, &mut Context) + Sync)) -> ChangeBatch {
-        let items = (0..self.partitions.len())
-            .map(|number| Item {
-                seq: number,
+    /// Run `step` on the given partitions, the changes in that order.
+    fn on_partitions(
+        &mut self,
+        numbers: impl Iterator<Item = usize>,
+        step: &(dyn Fn(&mut Partition, &mut Context) + Sync),
+    ) -> ChangeBatch {
+        let items = numbers
+            .enumerate()
+            .map(|(seq, number)| Item {
+                seq,
                 partition: number,
                 payload: (),
             })
@@ -161,55 +247,148 @@ impl Engine {
             step(partition, cx);
             Tally::default()
         })
+        .0
+    }
+
+    fn each_partition(&mut self, step: &(dyn Fn(&mut Partition, &mut Context) + Sync)) -> ChangeBatch {
+        self.on_partitions(0..self.partitions.len(), step)
+    }
+
+    /// Count a decoded event and wrap it for its partition.
+    fn route(&mut self, seq: usize, partition: usize, event: Event, arrival: Arrival, caught_up: u8) -> Item<Routed> {
+        let totals = &mut self.totals;
+        totals.events += 1;
+        totals.newest = Some(totals.newest.map_or(event.ts, |newest| newest.max(event.ts)));
+        let event_kind = EVENT_TYPES.iter().position(|known| *known == event.kind).unwrap_or(0);
+        Item {
+            seq,
+            partition,
+            payload: Routed {
+                customer_id: event.customer_id,
+                event: PendingEvent {
+                    id_hash: id_hash(&event.event_id),
+                    event_id: event.event_id,
+                    kind: event_kind,
+                    ts: event.ts,
+                    amount_cents: event.amount_cents,
+                    coupon: event.coupon,
+                    channel: event.channel,
+                    categories: event.categories,
+                },
+                arrival,
+                caught_up,
+            },
+        }
+    }
+
+    fn apply(&mut self, items: Vec<Item<Routed>>) -> (ChangeBatch, Tally) {
+        self.run_lanes(items, &|partition, cx, routed: Routed| {
+            let immediate = match routed.arrival {
+                Arrival::Buffered => false,
+                Arrival::Immediate => true,
+                Arrival::Live(wall_clock_ms) => partition.live_arrival(routed.event.ts, wall_clock_ms),
+            };
+            match partition.ingest(cx, &routed.customer_id, routed.event, immediate, routed.caught_up) {
+                Outcome::Duplicate => Tally { duplicates: 1, late: 0 },
+                Outcome::Late => Tally { duplicates: 0, late: 1 },
+                Outcome::Applied => Tally::default(),
+            }
+        })
     }
 
     fn ingest_raw(&mut self, raws: &[&[u8]]) -> (ChangeBatch, Vec<(usize, &'static str, String)>) {
         let mut rejected = Vec::new();
         let mut items = Vec::with_capacity(raws.len());
+        let arrival = if self.immediate {
+            Arrival::Immediate
+        } else {
+            Arrival::Buffered
+        };
         for (index, raw) in raws.iter().enumerate() {
-            let event = match decode_event(raw, None, None) {
-                Ok(event) => event,
-                Err(rejection) => {
-                    rejected.push((index, rejection.reason, rejection.message));
-                    continue;
+            match decode_event(raw, None, None) {
+                Ok(event) => {
+                    let partition = self.partition_of(&event.customer_id);
+                    items.push(self.route(index, partition, event, arrival, 0));
                 }
-            };
-            let totals = &mut self.totals;
-            totals.events += 1;
-            totals.newest = Some(totals.newest.map_or(event.ts, |newest| newest.max(event.ts)));
-            let pending = PendingEvent {
-                id_hash: id_hash(&event.event_id),
-                event_id: event.event_id,
-                kind: EVENT_TYPES.iter().position(|known| *known == event.kind).unwrap_or(0),
-                ts: event.ts,
-                amount_cents: event.amount_cents,
-                coupon: event.coupon,
-                channel: event.channel,
-                categories: event.categories,
-            };
-            let partition = self.partition_of(&event.customer_id);
-            items.push(Item {
-                seq: index,
-                partition,
-                payload: (event.customer_id, pending),
-            });
+                Err(rejection) => rejected.push((index, rejection.reason, rejection.message)),
+            }
         }
-        let immediate = self.immediate;
-        let batch = self.run_lanes(
-            items,
-            &|partition, cx, (customer_id, pending): (String, PendingEvent)| match partition.ingest(
-                cx,
-                &customer_id,
-                pending,
-                immediate,
-                0,
-            ) {
-                Outcome::Duplicate => Tally { duplicates: 1, late: 0 },
-                Outcome::Late => Tally { duplicates: 0, late: 1 },
-                Outcome::Applied => Tally::default(),
-            },
-        );
-        (batch, rejected)
+        (self.apply(items).0, rejected)
+    }
+
+    /// The worker's records (see `ingest_records`), decoded and checked against where they came from.
+    fn ingest_kafka(&mut self, records: &[KafkaRecord<'_>], intake: &Intake) -> WorkerBatch {
+        let mut rejected = Vec::new();
+        let mut consumed = [0u64; 4];
+        let mut items = Vec::with_capacity(records.len());
+        let latest = intake.wall_clock_ms.saturating_add(intake.max_future_ms);
+        let arrival = if intake.live {
+            Arrival::Live(intake.wall_clock_ms)
+        } else {
+            Arrival::Buffered
+        };
+        for (index, record) in records.iter().enumerate() {
+            match self.check(record, latest) {
+                Ok(event) => {
+                    consumed[record.kind] += 1;
+                    let caught_up = intake.caught_up.get(record.partition).copied().unwrap_or(0);
+                    items.push(self.route(index, record.partition, event, arrival, caught_up));
+                }
+                Err((reason, message)) => rejected.push((index, reason, message)),
+            }
+        }
+        let (changes, tally) = self.apply(items);
+        WorkerBatch {
+            changes,
+            rejected,
+            consumed,
+            tally,
+        }
+    }
+
+    /// Decode one record and check it belongs where it arrived: its topic's event type and the
+    /// partition Kafka's partitioner gives its customer (whose state lives there).
+    fn check(&self, record: &KafkaRecord<'_>, latest: i64) -> Result<Event, (&'static str, String)> {
+        let value = record
+            .value
+            .ok_or(("not_json", "empty record (tombstone)".to_owned()))?;
+        let event =
+            decode_event(value, record.key, Some(latest)).map_err(|rejection| (rejection.reason, rejection.message))?;
+        let expected = EVENT_TYPES[record.kind];
+        if event.kind != expected {
+            return Err((
+                "wrong_topic",
+                format!(
+                    "a {} event on topic {} (expects {})",
+                    str_repr(event.kind),
+                    str_repr(record.topic),
+                    str_repr(expected)
+                ),
+            ));
+        }
+        let home = self.partition_of(&event.customer_id);
+        if home != record.partition {
+            return Err((
+                "wrong_partition",
+                format!(
+                    "customer {} belongs to partition {home} by Kafka's key partitioner, not {} (produce with the customer id as key)",
+                    str_repr(&event.customer_id),
+                    record.partition
+                ),
+            ));
+        }
+        Ok(event)
+    }
+
+    fn check_partition(&self, partition: usize) -> PyResult<()> {
+        if partition < self.partitions.len() {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err(format!(
+                "partition {partition} of an engine with {}",
+                self.partitions.len()
+            )))
+        }
     }
 
     fn partition_of(&self, customer_id: &str) -> usize {
@@ -229,6 +408,34 @@ impl Engine {
     }
 }
 
+/// One input record of the worker, borrowed from Python: its partition, its topic's event type
+/// (index into `EVENT_TYPES`) and name, key and value (None: a tombstone).
+struct KafkaRecord<'a> {
+    partition: usize,
+    kind: usize,
+    topic: &'a str,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+}
+
+/// What the worker knows at the start of a batch.
+struct Intake {
+    caught_up: Vec<u8>,
+    wall_clock_ms: i64,
+    max_future_ms: i64,
+    live: bool,
+}
+
+/// What one worker batch did.
+struct WorkerBatch {
+    changes: ChangeBatch,
+    /// `(index in the batch, reason, message)` per dead letter.
+    rejected: Vec<(usize, &'static str, String)>,
+    /// Decoded events per type (`EVENT_TYPES` order), duplicates included.
+    consumed: [u64; 4],
+    tally: Tally,
+}
+
 const JSON_BYTES_PER_RECORD: usize = 1100;
 /// Below this many items a call stays on one thread: spawning would cost more than it saves.
 const MIN_PARALLEL_ITEMS: usize = 256;
@@ -239,8 +446,9 @@ impl Engine {
     /// `plan`: the JSON of `stream.rules.plan_export.plan_json(rules)`; `immediate`: apply every
     /// event on arrival, as a live worker applies live events (spec tests); `json` and
     /// `transitions`: what each `ChangeBatch` carries.
+    /// `keys`: each batch also knows each change's customer (`ChangeBatch.records`).
     #[new]
-    #[pyo3(signature = (plan, partitions, immediate = false, json = true, transitions = false, lanes = None))]
+    #[pyo3(signature = (plan, partitions, immediate = false, json = true, transitions = false, lanes = None, keys = false))]
     fn new(
         plan: &[u8],
         partitions: usize,
@@ -248,6 +456,7 @@ impl Engine {
         json: bool,
         transitions: bool,
         lanes: Option<usize>,
+        keys: bool,
     ) -> PyResult<Self> {
         if partitions == 0 {
             return Err(PyValueError::new_err("partitions must be at least 1"));
@@ -255,6 +464,7 @@ impl Engine {
         let plan = Plan::from_json(plan).map_err(PyValueError::new_err)?;
         Ok(Engine {
             tables: plan.tag_tables(),
+            earlier_tables: Vec::new(),
             families: Arc::new(plan.families.iter().map(|family| family.name.clone()).collect()),
             selections: Selections::new(&plan),
             partitions: (0..partitions).map(|_| Partition::new(&plan)).collect(),
@@ -262,6 +472,7 @@ impl Engine {
             immediate,
             json,
             transitions,
+            keys,
             lanes: lanes
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |cores| cores.get()))
                 .max(1),
@@ -394,6 +605,169 @@ impl Engine {
     /// Customers with work scheduled, over all partitions.
     fn scheduled(&self) -> usize {
         self.partitions.iter().map(Partition::scheduled).sum()
+    }
+
+    /// The worker's batch, in offset order: per record `(partition, event type index of its
+    /// topic, topic, key, value)`; `caught_up` has a bit per event type for each partition (see
+    /// `tick`); events more than `max_future_ms` ahead of `wall_clock_ms` are refused; `live`:
+    /// the live clock decides per event whether it applies on arrival. Returns the changes, the
+    /// dead letters `(index, reason, message)`, decoded events per type, duplicates and late events.
+    #[allow(clippy::type_complexity)]
+    fn ingest_records(
+        &mut self,
+        py: Python<'_>,
+        records: Vec<(
+            usize,
+            usize,
+            String,
+            Option<Bound<'_, PyBytes>>,
+            Option<Bound<'_, PyBytes>>,
+        )>,
+        caught_up: Vec<u8>,
+        wall_clock_ms: i64,
+        max_future_ms: i64,
+        live: bool,
+    ) -> PyResult<(ChangeBatch, Vec<(usize, &'static str, String)>, [u64; 4], u64, u64)> {
+        let mut borrowed = Vec::with_capacity(records.len());
+        for (partition, kind, topic, key, value) in &records {
+            if *partition >= self.partitions.len() || *kind >= EVENT_TYPES.len() {
+                return Err(PyValueError::new_err(format!(
+                    "record of partition {partition}, event type {kind}: out of range"
+                )));
+            }
+            borrowed.push(KafkaRecord {
+                partition: *partition,
+                kind: *kind,
+                topic,
+                key: key.as_ref().map(|key| key.as_bytes()),
+                value: value.as_ref().map(|value| value.as_bytes()),
+            });
+        }
+        let intake = Intake {
+            caught_up,
+            wall_clock_ms,
+            max_future_ms,
+            live,
+        };
+        let batch = py.detach(|| self.ingest_kafka(&borrowed, &intake));
+        Ok((
+            batch.changes,
+            batch.rejected,
+            batch.consumed,
+            batch.tally.duplicates,
+            batch.tally.late,
+        ))
+    }
+
+    /// A clock record for one partition: with `wall_clock_ms` the live clock's tick, without it
+    /// only a re-check of which topics are caught up (event clock).
+    #[pyo3(signature = (partition, wall_clock_ms, caught_up))]
+    fn tick_partition(&mut self, partition: usize, wall_clock_ms: Option<i64>, caught_up: u8) -> PyResult<ChangeBatch> {
+        self.check_partition(partition)?;
+        Ok(
+            self.on_partitions(std::iter::once(partition), &|partition, cx| match wall_clock_ms {
+                Some(wall_clock_ms) => partition.tick(cx, wall_clock_ms, caught_up),
+                None => partition.refresh(cx, caught_up),
+            }),
+        )
+    }
+
+    /// What changed since the last call, to write to the table: `(partition, customer, state
+    /// bytes)` per changed customer, and `(partition, watermark JSON)` per changed watermark.
+    #[allow(clippy::type_complexity)]
+    fn take_writes<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> (
+        Vec<(usize, String, Bound<'py, PyBytes>)>,
+        Vec<(usize, Bound<'py, PyBytes>)>,
+    ) {
+        let (mut states, mut watermarks) = (Vec::new(), Vec::new());
+        for (number, partition) in self.partitions.iter_mut().enumerate() {
+            let (changed, watermark_changed) = partition.take_dirty();
+            for (customer_id, state) in changed {
+                states.push((
+                    number,
+                    customer_id.to_owned(),
+                    PyBytes::new(py, &encode(state, &self.tables)),
+                ));
+            }
+            if watermark_changed {
+                watermarks.push((number, PyBytes::new(py, &partition.watermark.to_json())));
+            }
+        }
+        (states, watermarks)
+    }
+
+    /// Load a partition from the table (after forgetting whatever it held): its customers'
+    /// stored states and its stored watermark. A state that cannot be read is left out and
+    /// returned as `(customer, error)`; the rest is loaded.
+    #[pyo3(signature = (partition, states, watermark = None))]
+    fn restore_partition(
+        &mut self,
+        py: Python<'_>,
+        partition: usize,
+        states: Vec<(String, Vec<u8>)>,
+        watermark: Option<Vec<u8>>,
+    ) -> PyResult<Vec<(String, String)>> {
+        self.check_partition(partition)?;
+        let (plan, tables, earlier) = (&self.plan, &self.tables, &self.earlier_tables);
+        let target = &mut self.partitions[partition];
+        py.detach(|| {
+            target.clear(plan);
+            if let Some(raw) = watermark {
+                target.watermark.restore(&raw).map_err(PyValueError::new_err)?;
+            }
+            let mut failed = Vec::new();
+            for (customer_id, raw) in states {
+                match decode_known(&customer_id, &raw, tables, earlier) {
+                    Ok(state) => target.put(&customer_id, state),
+                    Err(error) => failed.push((customer_id, error)),
+                }
+            }
+            target.rebuild_index();
+            Ok(failed)
+        })
+    }
+
+    /// Forget a partition's customers and watermark (it was revoked).
+    fn drop_partition(&mut self, partition: usize) -> PyResult<()> {
+        self.check_partition(partition)?;
+        self.partitions[partition].clear(&self.plan);
+        Ok(())
+    }
+
+    /// `(fingerprint, JSON)` of the rule pack's tag tables, which every stored state names.
+    fn tag_tables<'py>(&self, py: Python<'py>) -> (u32, Bound<'py, PyBytes>) {
+        (self.tables.fingerprint, PyBytes::new(py, &self.tables.to_json()))
+    }
+
+    /// Make states written with these tag tables (another version of the rule pack) readable;
+    /// returns their fingerprint.
+    fn add_tag_tables(&mut self, raw: &[u8]) -> PyResult<u32> {
+        let tables = TagTables::from_json(raw).map_err(PyValueError::new_err)?;
+        let fingerprint = tables.fingerprint;
+        if fingerprint != self.tables.fingerprint && !self.earlier_tables.iter().any(|t| t.fingerprint == fingerprint) {
+            self.earlier_tables.push(tables);
+        }
+        Ok(fingerprint)
+    }
+
+    /// The snapshot record (JSON bytes) of a stored state at its own clock, and that clock (0 if
+    /// none): what lookups and Redis profiles show.
+    fn stored_record<'py>(
+        &self,
+        py: Python<'py>,
+        customer_id: &str,
+        raw: &[u8],
+    ) -> PyResult<(Bound<'py, PyBytes>, i64)> {
+        let state =
+            decode_known(customer_id, raw, &self.tables, &self.earlier_tables).map_err(PyValueError::new_err)?;
+        let at = state.clock.filter(|clock| *clock != 0).unwrap_or(0);
+        Ok((
+            PyBytes::new(py, &customer_record(&self.plan, customer_id, &state, at)),
+            at,
+        ))
     }
 
     /// The newest-event watermark of each partition (NEVER: none yet).

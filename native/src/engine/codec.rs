@@ -12,7 +12,8 @@
 //! are taken with wrapping arithmetic, as u64, so every value round-trips, extremes included; only
 //! their size depends on the values being close. In order:
 //!
-//! 1. `u8` version, 2.
+//! 1. `u8` version, 2; then the `u32` little-endian fingerprint of the `TagTables` the tags were
+//!    written with (a state from another version of the rule pack is read through those tables).
 //! 2. `u16` little-endian presence bitmap. Bits 0-11: the optional timestamps, in the order
 //!    `last_ts[0..4]`, `first_ts[0..4]`, `reactivated_at`, `clock`, `next_deadline`, `changed_at`
 //!    (the "timestamp order" below); bits 12-14: `counters[i]` has keys; bit 15: 0.
@@ -42,9 +43,8 @@
 //!     `uvar` code: 0 unset (None); 1 null; 2 false; 3 true; 4 int (`ivar` follows); 5 int above
 //!     i64 (`uvar`); 6 float (8 bytes, the f64 bits little-endian); 7 string (a text); 8 + k: the
 //!     k-th value of the family's table in `TagTables`, so a tag the pack can produce is one byte.
-//!     A slot count other than the pack's is an error: the codes are positions in the pack. (A
-//!     pack edit that keeps the family count but reorders or drops a family's values is not
-//!     detected: such a tag decodes as another value of the family, or as an error if out of range.)
+//!     The codes are positions in the tables named by the fingerprint: a state written under
+//!     other tables is decoded with them (`decode_known`) and its tags moved by family name.
 //!
 //! A text (channel, category, counter key, string tag) is one `uvar` h then: h even, h / 2 bytes of
 //! UTF-8 follow and the string joins the state's string list; h odd, it is the (h / 2)-th string of
@@ -54,7 +54,7 @@
 //! seen earlier in the state costs one byte (e.g. `top` tag values, which are counter keys).
 //! Nothing may follow the tags.
 //!
-//! Costs: an empty state 13 bytes + 1 per tag slot; the base 6 bytes for a timestamp of today in
+//! Costs: an empty state 17 bytes + 1 per tag slot; the base 6 bytes for a timestamp of today in
 //! ms, each other timestamp ~5 (1 if equal to an earlier one); an order day ~4-5 bytes, an activity
 //! day 2, a recent id 8, a counter key its UTF-8 length + 2 (a default hour band 2), a tag 1 (one
 //! outside its table: 1 + its payload, a string seen before 2). The test's typical customer (a year
@@ -69,11 +69,106 @@ use crate::decode::EVENT_TYPES;
 use crate::pyrepr::{str_repr, value_repr};
 
 /// Per family of the rule pack, the tag values the pack can produce (case values + default, grid
-/// segment names); index = small integer code.
+/// segment names); index = small integer code. `fingerprint` names these tables in every state
+/// written with them, so a state written under another rule pack is never read with the wrong
+/// codes (see `TagTables::remap`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TagTables {
     pub families: Vec<String>,
     pub values: Vec<Vec<Scalar>>,
+    pub fingerprint: u32,
+}
+
+impl TagTables {
+    pub fn new(families: Vec<String>, values: Vec<Vec<Scalar>>) -> Self {
+        let mut tables = TagTables {
+            families,
+            values,
+            fingerprint: 0,
+        };
+        tables.fingerprint = id_hash(&String::from_utf8_lossy(&tables.to_json())) as u32;
+        tables
+    }
+
+    /// `{"families": [...], "values": [[...], ...]}`, non-finite floats as `{"float": "nan"}`
+    /// (the rule plan's form): what the worker keeps in its table for each tables it wrote with.
+    pub fn to_json(&self) -> Vec<u8> {
+        let values: Vec<Value> = self
+            .values
+            .iter()
+            .map(|table| Value::Array(table.iter().map(scalar_json).collect()))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"families": self.families, "values": values})).expect("plain JSON")
+    }
+
+    pub fn from_json(raw: &[u8]) -> Result<Self, String> {
+        let bad = || "unreadable tag tables".to_owned();
+        let value: Value = serde_json::from_slice(raw).map_err(|error| format!("unreadable tag tables: {error}"))?;
+        let families = value
+            .get("families")
+            .and_then(Value::as_array)
+            .ok_or_else(bad)?
+            .iter()
+            .map(|name| name.as_str().map(str::to_owned).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()?;
+        let values = value
+            .get("values")
+            .and_then(Value::as_array)
+            .ok_or_else(bad)?
+            .iter()
+            .map(|table| {
+                table
+                    .as_array()
+                    .ok_or_else(bad)?
+                    .iter()
+                    .map(super::plan::scalar)
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if families.len() != values.len() {
+            return Err(bad());
+        }
+        Ok(TagTables::new(families, values))
+    }
+
+    /// A state decoded with these tables, its tags moved to the families of `current` by name:
+    /// a family the pack dropped loses its tag, a new one starts undecided (as version 1 did).
+    pub fn remap(&self, mut state: CustomerState, current: &TagTables) -> CustomerState {
+        let mut old: Vec<Option<Option<Scalar>>> = std::mem::take(&mut state.tags).into_iter().map(Some).collect();
+        state.tags = current
+            .families
+            .iter()
+            .map(|family| {
+                self.families
+                    .iter()
+                    .position(|known| known == family)
+                    .and_then(|at| old[at].take())
+                    .flatten()
+            })
+            .collect();
+        state
+    }
+}
+
+fn scalar_json(value: &Scalar) -> Value {
+    match value {
+        Scalar::Null => Value::Null,
+        Scalar::Bool(flag) => Value::Bool(*flag),
+        Scalar::Int(number) => (*number).into(),
+        Scalar::UInt(number) => (*number).into(),
+        Scalar::Float(number) if number.is_finite() => (*number).into(),
+        Scalar::Float(number) => {
+            let name = if number.is_nan() {
+                "nan"
+            } else if *number > 0.0 {
+                "inf"
+            } else {
+                "-inf"
+            };
+            serde_json::json!({ "float": name })
+        }
+        Scalar::Str(text) => Value::String(text.clone()),
+    }
 }
 
 pub const VERSION: u8 = 2;
@@ -106,6 +201,7 @@ pub fn encode(state: &CustomerState, tables: &TagTables) -> Vec<u8> {
         strings: STATIC_TEXTS.to_vec(),
     };
     w.out.push(VERSION);
+    w.out.extend_from_slice(&tables.fingerprint.to_le_bytes());
     let stamps = timestamps(state);
     let mut bitmap = 0u16;
     for (bit, stamp) in stamps.iter().enumerate() {
@@ -224,8 +320,29 @@ pub fn encode(state: &CustomerState, tables: &TagTables) -> Vec<u8> {
 /// The state stored as `raw`: version 2, or the version-1 JSON of `stream/codec.py` (its tags
 /// placed by family name, those of families no longer in the pack dropped; recent ids hashed).
 pub fn decode(customer_id: &str, raw: &[u8], tables: &TagTables) -> Result<CustomerState, String> {
+    decode_known(customer_id, raw, tables, &[])
+}
+
+/// `decode`, also reading a state written with any of the `earlier` tables (another version of
+/// the rule pack): its tags are moved to the current families by name (`TagTables::remap`).
+pub fn decode_known(
+    customer_id: &str,
+    raw: &[u8],
+    tables: &TagTables,
+    earlier: &[TagTables],
+) -> Result<CustomerState, String> {
     let decoded = match raw.first() {
-        Some(&VERSION) => decode_v2(raw, tables),
+        Some(&VERSION) => match written_with(raw) {
+            Some(fingerprint) if fingerprint != tables.fingerprint => {
+                match earlier.iter().find(|old| old.fingerprint == fingerprint) {
+                    Some(old) => decode_v2(raw, old).map(|state| old.remap(state, tables)),
+                    None => Err(format!(
+                        "written by a rule pack whose tag tables ({fingerprint:08x}) are unknown here"
+                    )),
+                }
+            }
+            _ => decode_v2(raw, tables),
+        },
         Some(b'[') => decode_v1(raw, tables),
         Some(other) => Err(format!("unknown state format {other}")),
         None => Err("state bytes are empty".to_owned()),
@@ -242,6 +359,12 @@ pub fn decode_wake(customer_id: &str, raw: &[u8]) -> Result<Option<i64>, String>
         None => Err("state bytes are empty".to_owned()),
     };
     decoded.map_err(|message| blame(customer_id, &message))
+}
+
+/// The fingerprint of the tag tables a version-2 state was written with.
+pub fn written_with(raw: &[u8]) -> Option<u32> {
+    raw.get(1..5)
+        .map(|bytes| u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
 }
 
 fn blame(customer_id: &str, message: &str) -> String {
@@ -498,6 +621,7 @@ impl<'a> Reader<'a> {
     /// Steps 1-4 of the layout: the bitmap, the pending count, the base and the timestamps.
     fn header(&mut self) -> Read<Header> {
         self.byte()?;
+        self.take(4)?; // the tag tables' fingerprint
         let bitmap = u16::from_le_bytes([self.byte()?, self.byte()?]);
         if bitmap & RESERVED_BITS != 0 {
             return Err(format!("reserved bits set in the presence bitmap {bitmap:#06x}"));
@@ -1020,10 +1144,10 @@ mod tests {
             ("preferred_channel", texts(&["unknown"])),
             ("top_category", texts(&["unknown"])),
         ];
-        TagTables {
-            families: families.iter().map(|(name, _)| name.to_string()).collect(),
-            values: families.into_iter().map(|(_, values)| values).collect(),
-        }
+        TagTables::new(
+            families.iter().map(|(name, _)| name.to_string()).collect(),
+            families.into_iter().map(|(_, values)| values).collect(),
+        )
     }
 
     fn event(
@@ -1270,7 +1394,7 @@ mod tests {
         let tables = default_pack();
         let empty = CustomerState::new(12);
         let raw = roundtrip(&empty, &tables);
-        assert_eq!(raw.len(), 25, "{raw:?}");
+        assert_eq!(raw.len(), 29, "{raw:?}");
         let mut only_pending = CustomerState::new(12);
         only_pending.buffer(event("a", 1, 5, 0, None, &[]));
         only_pending.buffer(event("b", 1, 3, 0, None, &[]));
@@ -1282,7 +1406,33 @@ mod tests {
         one_order.counter(1).count("x");
         one_order.tags[11] = Some(text("x"));
         roundtrip(&one_order, &tables);
-        assert_eq!(roundtrip(&CustomerState::new(0), &TagTables::default()).len(), 13);
+        assert_eq!(roundtrip(&CustomerState::new(0), &TagTables::default()).len(), 17);
+    }
+
+    #[test]
+    fn a_state_written_under_an_earlier_rule_pack_is_read_through_its_tables_by_family_name() {
+        let old = default_pack();
+        let mut state = typical_state(12);
+        state.tags[0] = Some(old.values[0][1].clone());
+        let raw = encode(&state, &old);
+        // The new pack drops the first family, reorders the second's values, adds one at the end.
+        let mut families = old.families[1..].to_vec();
+        let mut values = old.values[1..].to_vec();
+        values[0].reverse();
+        families.push("brand_new".to_owned());
+        values.push(vec![text("x")]);
+        let new = TagTables::new(families, values);
+        assert_ne!(new.fingerprint, old.fingerprint);
+        let error = decode("c1", &raw, &new).expect_err("unknown tables");
+        assert!(error.contains("tag tables") && error.contains("'c1'"), "{error}");
+        let back = decode_known("c1", &raw, &new, std::slice::from_ref(&old)).expect("decodes");
+        let mut expected = state.tags[1..].to_vec();
+        expected.push(None);
+        assert_eq!(back.tags, expected);
+        assert_eq!(back.orders_total, state.orders_total);
+        let again = decode("c1", &encode(&back, &new), &new).expect("rewritten under the new tables");
+        assert_eq!(again.tags, expected);
+        assert_eq!(TagTables::from_json(&new.to_json()).expect("reads its own JSON"), new);
     }
 
     #[test]

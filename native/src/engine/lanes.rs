@@ -27,8 +27,8 @@ pub struct Item<T> {
 
 struct LaneResult {
     out: Output,
-    /// Per item, in sequence order: (seq, end of its JSON, end of its transitions).
-    marks: Vec<(usize, usize, usize)>,
+    /// Per item, in sequence order: (seq, end of its JSON, of its transitions, of its keys).
+    marks: Vec<(usize, usize, usize, usize)>,
     tally: Tally,
 }
 
@@ -102,6 +102,7 @@ impl Lanes<'_> {
                 item.seq,
                 out.json.as_ref().map_or(0, Vec::len),
                 out.transitions.as_ref().map_or(0, Vec::len),
+                out.keys.as_ref().map_or(0, Vec::len),
             ));
         }
         LaneResult { out, marks, tally }
@@ -110,12 +111,18 @@ impl Lanes<'_> {
 
 /// The lanes' outputs as one, each item's piece in sequence order.
 fn stitch(results: Vec<LaneResult>, output: &(dyn Fn(usize) -> Output + Sync)) -> (Output, Tally) {
-    let mut pieces = Vec::new(); // (seq, lane, json range, transitions range)
+    let mut pieces = Vec::new(); // (seq, lane, json range, transitions range, keys range)
     for (lane, result) in results.iter().enumerate() {
-        let (mut json_start, mut transitions_start) = (0, 0);
-        for &(seq, json_end, transitions_end) in &result.marks {
-            pieces.push((seq, lane, json_start..json_end, transitions_start..transitions_end));
-            (json_start, transitions_start) = (json_end, transitions_end);
+        let (mut json_start, mut transitions_start, mut keys_start) = (0, 0, 0);
+        for &(seq, json_end, transitions_end, keys_end) in &result.marks {
+            pieces.push((
+                seq,
+                lane,
+                json_start..json_end,
+                transitions_start..transitions_end,
+                keys_start..keys_end,
+            ));
+            (json_start, transitions_start, keys_start) = (json_end, transitions_end, keys_end);
         }
     }
     pieces.sort_unstable_by_key(|piece| piece.0);
@@ -128,13 +135,16 @@ fn stitch(results: Vec<LaneResult>, output: &(dyn Fn(usize) -> Output + Sync)) -
                 .sum(),
         );
     }
-    for (_, lane, json_range, transitions_range) in pieces {
+    for (_, lane, json_range, transitions_range, keys_range) in pieces {
         let from = &results[lane].out;
         if let (Some(json), Some(source)) = (&mut out.json, &from.json) {
             json.extend_from_slice(&source[json_range]);
         }
         if let (Some(transitions), Some(source)) = (&mut out.transitions, &from.transitions) {
             transitions.extend_from_slice(&source[transitions_range]);
+        }
+        if let (Some(keys), Some(source)) = (&mut out.keys, &from.keys) {
+            keys.extend_from_slice(&source[keys_range]);
         }
     }
     let mut tally = Tally::default();

@@ -4,6 +4,7 @@
 use super::plan::Plan;
 use super::state::{CustomerState, PendingEvent, TYPES};
 use super::timeline::Context;
+use crate::decode::EVENT_TYPES;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
@@ -55,6 +56,30 @@ impl Watermark {
         self.value
     }
 
+    /// The stored form, `{"newest": {type: ms}, "value": ms}` (as `stream/watermark.py` wrote it).
+    pub fn to_json(&self) -> Vec<u8> {
+        let newest: serde_json::Map<String, serde_json::Value> = EVENT_TYPES
+            .iter()
+            .zip(self.newest)
+            .filter_map(|(kind, ts)| ts.map(|ts| ((*kind).to_owned(), ts.into())))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"newest": newest, "value": self.value})).expect("plain JSON")
+    }
+
+    /// Restore from `to_json`'s form; sources this build does not know are ignored.
+    pub fn restore(&mut self, raw: &[u8]) -> Result<(), String> {
+        let saved: serde_json::Value =
+            serde_json::from_slice(raw).map_err(|error| format!("unreadable watermark: {error}"))?;
+        let newest = saved.get("newest").and_then(serde_json::Value::as_object);
+        for (source, kind) in EVENT_TYPES.iter().enumerate() {
+            self.newest[source] = newest
+                .and_then(|newest| newest.get(*kind))
+                .and_then(serde_json::Value::as_i64);
+        }
+        self.value = saved.get("value").and_then(serde_json::Value::as_i64).unwrap_or(NEVER);
+        Ok(())
+    }
+
     pub fn tick(&mut self, wall_clock_ms: i64, caught_up: u8) -> i64 {
         self.advance(caught_up);
         // Every source caught up: bits beyond the four sources (which `advance` ignores) must not
@@ -89,6 +114,11 @@ pub struct Partition {
     wakes: BinaryHeap<Reverse<(i64, u32)>>,
     wake_of: Vec<Option<i64>>,
     scheduled: usize,
+    /// Slots changed since the last `take_dirty`, each once (the worker writes them to its table).
+    dirty: Vec<u32>,
+    is_dirty: Vec<bool>,
+    /// The watermark (value or newest times) changed since the last `take_dirty`.
+    pub watermark_dirty: bool,
 }
 
 impl Partition {
@@ -100,7 +130,41 @@ impl Partition {
             wakes: BinaryHeap::new(),
             wake_of: Vec::new(),
             scheduled: 0,
+            dirty: Vec::new(),
+            is_dirty: Vec::new(),
+            watermark_dirty: false,
         }
+    }
+
+    /// Forget every customer and the watermark (a revoked partition, or one about to be restored).
+    pub fn clear(&mut self, plan: &Plan) {
+        *self = Partition::new(plan);
+    }
+
+    fn mark(&mut self, slot: u32) {
+        if !self.is_dirty[slot as usize] {
+            self.is_dirty[slot as usize] = true;
+            self.dirty.push(slot);
+        }
+    }
+
+    /// The customers changed since the last call, in the order first changed, and whether the
+    /// watermark changed: what the worker writes after a batch.
+    pub fn take_dirty(&mut self) -> (Vec<(&str, &CustomerState)>, bool) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for slot in &dirty {
+            self.is_dirty[*slot as usize] = false;
+        }
+        let watermark = std::mem::replace(&mut self.watermark_dirty, false);
+        let slots = &self.slots;
+        let changed = dirty
+            .into_iter()
+            .map(|slot| {
+                let slot = &slots[slot as usize];
+                (&*slot.customer_id, &slot.state)
+            })
+            .collect();
+        (changed, watermark)
     }
 
     /// Customers with work scheduled.
@@ -132,6 +196,7 @@ impl Partition {
             state: CustomerState::new(families),
         });
         self.wake_of.push(None);
+        self.is_dirty.push(false);
         self.index.insert(customer_id.into(), slot);
         slot
     }
@@ -154,6 +219,9 @@ impl Partition {
     ) -> Outcome {
         let slot = self.slot_of(customer_id, cx.plan.families.len());
         let watermark = self.watermark.value;
+        // Saved after every event, as the newest time of its source is part of the watermark
+        // (`agents/driver.py`).
+        self.watermark_dirty = true;
         let Slot { customer_id, state } = &mut self.slots[slot as usize];
         if state.has_seen(&event.event_id, event.id_hash) {
             // A copy still shows how far its topic has been read: after a crash the saved
@@ -174,6 +242,7 @@ impl Partition {
             }
         }
         let wake = state.wake_time();
+        self.mark(slot);
         self.schedule(slot, wake);
         self.watermark.observe(source, ts);
         let watermark = self.watermark.advance(caught_up);
@@ -194,12 +263,16 @@ impl Partition {
     }
 
     pub fn refresh(&mut self, cx: &mut Context, caught_up: u8) {
+        let before = self.watermark.value;
         let watermark = self.watermark.advance(caught_up);
+        self.watermark_dirty |= watermark != before;
         self.advance_to(cx, watermark, false);
     }
 
     pub fn tick(&mut self, cx: &mut Context, wall_clock_ms: i64, caught_up: u8) {
+        let before = self.watermark.value;
         let watermark = self.watermark.tick(wall_clock_ms, caught_up);
+        self.watermark_dirty |= watermark != before;
         self.advance_to(cx, watermark, false);
     }
 
@@ -237,6 +310,7 @@ impl Partition {
         // as an event at the watermark but is not due, and would be popped again forever.
         for (_, slot) in due {
             let wake = self.slots[slot as usize].state.wake_time();
+            self.mark(slot);
             self.schedule(slot, wake);
         }
     }

@@ -446,10 +446,7 @@ impl Plan {
                 unique
             })
             .collect();
-        super::codec::TagTables {
-            families: self.families.iter().map(|family| family.name.clone()).collect(),
-            values,
-        }
+        super::codec::TagTables::new(self.families.iter().map(|family| family.name.clone()).collect(), values)
     }
 
     /// The hour band of an order placed at `hour` (UTC), bands wrapping midnight allowed.

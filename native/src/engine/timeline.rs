@@ -153,6 +153,9 @@ const DEFAULT_RULE: &[u8] = b"\"default\"";
 pub struct Output {
     pub json: Option<Vec<u8>>,
     pub transitions: Option<Vec<(usize, Scalar, Scalar)>>,
+    /// Per JSON line, its length (newline included) and customer: the Kafka record key the
+    /// worker sends it with.
+    pub keys: Option<Vec<(usize, Box<str>)>>,
     pub count: usize,
     /// A change whose instant is outside the years 1–9999 has no RFC 3339 form.
     pub unwritable: Option<i64>,
@@ -162,8 +165,12 @@ impl Output {
     fn record(&mut self, change: &ChangeRef, family: usize) {
         self.count += 1;
         if let Some(json) = &mut self.json {
+            let start = json.len();
             if change.write_json(json) {
                 json.push(b'\n');
+                if let Some(keys) = &mut self.keys {
+                    keys.push((json.len() - start, change.customer_id.into()));
+                }
             } else {
                 self.unwritable.get_or_insert(change.at);
             }
