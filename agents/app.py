@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import faust
@@ -32,15 +33,15 @@ from agents.offsets import (
     STALL_AFTER_S, TAIL_READ_MAX, AckGate, Filled, OffsetGuard, Verdict, dropped_by_clear, fetch_only_active,
 )
 from agents.retry import until_delivered
-from agents.serving.profiles import Profile, profile_from_record
+from agents.serving.profiles import profile_of_stored
 from agents.serving.redis_sink import RedisSink
 from agents.serving.views import register_views
 from agents.sinks import Sinks
 from agents.table_store import TableStore
 from config.settings import Settings
-from stream.record import customer_record
+from stream.native import Engine
+from stream.rules.plan_export import plan_json
 from stream.rules.ruleset import RuleSet
-from stream.state import CustomerState
 
 logger = logging.getLogger(__name__)
 
@@ -87,17 +88,19 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         app, "customers", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes, use_partitioner=True
     )
     metrics = WorkerMetrics()
-    store = TableStore(table, settings.partitions, cache_size=settings.state_cache_size)
+    store = TableStore(table, settings.partitions)
+    engine = Engine(plan_json(rules), settings.partitions, keys=True, transitions=True)
 
-    def to_profile(customer_id: str, state: CustomerState) -> Profile:
-        record = customer_record(rules, customer_id, state, state.clock or 0)
-        return profile_from_record(record, state.clock or 0)
+    def record_of(customer_id: str) -> dict | None:
+        """A customer's snapshot record from committed table state (None: unknown here)."""
+        raw = store.current(customer_id)
+        return None if raw is None else orjson.loads(engine.stored_record(customer_id, raw)[0])
 
     redis_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    redis = RedisSink(redis_client, to_profile, metrics, resync=store.customer_ids, lookup=store.current)
+    redis = RedisSink(redis_client, partial(profile_of_stored, engine), metrics, resync=store.customer_ids, lookup=store.current)
     source_topics = {*settings.input_topics, settings.topic_ticks}
     driver = PartitionDriver(
-        rules,
+        engine,
         store,
         settings.input_topics,
         settings.topic_ticks,
@@ -164,9 +167,8 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
 
     async def _process(batch: list[faust.EventT], gate: AckGate) -> None:
         records, repeats = await _in_order([event.message for event in batch])
-        handled = [driver.handle(r.topic, r.partition, r.offset, r.key, r.value) for r in records]
-        for outcome in handled:
-            sinks.count(outcome)
+        handled = driver.handle(records)
+        sinks.count(handled)
         await until_delivered("publish", lambda: sinks.publish(handled), metrics.delivery_retries)
         staged, scope = store.take_staged(), _acting_as({e.message.partition: e for e in batch})
 
@@ -182,8 +184,8 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
                 gate.finish(record.topic, record.partition, record.offset)
         for message in repeats:
             gate.finish(message.topic, message.partition, message.offset)
-        for customer_id, state in staged.customers:
-            redis.offer(customer_id, state)
+        for customer_id, raw in staged.written_customers():
+            redis.offer(customer_id, raw)
         done = time.monotonic()
         for event in batch:
             metrics.latency.observe(max(done - (event.message.time_in or done), 0.0))
@@ -246,14 +248,13 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     async def forget(sender: Any, revoked: set[TP], **_: Any) -> None:
         partitions = {tp.partition for tp in revoked}
         driver.forget(partitions)
-        store.forget(partitions)
         guard.forget(partitions)
         for gate in gates:
             gate.forget(partitions)
 
     setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="tagstream_faust")
     app.monitor = LeanPrometheusMonitor(metrics=app.monitor._metrics)  # the same metrics, see agents/faust_sensor.py
-    register_views(app, table, store, rules, lambda: redis_client)
+    register_views(app, table, record_of, lambda: redis_client)
     return Worker(app, driver, metrics, redis)
 
 
@@ -274,14 +275,14 @@ def _acting_as(events: dict[int, faust.EventT]) -> Callable[[int], AbstractConte
 
 
 def _observe_partition(metrics: WorkerMetrics, driver: PartitionDriver, partition: int) -> None:
-    engine = driver.engines.get(partition)
-    if engine is None:
+    if partition not in driver.loaded:
         return
-    watermark_s = max(engine.watermark.value, 0) / 1000
+    engine = driver.engine
+    watermark_s = max(engine.watermarks()[partition], 0) / 1000
     metrics.watermark.labels(str(partition)).set(watermark_s)
     metrics.lag.labels(str(partition)).set(time.time() - watermark_s)
-    metrics.deadlines.set(sum(e.scheduled for e in driver.engines.values()))
-    metrics.customers.set(sum(e.customers for e in driver.engines.values()))
+    metrics.deadlines.set(engine.scheduled())
+    metrics.customers.set(engine.customer_count())
 
 
 def _highwater(app: faust.App, topic: str, partition: int) -> int | None:

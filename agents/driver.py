@@ -1,31 +1,42 @@
-"""Turns Kafka records into engine calls, per partition; knows nothing of Faust's API.
+"""Turns a batch of Kafka records into calls of the engine; knows nothing of Faust's API.
 
-The Faust agent hands each record's topic, partition, offset, key and value to `handle`; what
-comes back is the tag changes to publish and the rejections to dead-letter. Offsets and consumer
-high-water marks tell which input topics of a partition still have records to deliver, which is
-what the watermark needs (see stream/watermark.py).
+The Faust agent hands over a batch of records (topic, partition, offset, key, value); one call of
+the native engine decodes and applies each run of input records, and what comes back is the tag
+changes to publish (already CloudEvent bytes with their keys), the rejections to dead-letter and
+the counts for the metrics. Offsets and consumer high-water marks tell which input topics of a
+partition still have records to deliver, which is what the watermark needs (`caught_up`).
+
+The engine holds the state of the partitions this worker owns; a partition is loaded from the
+table the first time a batch needs it (all newly owned ones in one pass) and dropped when revoked.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import orjson
 
 from agents.table_store import TableStore
-from schemas.events import EVENT_TYPES, Event, Rejection, decode_event, future_bound
-from stream.changes import TagChange
-from stream.engine import Arrival, Outcome, PartitionEngine
-from stream.rules.ruleset import RuleSet
+from stream.native import ChangeBatch, Engine
 
 logger = logging.getLogger(__name__)
 
 # (topic, partition) -> next offset the consumer will deliver, or None when not yet known
 HighWater = Callable[[str, int], "int | None"]
 Committed = Callable[[str, int], "int | None"]
+EVENT_TYPES = ("order", "email_open", "click", "visit")  # the engine's order of event types
+
+
+class Record(Protocol):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
 
 @dataclass
@@ -43,16 +54,20 @@ class Dead:
 
 @dataclass
 class Handled:
-    changes: list[TagChange] = field(default_factory=list)
-    dead: Dead | None = None
-    event: Event | None = None
-    outcome: Outcome | None = None
+    """What one batch produced."""
+
+    changes: list[tuple[bytes, bytes]] = field(default_factory=list)  # (customer id, CloudEvent JSON)
+    dead: list[Dead] = field(default_factory=list)
+    consumed: dict[str, int] = field(default_factory=dict)  # event type -> decoded events
+    duplicates: int = 0
+    late: int = 0
+    transitions: list[tuple[str, str, str, int]] = field(default_factory=list)  # family, str(from), str(to), count
 
 
 class PartitionDriver:
     def __init__(
         self,
-        rules: RuleSet,
+        engine: Engine,
         store: TableStore,
         input_topics: dict[str, str],
         tick_topic: str,
@@ -66,9 +81,10 @@ class PartitionDriver:
         now: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.rules = rules
+        self.engine = engine
         self.store = store
         self.input_topics = input_topics  # topic -> event type
+        self.kind_of = {topic: EVENT_TYPES.index(event_type) for topic, event_type in input_topics.items()}
         self.tick_topic = tick_topic
         self.highwater = highwater
         self.committed = committed
@@ -79,88 +95,105 @@ class PartitionDriver:
         self.max_future_ms = max_future_ms
         self.now = now
         self.wall_clock = wall_clock
-        self.engines: dict[int, PartitionEngine] = {}
+        self.loaded: set[int] = set()
         self.last_offset: dict[tuple[str, int], int] = {}
         self.last_delivery: dict[tuple[str, int], float] = {}  # monotonic seconds
+        self.fingerprint, self.tables_json = engine.tag_tables()
 
     def forget(self, partitions: set[int]) -> None:
-        """Partitions were revoked: their state may now change elsewhere; rebuild on return."""
+        """Partitions were revoked: their state may now change elsewhere; reload on return."""
+        for partition in partitions & self.loaded:
+            self.engine.drop_partition(partition)
+        self.loaded -= partitions
         for partition in partitions:
-            self.engines.pop(partition, None)
             for topic in [*self.input_topics, self.tick_topic]:
                 self.last_offset.pop((topic, partition), None)
                 self.last_delivery.pop((topic, partition), None)
 
-    def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Handled:
-        self.last_offset[(topic, partition)] = offset
-        self.last_delivery[(topic, partition)] = self.now()
-        engine = self.engine(partition)
-        if topic == self.tick_topic:
-            return Handled(self._on_tick(engine, partition, value))
+    def handle(self, records: Sequence[Record]) -> Handled:
+        """Run a batch through the engine, in order, and stage the state it changed."""
+        now = self.now()
+        for record in records:
+            self.last_offset[(record.topic, record.partition)] = record.offset
+            self.last_delivery[(record.topic, record.partition)] = now
+        self.load({record.partition for record in records})
+        handled = Handled()
+        run: list[Record] = []
+        for record in records:
+            if record.topic != self.tick_topic:
+                run.append(record)
+                continue
+            self._ingest(run, handled)
+            run = []
+            self._tick(record, handled)
+        self._ingest(run, handled)
+        states, watermarks = self.engine.take_writes()
+        self.store.stage(states, watermarks)
+        return handled
+
+    def _ingest(self, run: list[Record], handled: Handled) -> None:
+        if not run:
+            return
         wall_ms = int(self.wall_clock() * 1000)
-        latest = future_bound(wall_ms, self.max_future_ms)
-        decoded = decode_event(value, key, latest) if value is not None else Rejection("not_json", "empty record (tombstone)")
-        if isinstance(decoded, Event) and decoded.type != self.input_topics[topic]:
-            decoded = Rejection("wrong_topic", f"a {decoded.type!r} event on topic {topic!r} (expects {self.input_topics[topic]!r})")
-        if isinstance(decoded, Rejection):
-            return Handled(dead=Dead(topic, partition, offset, key, value, decoded.reason, decoded.message))
-        try:
-            outcome = engine.ingest(decoded, decoded.type, self.caught_up(partition), self._arrival(engine, decoded, wall_ms))
-        except Exception as exc:  # noqa: BLE001 - a rule or engine fault on one event must not stop the partition
-            logger.exception("engine failed on %s[%d]@%d", topic, partition, offset)
-            return Handled(dead=Dead(topic, partition, offset, key, value, "engine_error", f"{type(exc).__name__}: {exc}"))
-        # Always, not only when the watermark moved: the newest event time of each source is part
-        # of it, and a restart that lost one (a source read ahead while another held time back)
-        # would stop short of it once every source is idle, leaving its buffered events unreleased.
-        self.store.save_meta(partition, engine.watermark.to_dict())
-        return Handled(outcome.changes, event=decoded, outcome=outcome)
+        present = {r.partition for r in run}
+        caught_up = [self.caught_up_bits(p) if p in present else 0 for p in range(self.store.partitions)]
+        batch = [(r.partition, self.kind_of[r.topic], r.topic, r.key, r.value) for r in run]
+        changes, rejected, consumed, duplicates, late = self.engine.ingest_records(
+            batch, caught_up, wall_ms, self.max_future_ms, self.live_clock
+        )
+        for index, reason, message in rejected:
+            r = run[index]
+            handled.dead.append(Dead(r.topic, r.partition, r.offset, r.key, r.value, reason, message))
+        for event_type, count in zip(EVENT_TYPES, consumed):
+            if count:
+                handled.consumed[event_type] = handled.consumed.get(event_type, 0) + count
+        handled.duplicates += duplicates
+        handled.late += late
+        self._collect(changes, handled)
 
-    def _arrival(self, engine: PartitionEngine, event: Event, wall_ms: int) -> Arrival:
-        """Live clock: live events at once, a backlog in event-time order; event clock: always
-        in event-time order (stream/engine.py)."""
-        if not self.live_clock:
-            return Arrival.BUFFERED
-        return engine.live_arrival(event.ts, wall_ms)
-
-    def _on_tick(self, engine: PartitionEngine, partition: int, value: bytes | None) -> list[TagChange]:
-        before = engine.watermark.value
-        caught_up = self.caught_up(partition)
+    def _tick(self, record: Record, handled: Handled) -> None:
         try:
-            wall_ms = int(orjson.loads(value or b"{}").get("wall_ms", 0))
+            wall_ms = int(orjson.loads(record.value or b"{}").get("wall_ms", 0))
         except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
             wall_ms = 0
-        if self.live_clock and wall_ms:
-            changes = engine.tick(wall_ms, caught_up)
-        else:
-            changes = engine.refresh(caught_up)
-        if engine.watermark.value != before:  # a tick moves only the value
-            self.store.save_meta(partition, engine.watermark.to_dict())
-        return changes
+        live = wall_ms if self.live_clock and wall_ms else None
+        self._collect(self.engine.tick_partition(record.partition, live, self.caught_up_bits(record.partition)), handled)
 
-    def engine(self, partition: int) -> PartitionEngine:
-        engine = self.engines.get(partition)
-        if engine is None:
-            self._build({partition} | (self.assigned() - self.engines.keys()))
-            engine = self.engines[partition]
-        return engine
+    @staticmethod
+    def _collect(changes: ChangeBatch, handled: Handled) -> None:
+        if len(changes):
+            handled.changes += changes.records()
+            handled.transitions += changes.transition_counts()
 
-    def _build(self, partitions: set[int]) -> None:
-        """Index newly owned partitions from the table, all in one pass over it: after a restart
+    def load(self, partitions: set[int]) -> None:
+        """Load newly owned partitions from the table, all in one pass over it: after a restart
         every partition is new, and a pass per partition would read a million customers 8 times."""
-        grouped = self.store.wakes_by_partition(partitions)
+        wanted = (partitions | self.assigned()) - self.loaded
+        if not wanted:
+            return
+        started = time.perf_counter()
+        for tables in self.store.all_tag_tables():
+            self.engine.add_tag_tables(tables)
+        grouped = self.store.load(wanted)
         for partition, customers in grouped.items():
-            engine = PartitionEngine(self.rules, self.store, EVENT_TYPES)
-            engine.watermark.restore(self.store.load_meta(partition))
-            engine.rebuild_index(iter(customers))
-            self.engines[partition] = engine
+            failed = self.engine.restore_partition(partition, customers, self.store.watermark(partition))
+            for customer_id, error in failed:
+                logger.error("partition %d: customer %r left out, its stored state is unreadable: %s", partition, customer_id, error)
+            self.store.note_tables(partition, self.fingerprint, self.tables_json)
+            self.loaded.add(partition)
             self.on_owned([customer_id for customer_id, _ in customers])
-        logger.info("indexed partitions %s: %d customers", sorted(partitions), sum(map(len, grouped.values())))
+        logger.info("loaded partitions %s: %d customers in %.1fs", sorted(wanted), sum(map(len, grouped.values())),
+                    time.perf_counter() - started)
 
     def quiet_for(self, topic: str, partition: int) -> float:
         """Seconds since this topic last delivered a record of the partition (or since the
         partition was first checked, if it never has)."""
         now = self.now()
         return now - self.last_delivery.setdefault((topic, partition), now)
+
+    def caught_up_bits(self, partition: int) -> int:
+        """`caught_up` as the engine takes it: a bit per event type (EVENT_TYPES order)."""
+        return sum(1 << EVENT_TYPES.index(event_type) for event_type in self.caught_up(partition))
 
     def caught_up(self, partition: int) -> frozenset[str]:
         """Event types whose topic is idle on this partition: it has delivered every record the

@@ -18,7 +18,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from agents.driver import Dead, Handled
 from agents.metrics import LabelledChildren, WorkerMetrics
-from stream.changes import CONTENT_TYPE, TagChange
+from stream.changes import CONTENT_TYPE
 
 HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
@@ -55,34 +55,30 @@ class Sinks:
         self.partitioner = DefaultPartitioner()
         self._child = LabelledChildren()  # event types and the rule pack's values: closed sets
 
-    async def publish(self, batch: list[Handled]) -> None:
+    async def publish(self, handled: Handled) -> None:
         """Send a batch's dead letters and tag changes and wait until Kafka has them all: only
         then may the state that produced them be written (see agents/table_store.py). Safe to
         call again after a failure: the copies it re-sends are byte-identical."""
         pending = []
-        for handled in batch:
-            if handled.dead is not None:
-                dead = handled.dead
-                pending.append(await self.dlq.send(key=dead.key, value=dead.value, headers=dead_letter_headers(dead)))
-        pending += await self.send_changes([change for handled in batch for change in handled.changes])
+        for dead in handled.dead:
+            pending.append(await self.dlq.send(key=dead.key, value=dead.value, headers=dead_letter_headers(dead)))
+        pending += await self.send_changes(handled.changes)
         if pending:
             await asyncio.gather(*pending)
 
-    async def send_changes(self, changes: list[TagChange]) -> list[Awaitable[object]]:
-        """Queue the changes in record batches, in order within each partition; return the
-        batches' delivery futures."""
+    async def send_changes(self, changes: list[tuple[bytes, bytes]]) -> list[Awaitable[object]]:
+        """Queue the changes (customer id, CloudEvent JSON) in record batches, in order within
+        each partition; return the batches' delivery futures."""
         if not changes:
             return []
         producer, topic = self.producer(), self.changes_topic
         partitions = sorted(await producer.partitions_for(topic))
         builders: dict[int, Any] = {}
         sent: list[Awaitable[object]] = []
-        customer, key, partition = None, b"", 0
-        for change in changes:
-            if change.customer_id != customer:  # a customer's changes come together
-                customer, key = change.customer_id, change.customer_id.encode()
-                partition = self.partitioner(key, partitions, partitions)
-            value = change.to_json()
+        customer, partition = b"", 0
+        for key, value in changes:
+            if key != customer:  # a customer's changes come together
+                customer, partition = key, self.partitioner(key, partitions, partitions)
             builder = builders.get(partition)
             if builder is None:
                 builder = builders[partition] = producer.create_batch()
@@ -97,14 +93,13 @@ class Sinks:
 
     def count(self, handled: Handled) -> None:
         metrics = self.metrics
-        if handled.dead is not None:
-            metrics.rejected.labels(handled.dead.reason).inc()
-        if handled.event is not None:
-            self._child(metrics.consumed, handled.event.type).inc()
-        if handled.outcome is not None:
-            if handled.outcome.duplicate:
-                metrics.duplicates.inc()
-            if handled.outcome.late:
-                metrics.late.inc()
-        for change in handled.changes:
-            self._child(metrics.changes, change.family, str(change.old), str(change.new)).inc()
+        for dead in handled.dead:
+            metrics.rejected.labels(dead.reason).inc()
+        for event_type, consumed in handled.consumed.items():
+            self._child(metrics.consumed, event_type).inc(consumed)
+        if handled.duplicates:
+            metrics.duplicates.inc(handled.duplicates)
+        if handled.late:
+            metrics.late.inc(handled.late)
+        for family, old, new, count in handled.transitions:
+            self._child(metrics.changes, family, old, new).inc(count)

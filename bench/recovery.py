@@ -26,7 +26,7 @@ import orjson
 from kafka import KafkaProducer
 from kafka.admin import NewTopic
 
-from agents.table_store import meta_key
+from agents.table_store import watermark_key
 from agents.topics import ensure_topics
 from bench.common import BROKER, Deployment, GroupProgress, admin, dataset, end_offsets, log, median, tagstream
 from bench.latency import ChangeReader
@@ -34,8 +34,8 @@ from bench.scales import Scale
 from config.settings import load_settings
 from schemas.events import EVENT_TYPES
 from stream.backtest import Backtest
-from stream.codec import encode_state
 from stream.logfile import LogReader
+from stream.native import stored_wake
 from stream.partitioner import partition_for
 from stream.rules.ruleset import load_rules
 
@@ -49,9 +49,9 @@ def templates() -> tuple[list[bytes], int]:
     backtest = Backtest(rules, 8)
     backtest.run(LogReader([dataset(TEMPLATE_CUSTOMERS, 365, 5)]), lambda change: None, lambda line, rejection: None)
     backtest.finish("watermark", lambda change: None)
-    states = [state for engine in backtest.engines for state in engine.store.values()]
-    wakes = [state.wake_time() for state in states if state.wake_time() is not None]
-    return [encode_state(state) for state in states], min(wakes) - 1
+    states = backtest.engine.export_states()  # what the worker stores: state format 2
+    wakes = [wake for customer_id, raw in states if (wake := stored_wake(customer_id, raw)) is not None]
+    return [raw for _, raw in states], min(wakes) - 1
 
 
 def write_changelog(topic: str, customers: int, encoded: list[bytes], watermark: int, lateness_ms: int) -> None:
@@ -67,7 +67,7 @@ def write_changelog(topic: str, customers: int, encoded: list[bytes], watermark:
             sent.append(producer.send(topic, key=f"r{n:07d}".encode(), value=value))
         meta = orjson.dumps({"newest": {source: watermark + lateness_ms for source in EVENT_TYPES}, "value": watermark})
         for partition in range(8):
-            sent.append(producer.send(topic, key=meta_key(partition, 8), value=meta))  # lands on `partition`
+            sent.append(producer.send(topic, key=watermark_key(partition, 8), value=meta))  # lands on `partition`
         producer.flush()
         _confirm(sent)
     finally:

@@ -11,20 +11,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from functools import partial
 
 from kafka import KafkaConsumer, TopicPartition
 from redis.asyncio import Redis
 
 from agents.metrics import WorkerMetrics
 from agents.progress import Progress
-from agents.serving.profiles import PREFIX, profile_from_record
+from agents.serving.profiles import PREFIX, profile_of_stored
 from agents.serving.redis_sink import RedisSink
-from agents.table_store import META_PREFIX
+from agents.table_store import META_PREFIX, TABLES_PREFIX
 from config.settings import Settings, load_settings
-from stream.record import customer_record
-from stream.codec import decode_state
+from stream.native import Engine
+from stream.rules.plan_export import plan_json
 from stream.rules.ruleset import load_rules
-from stream.state import CustomerState
 
 HELP = "rebuild Redis profiles and audiences completely from the worker's table changelog"
 
@@ -41,8 +41,9 @@ def changelog_topic(settings: Settings) -> str:
     return f"{settings.app_id}-customers-changelog"
 
 
-def read_table(settings: Settings) -> dict[str, CustomerState]:
-    """Latest state of every customer from the changelog (compacted, keyed by customer id)."""
+def read_table(settings: Settings) -> dict[bytes, bytes]:
+    """Latest value of every key of the changelog (compacted): customers' stored states and
+    the bookkeeping keys."""
     topic = changelog_topic(settings)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_broker, enable_auto_commit=False, consumer_timeout_ms=2000)
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
@@ -60,20 +61,27 @@ def read_table(settings: Settings) -> dict[str, CustomerState]:
             read += 1
             progress.update(read, read)
     consumer.close()
-    return {k.decode(): decode_state(k.decode(), v) for k, v in latest.items() if v is not None and not k.startswith(META_PREFIX)}
+    return {key: value for key, value in latest.items() if value is not None}
 
 
-async def rebuild(settings: Settings, customers: dict[str, CustomerState], rules_path: str | None) -> int:
-    rules = load_rules(rules_path)
+def engine_for(table: dict[bytes, bytes], rules_path: str | None) -> Engine:
+    """An engine that reads the table's states, whichever version of the rule pack wrote them."""
+    engine = Engine(plan_json(load_rules(rules_path)), 1)
+    for key, value in table.items():
+        if key.startswith(TABLES_PREFIX):
+            engine.add_tag_tables(value)
+    return engine
+
+
+async def rebuild(settings: Settings, table: dict[bytes, bytes], rules_path: str | None) -> int:
+    engine = engine_for(table, rules_path)
+    customers = {key.decode(): raw for key, raw in table.items() if not key.startswith(META_PREFIX)}
     client = Redis.from_url(settings.redis_url)
     stale = [key async for key in client.scan_iter(PREFIX + "*", count=1000)]
     for start in range(0, len(stale), 1000):
         await client.unlink(*stale[start : start + 1000])
 
-    def to_profile(customer_id: str, state: CustomerState):
-        return profile_from_record(customer_record(rules, customer_id, state, state.clock or 0), state.clock or 0)
-
-    sink = RedisSink(client, to_profile, WorkerMetrics(), resync=customers.keys, lookup=customers.get)
+    sink = RedisSink(client, partial(profile_of_stored, engine), WorkerMetrics(), resync=customers.keys, lookup=customers.get)
     sink.offer_all(customers.items())
     if not await sink.drain():
         raise RuntimeError(f"writing to Redis at {settings.redis_url} failed")
@@ -83,7 +91,8 @@ async def rebuild(settings: Settings, customers: dict[str, CustomerState], rules
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings({"kafka_broker": args.kafka_broker, "redis_url": args.redis_url, "rules": args.rules})
-    customers = read_table(settings)
-    removed = asyncio.run(rebuild(settings, customers, settings.rules or None))
-    print(f"redis-rebuild: {len(customers):,} customer profiles written ({removed:,} old keys removed)", file=sys.stderr)
+    table = read_table(settings)
+    removed = asyncio.run(rebuild(settings, table, settings.rules or None))
+    customers = sum(not key.startswith(META_PREFIX) for key in table)
+    print(f"redis-rebuild: {customers:,} customer profiles written ({removed:,} old keys removed)", file=sys.stderr)
     return 0

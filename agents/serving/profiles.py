@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 
@@ -71,3 +72,15 @@ def record_from_hash(fields: Mapping[str, str]) -> dict[str, object]:
         "rfm": {k: fields.get(f"rfm_{k}") for k in ("r", "f", "m")},
         "tags": {name[len(TAG):]: value for name, value in fields.items() if name.startswith(TAG)},
     }
+
+
+class StoredRecords(Protocol):
+    """The part of `stream.native.Engine` that reads a stored state."""
+
+    def stored_record(self, customer_id: str, raw: bytes) -> tuple[bytes, int]: ...
+
+
+def profile_of_stored(engine: StoredRecords, customer_id: str, raw: bytes) -> Profile:
+    """The profile of a customer's stored state bytes, as of its own clock."""
+    record, as_of_ms = engine.stored_record(customer_id, raw)
+    return profile_from_record(orjson.loads(record), as_of_ms)

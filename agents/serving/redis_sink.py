@@ -29,13 +29,12 @@ from redis.exceptions import RedisError
 
 from agents.metrics import WorkerMetrics
 from agents.serving.profiles import AUDIENCE, Profile, customer_key
-from stream.state import CustomerState
 
 log = logging.getLogger(__name__)
 SCRIPT = files("agents.serving").joinpath("write_profile.lua").read_text()
-ToProfile = Callable[[str, CustomerState], Profile]
-Lookup = Callable[[str], "CustomerState | None"]
-Pending = Profile | CustomerState  # a profile to write, or the state to make it from when written
+ToProfile = Callable[[str, bytes], Profile]  # from a customer's stored state bytes
+Lookup = Callable[[str], "bytes | None"]
+Pending = Profile | bytes  # a profile to write, or the stored state to make it from when written
 
 
 PER_SCRIPT = 100  # profiles per script call: one command instead of a hundred, Redis busy ~1-2 ms
@@ -70,17 +69,16 @@ class RedisSink:
         self._backoff_s = 0.0
         self._resync_due = False
 
-    def offer(self, customer_id: str, state: CustomerState) -> None:
-        """A customer's state was just written: its profile is taken now, since the worker's
-        state cache may hand the same object to the engine to change in the next batch."""
-        self._dirty[customer_id] = self.to_profile(customer_id, state)
+    def offer(self, customer_id: str, raw: bytes) -> None:
+        """A customer's state was just written: its profile is made when it is written to
+        Redis, so a customer written many times before that costs one profile."""
+        self._dirty[customer_id] = raw
         self.metrics.redis_pending.set(len(self._dirty))
 
-    def offer_all(self, customers: Iterable[tuple[str, CustomerState]]) -> None:
-        """States nobody changes any more (a one-off rebuild): profiles are made as they are
-        written, so a million of them are never all in memory at once."""
-        for customer_id, state in customers:
-            self._dirty[customer_id] = state
+    def offer_all(self, customers: Iterable[tuple[str, bytes]]) -> None:
+        """Stored states of many customers (a one-off rebuild)."""
+        for customer_id, raw in customers:
+            self._dirty[customer_id] = raw
         self.metrics.redis_pending.set(len(self._dirty))
 
     def recheck(self, customer_ids: Iterable[str]) -> None:
@@ -130,8 +128,8 @@ class RedisSink:
             return True
         started = time.perf_counter()
         ids = [self._recheck.popleft() for _ in range(min(self.batch, len(self._recheck)))]
-        batch = [(customer_id, self.to_profile(customer_id, state)) for customer_id in ids  # before any await
-                 if (state := self.lookup(customer_id)) is not None]
+        batch = [(customer_id, self.to_profile(customer_id, raw)) for customer_id in ids  # before any await
+                 if (raw := self.lookup(customer_id)) is not None]
         if batch and not await self._write(batch):
             self._recheck.extendleft(reversed(ids))
             return False

@@ -14,21 +14,20 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from agents.serving.profiles import audience_key
-from agents.table_store import TableStore
-from stream.record import customer_record
-from stream.rules.ruleset import RuleSet
 
 MAX_PAGE = 1000
 
 
-def register_views(app: faust.App, table: Any, store: TableStore, rules: RuleSet, redis: Callable[[], Redis]) -> None:
+def register_views(app: faust.App, table: Any, record_of: Callable[[str], dict | None], redis: Callable[[], Redis]) -> None:
+    """`record_of`: a customer's snapshot record from committed table state, None if unknown."""
+
     @app.page("/customers/{customer_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def customer(web: Any, request: Any, customer_id: str) -> Any:
-        state = store.current(customer_id)
-        if state is None:
+        record = record_of(customer_id)
+        if record is None:
             return web.json({"error": f"unknown customer {customer_id!r}"}, status=404)
-        return web.json(customer_record(rules, customer_id, state, state.clock or 0))
+        return web.json(record)
 
     @app.page("/audiences/{family}/{value}")
     async def audience(web: Any, request: Any, family: str, value: str) -> Any:

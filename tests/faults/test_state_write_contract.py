@@ -12,7 +12,6 @@ import pytest
 from faust.transport.producer import ProducerBuffer
 
 from stream.partitioner import partition_for
-from stream.state import CustomerState
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
@@ -73,16 +72,15 @@ def test_a_failed_state_write_does_not_poison_the_next_batch():
 
     table = _Table()
     store = TableStore(table, 8)
-    store.put(_customer_in(1), CustomerState())
-    store.save_meta(1, {"newest": {}, "value": 1})
+    store.stage([(1, _customer_in(1), b"state")], [(1, b'{"newest": {}, "value": 1}')])
     with pytest.raises(TypeError):
-        store.commit(_acting_as({1: _Event()}))
+        store.write(store.take_staged(), _acting_as({1: _Event()}))
 
     later = _customer_in(4)  # the next batch holds events of partition 4 only
-    store.put(later, CustomerState())
-    store.save_meta(4, {"newest": {}, "value": 2})
-    written = store.commit(_acting_as({4: _Event()}))
-    assert [customer for customer, _ in written] == [later]
+    store.stage([(4, later, b"state")], [(4, b'{"newest": {}, "value": 2}')])
+    staged = store.take_staged()
+    store.write(staged, _acting_as({4: _Event()}))
+    assert staged.written_customers() == [(later, b"state")]
     assert later.encode() in table
 
 

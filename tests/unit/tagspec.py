@@ -16,6 +16,8 @@ from stream.backtest import Backtest
 from stream.changes import TagChange
 from stream.engine import Arrival
 from stream.logfile import LogLine
+from stream.native import Engine
+from stream.rules.plan_export import plan_json
 from stream.rules.ruleset import RuleSet, load_rules
 from stream.timeutil import DAY_MS, parse_instant
 
@@ -120,3 +122,12 @@ def write_rules(tmp_path: Path, text: str, name: str = "pack.toml") -> Path:
 def pack(tmp_path: Path, families: str, *, header: str = "", name: str = "pack.toml") -> RuleSet:
     """A small rule pack: optional header sections plus the given `[families.*]` text."""
     return load_rules(write_rules(tmp_path, header + "\n" + families, name))
+
+
+def stored_states(docs: list[dict], rules: RuleSet | None = None) -> dict[str, bytes]:
+    """Each customer's state bytes as the worker stores them, after these events applied on
+    arrival (what its table holds)."""
+    engine = Engine(plan_json(rules or default_rules()), 1, immediate=True)
+    engine.ingest_lines([orjson.dumps(doc) for doc in docs])
+    states, _ = engine.take_writes()
+    return {customer_id: raw for _, customer_id, raw in states}

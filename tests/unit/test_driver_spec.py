@@ -1,5 +1,6 @@
 """The record driver (agents/driver.py): when an input topic stops holding a partition's
-watermark back, and what happens when the engine fails on one event.
+watermark back, what a record on the wrong topic or partition becomes, and how owned partitions
+are loaded from the table.
 
 A topic counts as caught up only when the consumer has delivered everything it knows of *and*
 the topic has been quiet for `idle_after_s`: a high-water mark can be a fetch or two stale while
@@ -7,13 +8,16 @@ a producer is still writing, and dropping the topic at once would make its recor
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from agents.driver import PartitionDriver
+from agents.hole_reader import RawRecord
 from agents.table_store import TableStore
+from stream.native import Engine
 from stream.partitioner import partition_for
-from stream.rules.ruleset import load_rules
-from stream.state import CustomerState
+from stream.rules.plan_export import plan_json
+from tests.unit.tagspec import T0, default_rules, order, pack, stored_states, visit
 
 TOPICS = {"orders": "order", "email-opens": "email_open", "clicks": "click", "visits": "visit"}
 
@@ -31,13 +35,27 @@ def clock() -> Clock:
     return Clock()
 
 
-def driver(clock: Clock, highwater: dict[str, int]) -> PartitionDriver:
+def customer_in(partition: int) -> str:
+    return next(f"c{i}" for i in range(10_000) if partition_for(f"c{i}", 8) == partition)
+
+
+def engine() -> Engine:
+    return Engine(plan_json(default_rules()), 8, keys=True, transitions=True)
+
+
+def driver(clock: Clock, highwater: dict[str, int], store: TableStore | None = None, **options) -> PartitionDriver:
     return PartitionDriver(
-        load_rules(), TableStore({}, 8), TOPICS, "ticks",
+        engine(), store or TableStore({}, 8), TOPICS, "ticks",
         highwater=lambda topic, partition: highwater.get(topic),
         committed=lambda topic, partition: 0,
-        live_clock=False, idle_after_s=2.0, now=clock,
+        live_clock=False, idle_after_s=2.0, now=clock, **options,
     )
+
+
+def record(topic: str, partition: int, offset: int, doc: dict | bytes) -> RawRecord:
+    value = doc if isinstance(doc, bytes) else orjson.dumps(doc)
+    key = None if isinstance(doc, bytes) else doc["customer_id"].encode()
+    return RawRecord(topic, partition, offset, key, value)
 
 
 def test_a_drained_topic_is_caught_up_only_after_a_quiet_spell(clock):
@@ -54,7 +72,7 @@ def test_a_delivered_record_restarts_the_quiet_spell_even_if_the_high_water_mark
     d = driver(clock, highwater)
     d.caught_up(0)
     clock.t += 5
-    d.handle("orders", 0, 0, b"c1", b"not json")  # delivered: position 1 == high-water mark 1
+    d.handle([record("orders", 0, 0, b"not json")])  # delivered: position 1 == high-water mark 1
     assert "order" not in d.caught_up(0)
     assert d.caught_up(0) == frozenset({"email_open", "click", "visit"})
     clock.t += 2
@@ -77,25 +95,27 @@ def test_an_unknown_high_water_mark_is_not_caught_up(clock):
 
 def test_a_revoked_partition_forgets_its_quiet_spells(clock):
     d = driver(clock, {"orders": 0, "email-opens": 0, "clicks": 0, "visits": 0})
-    d.handle("orders", 0, 0, b"c1", b"not json")
+    d.handle([record("orders", 0, 0, b"not json")])
     clock.t += 5
     d.forget({0})
     assert d.caught_up(0) == frozenset(), "a newly assigned partition starts a fresh quiet spell"
 
 
-def test_an_engine_failure_on_one_event_dead_letters_it_instead_of_stopping_the_partition(clock, monkeypatch):
+def test_records_are_dead_lettered_when_their_topic_or_partition_is_not_their_customers(clock):
+    """A customer's state lives in the partition Kafka's key partitioner gives its id: an event
+    produced elsewhere would split the customer, so it is refused, loudly."""
     d = driver(clock, {})
-    engine = d.engine(0)
-
-    def broken(*args, **kwargs):
-        raise ZeroDivisionError("division by zero")
-
-    monkeypatch.setattr(engine, "ingest", broken)
-    event = b'{"event_id":"e1","type":"visit","customer_id":"c1","ts":1700000000000,"page":"/"}'
-    handled = d.handle("visits", 0, 7, b"c1", event)
-    assert handled.dead is not None and handled.dead.reason == "engine_error", handled
-    assert handled.dead.message == "ZeroDivisionError: division by zero"
-    assert (handled.dead.offset, handled.dead.value) == (7, event)
+    home = customer_in(3)
+    handled = d.handle([
+        record("orders", 4, 7, order(home, T0)),
+        record("visits", 3, 8, order(home, T0)),
+        record("orders", 3, 9, order(home, T0)),
+    ])
+    assert [(dead.offset, dead.reason) for dead in handled.dead] == [(7, "wrong_partition"), (8, "wrong_topic")]
+    assert handled.dead[0].message == (
+        f"customer {home!r} belongs to partition 3 by Kafka's key partitioner, not 4 (produce with the customer id as key)")
+    assert handled.dead[1].message == "a 'order' event on topic 'visits' (expects 'visit')"
+    assert handled.consumed == {"order": 1}
 
 
 class CountingTable(dict):
@@ -108,24 +128,18 @@ class CountingTable(dict):
         return super().items()
 
 
-def test_partitions_taken_over_together_are_indexed_in_one_pass_and_their_customers_rechecked(clock):
-    table = CountingTable()
-    store = TableStore(table, 8)
+def test_partitions_taken_over_together_are_loaded_in_one_pass_and_their_customers_rechecked(clock):
     ids = [f"cust-{n}" for n in range(40)]
-    for customer_id in ids:
-        store.put(customer_id, CustomerState(next_deadline=1_000))
-    store.commit()
+    table = CountingTable({customer_id.encode(): raw for customer_id, raw in stored_states([order(c, T0) for c in ids]).items()})
     owned = [partition_for(customer_id, 8) for customer_id in ids]
     assigned = {owned[0], owned[1], owned[2]}
     rechecked: list[str] = []
-    d = PartitionDriver(
-        load_rules(), store, TOPICS, "ticks", highwater=lambda topic, partition: None, committed=lambda topic, partition: 0,
-        live_clock=False, assigned=lambda: assigned, on_owned=rechecked.extend, now=clock,
-    )
-    d.handle("ticks", owned[0], 0, None, b"{}")
-    assert set(d.engines) == assigned and table.scans == 1
+    d = driver(clock, {}, TableStore(table, 8), assigned=lambda: assigned, on_owned=rechecked.extend)
+    d.handle([RawRecord("ticks", owned[0], 0, None, b"{}")])
+    assert d.loaded == assigned and table.scans == 2, "one pass for the customers, one for the tag tables"
     assert sorted(rechecked) == sorted(c for c, p in zip(ids, owned) if p in assigned)
-    assert sum(engine.scheduled for engine in d.engines.values()) == len(rechecked), "every customer's deadline indexed"
+    assert d.engine.customer_count() == len(rechecked)
+    assert d.engine.scheduled() == len(rechecked), "every customer's deadline indexed"
 
 
 def test_a_source_read_ahead_is_remembered_even_while_another_holds_the_watermark_back(clock):
@@ -133,10 +147,62 @@ def test_a_source_read_ahead_is_remembered_even_while_another_holds_the_watermar
     still know how far visits went, or, once everything is idle, it would stop short of them and
     never release the visits it buffered."""
     d = driver(clock, {"orders": 5, "email-opens": 0, "clicks": 0, "visits": 9})
-    d.handle("orders", 0, 0, b"c1", b'{"event_id":"o1","type":"order","customer_id":"c1","ts":1700000000000,"amount":10}')
-    held = d.engine(0).watermark.value
-    d.handle("visits", 0, 0, b"c1", b'{"event_id":"v1","type":"visit","customer_id":"c1","ts":1702592000000,"page":"/"}')
-    assert d.engine(0).watermark.value == held, "orders still hold time back"
-    restarted = PartitionDriver(load_rules(), d.store, TOPICS, "ticks", highwater=lambda topic, partition: None,
-                                committed=lambda topic, partition: 0, live_clock=False, now=clock)
-    assert restarted.engine(0).watermark.newest["visit"] == 1702592000000
+    c1 = customer_in(0)
+    d.handle([record("orders", 0, 0, order(c1, T0))])
+    held = d.engine.watermarks()[0]
+    d.handle([record("visits", 0, 0, visit(c1, T0 + 30 * 86_400_000))])
+    assert d.engine.watermarks()[0] == held, "orders still hold time back"
+    d.store.write(d.store.take_staged())
+    assert orjson.loads(d.store.watermark(0))["newest"]["visit"] == T0 + 30 * 86_400_000
+    restarted = driver(clock, {}, d.store)
+    restarted.load({0})
+    assert restarted.engine.watermarks()[0] == held
+
+
+def test_a_restarted_driver_reads_states_written_under_an_earlier_rule_pack(clock, tmp_path):
+    """The stored tag codes belong to the pack that wrote them; its tag tables are kept in the
+    table, so a worker restarted with an edited pack reads the old states by family name."""
+    d = driver(clock, {"orders": 2, "email-opens": 0, "clicks": 0, "visits": 0})
+    c1 = customer_in(0)
+    d.caught_up(0)
+    clock.t += 5  # the other topics are idle: the orders decide the watermark
+    d.handle([record("orders", 0, 0, order(c1, T0)), record("orders", 0, 1, order(c1, T0 + 86_400_000))])
+    assert d.engine.tags(c1)["lifecycle"] == "new"
+    d.store.write(d.store.take_staged())
+    edited = pack(tmp_path, '''
+[families.value_tier]
+cases = [{ value = "top", when = "revenue_365d >= 5000" }, { value = "high", when = "revenue_365d >= 1000" }]
+default = "low"
+
+[families.lifecycle]
+cases = [{ value = "new", when = "days_since_first_order < 30" }]
+default = "active"
+''')
+    restarted = PartitionDriver(
+        Engine(plan_json(edited), 8, keys=True, transitions=True), d.store, TOPICS, "ticks",
+        highwater=lambda topic, partition: None, committed=lambda topic, partition: 0, live_clock=False, now=clock)
+    restarted.load({0})
+    assert restarted.engine.tags(c1) == {"lifecycle": "new", "value_tier": "low"}, "tags moved by family name, not code"
+
+
+# What the Python engine of earlier versions stored for c1 (format 1): one order applied, one pending.
+FORMAT_1 = (
+    b'[1,[1704067200000,null,null,null],[1704067200000,null,null,null],1,12000,1,[19723,1,12000,0],[],null,'
+    b'{"channel":{"web":1},"category":{"shoes":1},"hour_band":{"night_owl":1}},["o1"],{"lifecycle":"new",'
+    b'"value_tier":"low","vip":false,"frequency_band":"low","engagement":"active","churn_risk":false,"trend":"stable",'
+    b'"rfm_segment":"potential_loyalist","coupon_user":false,"order_hour":"night_owl","preferred_channel":"web",'
+    b'"top_category":"shoes"},[["o2","order",1704326400000,8000,false,null,[]]],1704067200000,1705276800000,0,'
+    b'1704067200000]'
+)
+
+
+def test_a_changelog_of_format_1_states_is_read_and_upgraded_as_customers_change(clock):
+    home = partition_for("c1", 8)
+    d = driver(clock, {}, TableStore({b"c1": FORMAT_1}, 8))
+    d.load({home})
+    assert d.engine.tags("c1")["top_category"] == "shoes"
+    handled = d.handle([record("orders", home, 0, order("c1", T0, id="o1")), record("orders", home, 1, order("c1", T0 + 5 * 86_400_000, id="o3"))])
+    assert handled.duplicates == 1, "the stored recent ids still recognise a re-read event"
+    d.store.write(d.store.take_staged())
+    assert d.store.current("c1")[0] == 2, "written back in format 2"
+    assert d.engine.tags("c1")["top_category"] == "shoes"

@@ -60,23 +60,22 @@ class DeadLetters:
         return done
 
 
-def changes_of(customers: int, per_customer: int) -> list[Handled]:
-    return [
-        Handled([TagChange(f"c{c}", f"family{n}", None, n, 1_700_000_000_000 + n, "rule", f"e{c}", {"n": n})
-                 for n in range(per_customer)])
-        for c in range(customers)
-    ]
+def changes_of(customers: int, per_customer: int) -> Handled:
+    return Handled([
+        (f"c{c}".encode(), TagChange(f"c{c}", f"family{n}", None, n, 1_700_000_000_000 + n, "rule", f"e{c}", {"n": n}).to_json())
+        for c in range(customers) for n in range(per_customer)
+    ])
 
 
 def test_changes_go_out_as_record_batches_per_partition_in_order():
     producer, dlq = Producer(capacity=5), DeadLetters()
     sinks = Sinks("changes", dlq, WorkerMetrics(), producer=lambda: producer)
     batch = changes_of(customers=40, per_customer=3)
-    batch.append(Handled(dead=Dead("orders", 0, 9, b"k", b"{bad", "not_json", "bad")))
+    batch.dead.append(Dead("orders", 0, 9, b"k", b"{bad", "not_json", "bad"))
     asyncio.run(sinks.publish(batch))
 
     assert dlq.sent == [(b"k", b"{bad")]
-    expected = [change for handled in batch for change in handled.changes]
+    expected = batch.changes
     by_partition: dict[int, list] = {}
     for topic, partition, builder in producer.sent:
         assert topic == "changes"
@@ -84,14 +83,14 @@ def test_changes_go_out_as_record_batches_per_partition_in_order():
         by_partition.setdefault(partition, []).extend(builder.records)
     assert sum(map(len, by_partition.values())) == len(expected)
     for partition, records in by_partition.items():
-        wanted = [c for c in expected if partition_for(c.customer_id, 8) == partition]
-        assert records == [(c.customer_id.encode(), c.to_json(), None, HEADERS) for c in wanted]
+        wanted = [(key, value) for key, value in expected if partition_for(key.decode(), 8) == partition]
+        assert records == [(key, value, None, HEADERS) for key, value in wanted]
     assert len(producer.sent) > len(by_partition)  # full batches were sent and new ones started
 
 
 def test_nothing_to_send_sends_nothing():
     producer = Producer(capacity=5)
-    asyncio.run(Sinks("changes", DeadLetters(), WorkerMetrics(), producer=lambda: producer).publish([Handled()]))
+    asyncio.run(Sinks("changes", DeadLetters(), WorkerMetrics(), producer=lambda: producer).publish(Handled()))
     assert producer.sent == []
 
 
@@ -105,9 +104,10 @@ def test_a_failed_delivery_fails_the_publish():
 def test_counters_count_every_event_and_change_under_its_own_labels():
     metrics = WorkerMetrics()
     sinks = Sinks("changes", DeadLetters(), metrics, producer=lambda: Producer(capacity=5))
-    change = lambda old, new: TagChange("c1", "vip", old, new, 1, "rule", None, {})  # noqa: E731
     for _ in range(3):
-        sinks.count(Handled([change(None, True), change(True, 1), change(1, True)]))
+        sinks.count(Handled(consumed={"order": 2}, duplicates=1, late=2,
+                            transitions=[("vip", "None", "True", 1), ("vip", "True", "1", 2), ("vip", "1", "True", 1)]))
     value = lambda old, new: metrics.registry.get_sample_value(  # noqa: E731
         "tagstream_tag_changes_total", {"family": "vip", "from_value": old, "to_value": new})
-    assert (value("None", "True"), value("True", "1"), value("1", "True")) == (3, 3, 3)
+    assert (value("None", "True"), value("True", "1"), value("1", "True")) == (3, 6, 3)
+    assert metrics.registry.get_sample_value("tagstream_events_consumed_total", {"type": "order"}) == 6
