@@ -21,6 +21,7 @@ from typing import Protocol
 import orjson
 
 from agents.table_store import TableStore
+from schemas.events import EVENT_TYPES  # the engine's order of event types too
 from stream.native import ChangeBatch, Engine
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,6 @@ logger = logging.getLogger(__name__)
 # (topic, partition) -> next offset the consumer will deliver, or None when not yet known
 HighWater = Callable[[str, int], "int | None"]
 Committed = Callable[[str, int], "int | None"]
-EVENT_TYPES = ("order", "email_open", "click", "visit")  # the engine's order of event types
 
 
 class Record(Protocol):

@@ -1,9 +1,10 @@
 """Child process of the memory scenario: build the state of every customer of a log, report RSS.
 
 `python -m bench.memory_probe worker|worker-compact|offline LOG` prints one JSON line.
-- worker: the worker's representation. A `TableStore` over a plain dict of bytes -> bytes (what
-  Faust's memory:// store keeps), eight `PartitionEngine`s with their deadline index, records fed
-  in batches of 500 with a `commit` after each, as the agent does.
+- worker: the worker's representation. The `PartitionDriver` with its native `Engine` (every owned
+  customer's live state and the deadline index) and a `TableStore` over a plain dict of bytes ->
+  bytes (what Faust's memory:// store keeps), records fed in batches of 500 with a table write
+  after each, as the agent does.
 - worker-compact: the same, but each value is stored as an exact-size copy (diagnostic).
 - offline: `Backtest`'s representation, the native core's customer states (its stored form,
   state format 2, is measured after RSS is read).
@@ -19,12 +20,16 @@ import time
 
 import orjson
 
+from agents.driver import PartitionDriver
+from agents.hole_reader import RawRecord
+from agents.table_store import TableStore
 from bench.common import rss_bytes
-from schemas.events import EVENT_TYPES, Event, decode_event
+from schemas.events import EVENT_TYPES
 from stream.backtest import Backtest
-from stream.engine import PartitionEngine
 from stream.logfile import LogReader
+from stream.native import Engine
 from stream.partitioner import partition_for
+from stream.rules.plan_export import plan_json
 from stream.rules.ruleset import load_rules
 
 BATCH = 500
@@ -37,26 +42,29 @@ class CompactTable(dict):
         super().__setitem__(key, bytes(bytearray(value)))
 
 
-def build_worker(rules, path: str, compact: bool = False) -> tuple[dict, list[PartitionEngine], int]:
-    from agents.table_store import TableStore
-
+def build_worker(rules, path: str, compact: bool = False) -> tuple[dict, object, int]:
     table: dict[bytes, bytes] = CompactTable() if compact else {}
     store = TableStore(table, 8)
-    engines = [PartitionEngine(rules, store, EVENT_TYPES) for _ in range(8)]
+    topics = {event_type: event_type for event_type in EVENT_TYPES}  # topic named as its type
+    driver = PartitionDriver(Engine(plan_json(rules), 8, keys=True, transitions=True), store, topics, "ticks",
+                             highwater=lambda topic, partition: 0, committed=lambda topic, partition: None,
+                             live_clock=False, idle_after_s=0)  # every topic caught up: time follows the log
+    batch: list[RawRecord] = []
     events = 0
     for line in LogReader([path]):
-        event = decode_event(line.raw)
-        if not isinstance(event, Event):
-            continue
-        engines[partition_for(event.customer_id, 8)].ingest(event, event.type)
+        doc = orjson.loads(line.raw)
+        customer = str(doc["customer_id"])
+        batch.append(RawRecord(doc["type"], partition_for(customer, 8), events, customer.encode(), line.raw))
         events += 1
-        if events % BATCH == 0:
-            store.commit()
-    everything = frozenset(EVENT_TYPES)
-    for engine in engines:
-        engine.refresh(everything)
-    store.commit()
-    return table, engines, events
+        if len(batch) == BATCH:
+            driver.handle(batch)
+            store.write(store.take_staged())
+            batch = []
+    driver.handle(batch)
+    driver.engine.refresh()  # every source caught up: release what the watermark held back
+    store.stage(*driver.engine.take_writes())
+    store.write(store.take_staged())
+    return table, driver, events
 
 
 def main() -> None:
@@ -66,7 +74,7 @@ def main() -> None:
     before = rss_bytes()
     started = time.monotonic()
     if form in ("worker", "worker-compact"):
-        table, engines, events = build_worker(rules, path, compact=form == "worker-compact")
+        table, driver, events = build_worker(rules, path, compact=form == "worker-compact")
         customers = sum(1 for key in table if not key.startswith(b"\x00"))
         state_bytes = sum(len(value) for key, value in table.items() if not key.startswith(b"\x00"))
     else:
