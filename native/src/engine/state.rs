@@ -123,8 +123,9 @@ impl CustomerState {
 pub fn wake_time(next_deadline: Option<i64>, first_pending_ts: Option<i64>) -> Option<i64> {
     match (first_pending_ts, next_deadline) {
         (None, deadline) => deadline,
-        (Some(ts), None) => Some(ts + 1),
-        (Some(ts), Some(deadline)) => Some(if ts + 1 < deadline { ts + 1 } else { deadline }),
+        // Saturating: a stored state is read from bytes, and damaged bytes can hold any ts.
+        (Some(ts), None) => Some(ts.saturating_add(1)),
+        (Some(ts), Some(deadline)) => Some(ts.saturating_add(1).min(deadline)),
     }
 }
 
