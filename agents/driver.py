@@ -96,6 +96,11 @@ class PartitionDriver:
         self.now = now
         self.wall_clock = wall_clock
         self.loaded: set[int] = set()
+        # The last input record whose effects are in the stored state, per (topic, partition):
+        # saved with the partition's watermark (after its customers), so a restart skips what it
+        # re-reads below it instead of relying on each customer's window of remembered event ids,
+        # which a busy customer can outrun between two offset commits.
+        self.applied: dict[tuple[str, int], int] = {}
         self.last_offset: dict[tuple[str, int], int] = {}
         self.last_delivery: dict[tuple[str, int], float] = {}  # monotonic seconds
         self.fingerprint, self.tables_json = engine.tag_tables()
@@ -109,6 +114,7 @@ class PartitionDriver:
             for topic in [*self.input_topics, self.tick_topic]:
                 self.last_offset.pop((topic, partition), None)
                 self.last_delivery.pop((topic, partition), None)
+                self.applied.pop((topic, partition), None)
 
     def handle(self, records: Sequence[Record]) -> Handled:
         """Run a batch through the engine, in order, and stage the state it changed."""
@@ -121,15 +127,24 @@ class PartitionDriver:
         run: list[Record] = []
         for record in records:
             if record.topic != self.tick_topic:
-                run.append(record)
+                if record.offset > self.applied.get((record.topic, record.partition), -1):
+                    run.append(record)
+                    self.applied[(record.topic, record.partition)] = record.offset
+                else:
+                    handled.duplicates += 1  # applied before a restart: already in the stored state
                 continue
             self._ingest(run, handled)
             run = []
             self._tick(record, handled)
         self._ingest(run, handled)
         states, watermarks = self.engine.take_writes()
-        self.store.stage(states, watermarks)
+        self.store.stage(states, [(partition, self._with_offsets(partition, raw)) for partition, raw in watermarks])
         return handled
+
+    def _with_offsets(self, partition: int, watermark: bytes) -> bytes:
+        saved = orjson.loads(watermark)
+        saved["applied"] = {topic: offset for (topic, p), offset in self.applied.items() if p == partition}
+        return orjson.dumps(saved)
 
     def _ingest(self, run: list[Record], handled: Handled) -> None:
         if not run:
@@ -176,7 +191,11 @@ class PartitionDriver:
             self.engine.add_tag_tables(tables)
         grouped = self.store.load(wanted)
         for partition, customers in grouped.items():
-            failed = self.engine.restore_partition(partition, customers, self.store.watermark(partition))
+            watermark = self.store.watermark(partition)
+            for topic, offset in (orjson.loads(watermark).get("applied", {}) if watermark else {}).items():
+                if topic in self.input_topics:
+                    self.applied[(topic, partition)] = int(offset)
+            failed = self.engine.restore_partition(partition, customers, watermark)
             for customer_id, error in failed:
                 logger.error("partition %d: customer %r left out, its stored state is unreadable: %s", partition, customer_id, error)
             self.store.note_tables(partition, self.fingerprint, self.tables_json)

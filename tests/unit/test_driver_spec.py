@@ -206,3 +206,21 @@ def test_a_changelog_of_format_1_states_is_read_and_upgraded_as_customers_change
     d.store.write(d.store.take_staged())
     assert d.store.current("c1")[0] == 2, "written back in format 2"
     assert d.engine.tags("c1")["top_category"] == "shoes"
+
+
+def test_records_re_read_after_a_restart_are_skipped_by_offset_even_past_the_remembered_ids(clock):
+    """A busy customer can have more events between two offset commits than the 64 event ids a
+    state remembers: after a crash they are re-read, and without the applied offsets stored with
+    the watermark the oldest of them would be applied twice."""
+    c1 = customer_in(0)
+    orders = [record("orders", 0, n, order(c1, T0 + n * 60_000, id=f"o{n}")) for n in range(70)]
+    d = driver(clock, {})
+    d.handle(orders)
+    d.engine.finish(T0 + 70 * 60_000)  # all 70 applied: the state remembers only the last 64 ids
+    d.store.stage(*d.engine.take_writes())
+    d.store.write(d.store.take_staged())
+    restarted = driver(clock, {}, d.store)
+    handled = restarted.handle(orders + [record("orders", 0, 70, order(c1, T0 + 71 * 60_000, id="o70"))])
+    assert handled.duplicates == 70 and handled.late == 0
+    restarted.engine.finish(T0 + 72 * 60_000)
+    assert restarted.engine.metrics(c1, T0 + 72 * 60_000)["orders_total"] == 71
