@@ -183,13 +183,13 @@ class PartitionDriver:
     def load(self, partitions: set[int]) -> None:
         """Load newly owned partitions from the table, all in one pass over it: after a restart
         every partition is new, and a pass per partition would read a million customers 8 times."""
-        wanted = (partitions | self.assigned()) - self.loaded
-        if not wanted:
+        if partitions <= self.loaded:
             return
+        wanted = (partitions | self.assigned()) - self.loaded
         started = time.perf_counter()
-        for tables in self.store.all_tag_tables():
-            self.engine.add_tag_tables(tables)
-        grouped = self.store.load(wanted)
+        grouped, tables = self.store.load(wanted)
+        for raw in tables:
+            self.engine.add_tag_tables(raw)
         for partition, customers in grouped.items():
             watermark = self.store.watermark(partition)
             for topic, offset in (orjson.loads(watermark).get("applied", {}) if watermark else {}).items():

@@ -76,25 +76,25 @@ class TableStore:
     def customer_ids(self) -> list[str]:
         return [key.decode() for key in list(self.table.keys()) if not key.startswith(META_PREFIX)]
 
-    def load(self, wanted: set[int]) -> dict[int, list[tuple[str, bytes]]]:
-        """The stored customers of the wanted partitions, in one pass over the table: after a
+    def load(self, wanted: set[int]) -> tuple[dict[int, list[tuple[str, bytes]]], list[bytes]]:
+        """The stored customers of the wanted partitions, and every tag tables record the table
+        holds (one per rule pack version and partition), in one pass over the table: after a
         restart every partition is wanted, and a pass per partition would read a million
         customers 8 times."""
         grouped: dict[int, list[tuple[str, bytes]]] = {p: [] for p in wanted}
+        tables: list[bytes] = []
         for key, raw in list(self.table.items()):
             if key.startswith(META_PREFIX):
+                if key.startswith(TABLES_PREFIX):
+                    tables.append(raw)
                 continue
             partition = partition_of_key(key, self.partitions)
             if partition in grouped:
                 grouped[partition].append((key.decode(), raw))
-        return grouped
+        return grouped, tables
 
     def watermark(self, partition: int) -> bytes | None:
         return self.table.get(watermark_key(partition, self.partitions))
-
-    def all_tag_tables(self) -> list[bytes]:
-        """Every tag tables record the table holds (one per rule pack version and partition)."""
-        return [raw for key, raw in list(self.table.items()) if key.startswith(TABLES_PREFIX)]
 
     def note_tables(self, partition: int, fingerprint: int, tables_json: bytes) -> None:
         """The partition's states will be written with these tag tables: their record goes out

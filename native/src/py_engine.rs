@@ -43,6 +43,20 @@ pub struct ChangeBatch {
     unwritable: Option<i64>,
 }
 
+impl ChangeBatch {
+    /// The changes' JSON lines, if this batch has them and every change could be written.
+    fn json(&self) -> PyResult<&[u8]> {
+        if let Some(at) = self.unwritable {
+            return Err(PyValueError::new_err(format!(
+                "a tag change at {at} is outside the years 1-9999"
+            )));
+        }
+        self.json
+            .as_deref()
+            .ok_or_else(|| PyValueError::new_err("this engine was made with json=False"))
+    }
+}
+
 #[pymethods]
 impl ChangeBatch {
     fn __len__(&self) -> usize {
@@ -51,23 +65,13 @@ impl ChangeBatch {
 
     /// Every change as its CloudEvent JSON (`TagChange.to_json`), each followed by a newline.
     fn json_lines<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        if let Some(at) = self.unwritable {
-            return Err(PyValueError::new_err(format!(
-                "a tag change at {at} is outside the years 1-9999"
-            )));
-        }
-        let json = self
-            .json
-            .as_ref()
-            .ok_or_else(|| PyValueError::new_err("this engine was made with json=False"))?;
-        Ok(PyBytes::new(py, json))
+        Ok(PyBytes::new(py, self.json()?))
     }
 
     /// `(key, value)` per change, for an engine made with `keys=True`: the customer id as the
     /// Kafka record key and the CloudEvent JSON (no newline), as the worker sends them.
     fn records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let json = self.json_lines(py)?;
-        let json = json.as_bytes();
+        let json = self.json()?;
         let keys = self
             .keys
             .as_ref()

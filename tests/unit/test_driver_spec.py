@@ -136,7 +136,7 @@ def test_partitions_taken_over_together_are_loaded_in_one_pass_and_their_custome
     rechecked: list[str] = []
     d = driver(clock, {}, TableStore(table, 8), assigned=lambda: assigned, on_owned=rechecked.extend)
     d.handle([RawRecord("ticks", owned[0], 0, None, b"{}")])
-    assert d.loaded == assigned and table.scans == 2, "one pass for the customers, one for the tag tables"
+    assert d.loaded == assigned and table.scans == 1
     assert sorted(rechecked) == sorted(c for c, p in zip(ids, owned) if p in assigned)
     assert d.engine.customer_count() == len(rechecked)
     assert d.engine.scheduled() == len(rechecked), "every customer's deadline indexed"

@@ -134,16 +134,13 @@ impl TagTables {
     /// A state decoded with these tables, its tags moved to the families of `current` by name:
     /// a family the pack dropped loses its tag, a new one starts undecided (as version 1 did).
     pub fn remap(&self, mut state: CustomerState, current: &TagTables) -> CustomerState {
-        let mut old: Vec<Option<Option<Scalar>>> = std::mem::take(&mut state.tags).into_iter().map(Some).collect();
+        let mut old = std::mem::take(&mut state.tags);
         state.tags = current
             .families
             .iter()
             .map(|family| {
-                self.families
-                    .iter()
-                    .position(|known| known == family)
-                    .and_then(|at| old[at].take())
-                    .flatten()
+                let at = self.families.iter().position(|known| known == family)?;
+                old.get_mut(at).and_then(Option::take)
             })
             .collect();
         state
