@@ -1,7 +1,7 @@
 """A self-contained HTML report of customer tags: one page, inline CSS and SVG, no scripts, no URLs.
 
 `render_report` takes snapshot records (the JSONL `tagstream backtest --snapshot-out` writes, shaped
-by `stream.backtest.customer_record`). Every record goes through `_normalise` first, the one place
+by `native/src/engine/snapshot.rs`). Every record goes through `_normalise` first, the one place
 that knows that shape, so another source (for example Redis profile hashes) only needs its own
 `_normalise`-like adapter. The output depends only on the arguments: same input, same bytes.
 """
@@ -39,7 +39,7 @@ class Customer:
 
 
 def _normalise(record: Mapping) -> Customer:
-    """One snapshot record (see `stream.backtest.customer_record`) -> `Customer`.
+    """One snapshot record (see `native/src/engine/snapshot.rs`) -> `Customer`.
 
     Tolerates string-typed numbers, so a flat store such as a Redis hash can feed the same code."""
     rfm = record.get("rfm") or {}

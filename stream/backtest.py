@@ -16,19 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 
 import orjson
 
 from schemas.events import Rejection
 from stream.bulk import collector_paused
-from stream.engine import Arrival
 from stream.logfile import LogLine, blocks_of
 from stream.native import ChangeBatch, Engine
 from stream.rules.plan_export import plan_json
 from stream.rules.ruleset import RuleSet
-from stream.watermark import NEVER
 
 AsOf = int | str  # an instant (epoch ms), "end" or "watermark"
+NEVER = -(2**62)  # no event seen yet
+
+
+class Arrival(Enum):
+    """When an event is applied: when the watermark passes it (backfills, `backtest`), or at once,
+    as a live worker applies a live event (`tagstream worker --clock live`; spec tests)."""
+
+    BUFFERED = "buffered"
+    IMMEDIATE = "immediate"
 OnChanges = Callable[[ChangeBatch], None]
 OnReject = Callable[[LogLine, Rejection], None]
 # Lines per call into the core: large enough that the call costs nothing per line, small enough
@@ -111,7 +119,7 @@ class Backtest:
             on_changes(changes)
 
     def snapshot_lines(self, as_of: AsOf) -> list[bytes]:
-        """One JSON record per customer, sorted by id (stream.record.customer_record). Metrics are
+        """One JSON record per customer, sorted by id (native/src/engine/snapshot.rs). Metrics are
         evaluated at the as-of instant, or with `watermark` at the customer's own last update, as
         the live worker's Redis profile and lookup API show it."""
         at = None if as_of == "watermark" else self.totals.newest if as_of == "end" else int(as_of)

@@ -45,7 +45,7 @@ class Profile:
 
 
 def profile_from_record(record: Mapping[str, object], as_of_ms: int) -> Profile:
-    """Flatten a snapshot record (stream.backtest.customer_record) into hash fields."""
+    """Flatten a snapshot record (native/src/engine/snapshot.rs) into hash fields."""
     fields: dict[str, str] = {}
     for name, value in record.items():
         if name == "tags":

@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::sync::Arc;
 
-/// A tag or metric value as the Python object the Python engine would hold.
+/// A tag or metric value as the Python object the rule loader's own evaluation would give.
 pub fn to_python<'py>(py: Python<'py>, value: &Scalar) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Scalar::Null => py.None().into_bound(py),
@@ -165,6 +165,9 @@ pub struct Engine {
     families: Arc<Vec<String>>,
     selections: Selections,
     partitions: Vec<Partition>,
+    /// Apply each `ingest_lines` event on arrival (as a live worker applies a live one) rather
+    /// than when the watermark passes it; settable, so a spec can switch between the two.
+    #[pyo3(get, set)]
     immediate: bool,
     json: bool,
     transitions: bool,
@@ -513,7 +516,7 @@ impl Engine {
     }
 
     /// The live clock's choice for an event of `customer_id` at `event_ts` read at `wall_clock_ms`:
-    /// True to apply it on arrival (`stream.engine.PartitionEngine.live_arrival`).
+    /// True to apply it on arrival (see `Partition::live_arrival`).
     fn live_arrival(&self, customer_id: &str, event_ts: i64, wall_clock_ms: i64) -> bool {
         self.partitions[self.partition_of(customer_id)].live_arrival(event_ts, wall_clock_ms)
     }
@@ -592,7 +595,7 @@ impl Engine {
     }
 
     /// Replace customers' states with stored ones (format 2, or the JSON of format 1 that
-    /// `stream/codec.py` writes: the upgrade path), then index every partition's wakes afresh,
+    /// earlier versions wrote: the upgrade path), then index every partition's wakes afresh,
     /// as a restarted worker does. Watermarks are left as they are.
     fn import_states(&mut self, states: Vec<(String, Vec<u8>)>) -> PyResult<()> {
         let count = self.partitions.len();

@@ -55,7 +55,7 @@ def plan_json(rules: RuleSet) -> bytes:
         "recency_steps": [[ids[name], _anchor(name), [min(step, _I64_MAX) for step in steps]]
                           for name, steps in plan.recency_steps.items()],
         "families": [_family(family, ids) for family in rules.families],
-        "by_trigger": [[rules.families.index(f) for f in rules.by_trigger[kind][0]] for kind in EVENT_TYPES],
+        "by_trigger": [[rules.families.index(f) for f in rules.by_trigger[kind]] for kind in EVENT_TYPES],
     })
 
 

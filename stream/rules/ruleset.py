@@ -37,8 +37,8 @@ class RuleSet:
     hour_bands: tuple[tuple[str, int, int], ...]  # (name, first hour, last hour) in UTC
     families: tuple[Family, ...]
     plan: MetricPlan = field(compare=False)
-    # event type -> (the families it can change, the metrics they read); None: all of them
-    by_trigger: dict[str | None, tuple[tuple[Family, ...], MetricPlan]] = field(compare=False, default_factory=dict)
+    # event type -> the families an event of that type can change (the rest wait for a deadline)
+    by_trigger: dict[str, tuple[Family, ...]] = field(compare=False, default_factory=dict)
 
     @cached_property
     def order_retention_days(self) -> int:
@@ -47,21 +47,6 @@ class RuleSet:
     @cached_property
     def activity_retention_days(self) -> int:
         return _retention(self.plan.windows, "activity", self.activity_windows)
-
-    def selection(self, trigger: str | None, changing: frozenset[str] = frozenset()) -> tuple[tuple[Family, ...], MetricPlan]:
-        """Families to re-decide, with the plan computing what they read: for an event, those it
-        can change; for a deadline, those reading a metric that changes right then."""
-        if trigger is not None:
-            return self.by_trigger[trigger]
-        cached = self._by_changing.get(changing)
-        if cached is None:
-            families = tuple(f for f in self.families if changing & set(f.reads))
-            cached = self._by_changing[changing] = (families, self.plan.only({n for f in families for n in f.reads}))
-        return cached
-
-    @cached_property
-    def _by_changing(self) -> dict[frozenset[str], tuple[tuple[Family, ...], MetricPlan]]:
-        return {}
 
     def hour_band(self, hour: int) -> str | None:
         for name, first, last in self.hour_bands:
@@ -278,20 +263,19 @@ class _Builder:
         self.require(RFM)
         return tuple(tuple(row) for row in grid)
 
-    def triggers(self, families: tuple[Family, ...]) -> dict[str | None, tuple[tuple[Family, ...], MetricPlan]]:
+    def triggers(self, families: tuple[Family, ...]) -> dict[str, tuple[Family, ...]]:
         """Which families an event of each type can change: those reading a metric it moves
         (or a counter, for orders). Between deadlines nothing else moves, so nothing else needs
         re-deciding; that skips most of the work for the frequent opens, clicks and visits."""
         windows = partial(parse_window, order_days=self.order_windows, activity_days=self.activity_windows)
-        result: dict[str | None, tuple[tuple[Family, ...], MetricPlan]] = {None: (families, self.plan)}
-        for event_type in EVENT_TYPES:
-            touched = tuple(
+        return {
+            event_type: tuple(
                 f for f in families
                 if (isinstance(f, TopFamily) and event_type == "order")
                 or any(changed_by(event_type, name, windows(name)) for name in f.reads)
             )
-            result[event_type] = (touched, self.plan.only({n for f in touched for n in f.reads}))
-        return result
+            for event_type in EVENT_TYPES
+        }
 
     def require(self, names: Iterable[str]) -> None:
         self.required |= set(names)
@@ -317,7 +301,6 @@ class _Builder:
         self.plan.recency_steps = {
             metric: tuple(sorted(step for step in steps if step >= 0)) for metric, steps in self.steps.items()
         }
-        self.plan.prepare()
 
 
 def _ceil(value: float) -> int:

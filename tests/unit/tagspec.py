@@ -12,9 +12,8 @@ from pathlib import Path
 
 import orjson
 
-from stream.backtest import Backtest
+from stream.backtest import Arrival, Backtest
 from stream.changes import TagChange
-from stream.engine import Arrival
 from stream.logfile import LogLine
 from stream.native import Engine
 from stream.rules.plan_export import plan_json

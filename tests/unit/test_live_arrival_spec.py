@@ -15,31 +15,60 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.settings import ROOT
-from schemas.events import Event, decode_event
-from tests.python_engine import PythonBacktest as Backtest
-from stream.engine import LIVE_AHEAD_MS, LIVE_HORIZON_MS, Arrival
-from stream.rules.ruleset import load_rules
-from tests.unit.tagspec import MINUTE_MS, click, day, default_rules, email_open, order, run, visit, write_rules
+from stream.backtest import Arrival, Backtest
+from stream.changes import TagChange
+from stream.rules.ruleset import RuleSet, load_rules
+from tests.unit.tagspec import MINUTE_MS, click, day, default_rules, email_open, lines, order, run, visit, write_rules
 
 L = "lifecycle"
 LIVE = Arrival.IMMEDIATE
+# An event at most this much older than the wall clock (or the allowed lateness, if longer) is live,
+LIVE_HORIZON_MS = 60_000
+# and so is one from a producer whose clock runs ahead of the worker's by up to this.
+LIVE_AHEAD_MS = 10_000
 
 
-def event(doc: dict) -> Event:
-    decoded = decode_event(orjson.dumps(doc))
-    assert isinstance(decoded, Event), decoded
-    return decoded
+class Feed:
+    """Events sent one at a time, each applied on arrival or buffered as the sender says (as the
+    worker's live clock decides per event): what each send changed comes back."""
+
+    def __init__(self, rules: RuleSet | None = None, partitions: int = 8, arrival: Arrival = LIVE) -> None:
+        self.backtest = Backtest(rules or default_rules(), partitions=partitions, arrival=arrival)
+        self.engine = self.backtest.engine
+
+    @property
+    def totals(self):
+        return self.backtest.totals
+
+    def send(self, doc: dict, arrival: Arrival | None = None) -> list[TagChange]:
+        if arrival is not None:
+            self.engine.immediate = arrival is LIVE
+        changes: list[TagChange] = []
+        self.backtest.run(lines([doc]), lambda batch: changes.extend(TagChange.from_batch(batch)), _refuse)
+        return changes
+
+    def live_arrival(self, doc: dict, wall_clock_ms: int) -> Arrival:
+        """The live clock's choice for this event read at `wall_clock_ms`."""
+        return LIVE if self.engine.live_arrival(doc["customer_id"], doc["ts"], wall_clock_ms) else Arrival.BUFFERED
+
+    def finish(self, as_of: int) -> list[TagChange]:
+        changes: list[TagChange] = []
+        self.backtest.finish(as_of, lambda batch: changes.extend(TagChange.from_batch(batch)))
+        return changes
+
+
+def _refuse(line, rejection) -> None:
+    raise AssertionError(f"a spec event was rejected: {rejection}")
 
 
 def test_an_event_s_own_changes_come_out_of_the_call_that_ingests_it():
-    live = Backtest(default_rules(), arrival=LIVE)
-    changes = live.ingest(event(order("c1", day(0, 10), 1200.0, id="o1")))
+    changes = Feed().send(order("c1", day(0, 10), 1200.0, id="o1"))
     assert {(c.family, c.old, c.new, c.at, c.cause_event_id) for c in changes} >= {
         (L, None, "new", day(0, 10), "o1"),
         ("value_tier", None, "high", day(0, 10), "o1"),
     }
-    buffered = Backtest(default_rules())
-    assert buffered.ingest(event(order("c1", day(0, 10), 1200.0, id="o1"))) == [], "waits for the watermark"
+    buffered = Feed(arrival=Arrival.BUFFERED)
+    assert buffered.send(order("c1", day(0, 10), 1200.0, id="o1")) == [], "waits for the watermark"
 
 
 def test_the_newest_events_are_applied_although_the_watermark_has_not_passed_them():
@@ -98,18 +127,17 @@ def test_a_duplicate_is_ignored_in_live_mode_too():
 # --- live events and a backlog ---------------------------------------------------------------------
 
 NOW = day(100)
-EVERYTHING = frozenset(("order", "email_open", "click", "visit"))
 DEFAULT_PACK = ROOT / "config" / "rules" / "default.toml"
 
 
-def caught_up_engine(tmp_path, lateness: str):
+def caught_up_feed(tmp_path, lateness: str) -> Feed:
     """A live partition with no backlog (every topic read up to NOW), under the default pack with
     the given lateness bound."""
     text = DEFAULT_PACK.read_text().replace('allowed_lateness = "5m"', f'allowed_lateness = "{lateness}"')
-    engine = Backtest(load_rules(write_rules(tmp_path, text)), partitions=1).engines[0]
-    engine.watermark.observe("order", NOW)
-    engine.refresh(EVERYTHING)
-    return engine
+    feed = Feed(load_rules(write_rules(tmp_path, text)), partitions=1, arrival=Arrival.BUFFERED)
+    feed.send(order("someone", NOW, id="o-now"))
+    feed.backtest.finish("watermark", lambda batch: None)  # every topic caught up: the watermark follows
+    return feed
 
 
 @pytest.mark.parametrize(
@@ -126,22 +154,20 @@ def caught_up_engine(tmp_path, lateness: str):
     ],
 )
 def test_only_events_near_the_wall_clock_are_live(tmp_path, event_ts, lateness, arrival):
-    assert caught_up_engine(tmp_path, lateness).live_arrival(event_ts, NOW) is arrival
+    assert caught_up_feed(tmp_path, lateness).live_arrival(click("c1", event_ts), NOW) is arrival
 
 
 def test_a_live_event_waits_while_its_partition_still_has_a_backlog_so_no_false_dormancy():
     # After an outage the clicks topic is read up to now, while the orders topic still holds the
     # customer's order of an hour before the dormancy deadline: the click must not fire it.
-    live = Backtest(default_rules(), partitions=1, arrival=LIVE)
-    live.ingest(event(order("c1", day(0, 10), id="o0")))
-    engine, wall = live.engines[0], day(90, 11)
-    click_now, order_backlog = event(click("c1", wall, id="k1")), event(order("c1", day(90, 9), id="o1"))
-    live.arrival = engine.live_arrival(click_now.ts, wall)
-    assert live.arrival is Arrival.BUFFERED, "the orders topic has not been read past day 0"
-    changes = live.ingest(click_now)
-    live.arrival = engine.live_arrival(order_backlog.ts, wall)
-    changes += live.ingest(order_backlog)
-    live.finish(wall, changes.append)
+    live = Feed(partitions=1)
+    live.send(order("c1", day(0, 10), id="o0"))
+    wall = day(90, 11)
+    click_now, order_backlog = click("c1", wall, id="k1"), order("c1", day(90, 9), id="o1")
+    assert live.live_arrival(click_now, wall) is Arrival.BUFFERED, "the orders topic has not been read past day 0"
+    changes = live.send(click_now, Arrival.BUFFERED)
+    changes += live.send(order_backlog, live.live_arrival(order_backlog, wall))
+    changes += live.finish(wall)
     assert live.totals.late == 0
     assert ("active", "dormant") not in {(c.old, c.new) for c in changes if c.family == L}
     offline = run([order("c1", day(0, 10), id="o0"), order("c1", day(90, 9), id="o1"), click("c1", wall, id="k1")], as_of=wall, partitions=1)
@@ -149,10 +175,9 @@ def test_a_live_event_waits_while_its_partition_still_has_a_backlog_so_no_false_
 
 
 def test_a_live_event_releases_its_customer_s_buffered_backlog_first():
-    engine = Backtest(default_rules())
-    assert engine.ingest(event(order("c1", day(0, 10), id="o1"))) == [], "backlog: waits for the watermark"
-    engine.arrival = LIVE
-    changes = engine.ingest(event(order("c1", day(40), id="o2")))
+    feed = Feed(arrival=Arrival.BUFFERED)
+    assert feed.send(order("c1", day(0, 10), id="o1")) == [], "backlog: waits for the watermark"
+    changes = feed.send(order("c1", day(40), id="o2"), LIVE)
     assert [(c.old, c.new, c.at, c.cause_event_id) for c in changes if c.family == L] == [
         (None, "new", day(0, 10), "o1"),
         ("new", "active", day(30, 10), None),
@@ -160,11 +185,10 @@ def test_a_live_event_releases_its_customer_s_buffered_backlog_first():
 
 
 def test_a_backlog_event_older_than_what_its_customer_has_seen_is_late_although_the_watermark_is_behind():
-    engine = Backtest(default_rules(), arrival=LIVE)
-    engine.ingest(event(order("c1", day(10), id="o2")))
-    engine.arrival = Arrival.BUFFERED
-    changes = engine.ingest(event(order("c1", day(5), 950.0, id="o1")))
-    assert engine.totals.late == 1
+    feed = Feed()
+    feed.send(order("c1", day(10), id="o2"))
+    changes = feed.send(order("c1", day(5), 950.0, id="o1"), Arrival.BUFFERED)
+    assert feed.totals.late == 1
     assert {c.at for c in changes} == {day(10)}, "stamped at the customer's time, never before a published change"
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from config.settings import ROOT
 from stream import _native
-from tests.python_engine import PythonBacktest as Backtest
+from stream.backtest import Backtest
 from stream.changes import TagChange
 from stream.logfile import LogLine, LogReader
 from stream.timeorder import time_ordered
@@ -85,13 +85,20 @@ def test_every_change_of_the_sample_backtest_gives_the_bytes_python_writes() -> 
     def reject(line: LogLine, rejection: object) -> None:
         pass
 
+    written: list[bytes] = []
+
+    def collect(batch: object) -> None:
+        changes.extend(TagChange.from_batch(batch))
+        written.append(batch.json_lines())
+
     with time_ordered(LogReader([SAMPLE_LOG]), reject) as ordered:
-        backtest.run(ordered, changes.append, reject)
-    backtest.finish("end", changes.append)
+        backtest.run(ordered, collect, reject)
+    backtest.finish("end", collect)
 
     assert len(changes) > 1000
     assert len({type(change.new) for change in changes}) > 1
     assert_same_bytes(changes)
+    assert b"".join(written) == b"".join(change.to_json() + b"\n" for change in changes), "the engine's own bytes"
 
 
 def test_an_empty_batch_gives_no_events() -> None:

@@ -10,9 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stream.backtest import Backtest
-from stream.codec import decode_state, encode_state
 from stream.timeutil import format_ts
-from tests.python_engine import PythonBacktest
 from tests.unit.tagspec import MINUTE_MS, click, day, default_rules, email_open, lines, order, pack, run, visit
 
 L = "lifecycle"
@@ -289,16 +287,3 @@ def test_events_read_again_after_a_restart_still_move_the_watermark():
     restarted.finish("watermark", lambda changes: None)
     assert list(restarted.snapshot("watermark")) == list(first.snapshot("watermark"))
     assert restarted.engine.watermarks() == first.engine.watermarks()
-
-
-def test_the_python_engine_also_moves_the_watermark_on_copies():
-    docs = every_source("c1", day(0, 10), "a") + every_source("c1", day(0, 11), "b")
-    first = PythonBacktest(default_rules())
-    first.run(lines(docs), lambda change: None, lambda line, rejection: None)
-    restarted = PythonBacktest(default_rules())
-    for old, new in zip(first.engines, restarted.engines):
-        for customer, state in old.store.items():
-            new.store.put(customer, decode_state(customer, encode_state(state)))
-        new.rebuild_index((customer, state.wake_time()) for customer, state in new.store.items())
-    restarted.run(lines(docs), lambda change: None, lambda line, rejection: None)
-    assert [e.watermark.value for e in restarted.engines] == [e.watermark.value for e in first.engines]

@@ -1,6 +1,7 @@
-//! Customer state <-> bytes for the changelog-backed table (`stream/codec.py`), format version 2.
+//! Customer state <-> bytes for the changelog-backed table, format version 2.
 //!
-//! Version 1 is `stream/codec.py`'s positional JSON array (~1,000 bytes for a typical customer).
+//! Version 1 is the positional JSON array the Python engine wrote before stop 21 (~1,000 bytes
+//! for a typical customer).
 //! Version 2 is binary: ~250 bytes for that customer, 8 more per remembered event id (hashed).
 //! `decode` and `decode_wake` still read version 1 (its first byte is `[`), so a changelog written
 //! by the Python engine upgrades in place: every state is rewritten as version 2 when next stored.
@@ -314,7 +315,7 @@ pub fn encode(state: &CustomerState, tables: &TagTables) -> Vec<u8> {
     w.out
 }
 
-/// The state stored as `raw`: version 2, or the version-1 JSON of `stream/codec.py` (its tags
+/// The state stored as `raw`: version 2, or the version-1 JSON of earlier versions (its tags
 /// placed by family name, those of families no longer in the pack dropped; recent ids hashed).
 pub fn decode(customer_id: &str, raw: &[u8], tables: &TagTables) -> Result<CustomerState, String> {
     decode_known(customer_id, raw, tables, &[])
@@ -799,7 +800,7 @@ fn wake_v2(raw: &[u8]) -> Read<Option<i64>> {
     Ok(super::state::wake_time(header.stamps[DEADLINE_AT], first_pending))
 }
 
-// ---- version 1: stream/codec.py's JSON array ----
+// ---- version 1: the Python engine's JSON array ----
 
 const V1_FIELDS: usize = 17;
 
@@ -991,7 +992,7 @@ fn v1_pending(value: &Value) -> Read<PendingEvent> {
     })
 }
 
-/// `stream.codec.decode_wake`: reads the version, pending[0][2] and next_deadline, skips the rest.
+/// As the Python engine's `decode_wake` did: reads the version, pending[0][2] and next_deadline, skips the rest.
 fn wake_v1(raw: &[u8]) -> Read<Option<i64>> {
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
     let wake = deserializer
@@ -1438,7 +1439,7 @@ mod tests {
         let typical = typical_state(8);
         let size = roundtrip(&typical, &tables).len();
         let all_tags = roundtrip(&typical_state(12), &tables).len();
-        // stream/codec.py writes 1,124 bytes for this customer (UUID event ids), 3,308 with 64 ids.
+        // The Python engine wrote 1,124 bytes for this customer (UUID event ids), 3,308 with 64 ids.
         println!("typical customer: {size} bytes with 8 of 12 tags decided, {all_tags} with all 12");
         assert!(size <= 250, "{size} bytes");
         assert_eq!(all_tags, size, "an unset tag slot costs a byte too");
@@ -1470,7 +1471,7 @@ mod tests {
         assert!(per_order <= 5);
     }
 
-    /// Written by stream/codec.py `encode_state` (orjson, compact) for the state built in
+    /// Written by the Python engine's `encode_state` (orjson, compact) for the state built in
     /// `version_1_json_is_read_as_the_python_engine_wrote_it`.
     const V1_SAMPLE: &str = concat!(
         r#"[1,[1700000000000,null,1700000300000,-5],[1700500000000,null,1700000300000,1700600000000],"#,

@@ -1,4 +1,4 @@
-//! One partition (`stream/engine.py`): its watermark over the input topics, its customers, and
+//! One partition: its watermark over the input topics, its customers, and
 //! an index of when each next needs attention, so advancing time touches only customers due.
 
 use super::plan::Plan;
@@ -9,11 +9,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 pub const NEVER: i64 = -(1 << 62);
-/// See `stream.engine.LIVE_HORIZON_MS` / `LIVE_AHEAD_MS`.
+/// How near the wall clock a live event is (see `Partition::live_arrival`).
 pub const LIVE_HORIZON_MS: i64 = 60_000;
 pub const LIVE_AHEAD_MS: i64 = 10_000;
 
-/// A partition's event-time watermark, merged over its input topics (`stream/watermark.py`):
+/// A partition's event-time watermark, merged over its input topics:
 /// the slowest topic with records left decides, minus the allowed lateness; never backwards.
 #[derive(Debug, Clone)]
 pub struct Watermark {
@@ -56,7 +56,7 @@ impl Watermark {
         self.value
     }
 
-    /// The stored form, `{"newest": {type: ms}, "value": ms}` (as `stream/watermark.py` wrote it).
+    /// The stored form, `{"newest": {type: ms}, "value": ms}` (as every version has written it).
     pub fn to_json(&self) -> Vec<u8> {
         let newest: serde_json::Map<String, serde_json::Value> = EVENT_TYPES
             .iter()
@@ -208,7 +208,7 @@ impl Partition {
     }
 
     /// Accept one event from topic `source`, then run everything the watermark now allows.
-    /// `immediate`: a live event, applied on arrival (see `stream.engine.Arrival`).
+    /// `immediate`: a live event, applied on arrival (see `stream.backtest.Arrival`).
     pub fn ingest(
         &mut self,
         cx: &mut Context,
@@ -254,7 +254,7 @@ impl Partition {
         }
     }
 
-    /// The live clock's choice for one event (`PartitionEngine.live_arrival`): true = immediate.
+    /// The live clock's choice for one event : true = immediate.
     pub fn live_arrival(&self, event_ts: i64, wall_clock_ms: i64) -> bool {
         let lateness = self.watermark.lateness_ms;
         let horizon = lateness.max(LIVE_HORIZON_MS);
@@ -283,7 +283,7 @@ impl Partition {
     }
 
     /// Fire due deadlines and release buffered events, customer by customer, in (wake time,
-    /// customer id) order as the Python engine's heap pops them: the order changes are written in.
+    /// customer id) order, as the Python engine's heap popped them: the order changes are written in.
     pub fn advance_to(&mut self, cx: &mut Context, watermark: i64, inclusive: bool) {
         let limit = if inclusive { watermark + 1 } else { watermark };
         let mut due = Vec::new();

@@ -1,4 +1,4 @@
-//! One customer's state (`stream/state.py`): everything the rules need, kept compact.
+//! One customer's state: everything the rules need, kept compact.
 //!
 //! Day buckets are sorted vectors, not maps: a customer has at most a few hundred, and a scan of
 //! a contiguous vector is what every metric computation does anyway. Recent event ids are kept as
@@ -37,7 +37,7 @@ pub struct DayBucket {
     pub counts: [i64; 3],
 }
 
-/// A bounded counter (`stream.state.count`), keys in first-seen order.
+/// A bounded counter, keys in first-seen order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Counter {
     pub keys: Vec<(String, i64)>,
@@ -89,7 +89,7 @@ impl CustomerState {
         }
     }
 
-    /// The lowest watermark at which this customer has work (`stream.state.wake_time`).
+    /// The lowest watermark at which this customer has work.
     pub fn wake_time(&self) -> Option<i64> {
         wake_time(self.next_deadline, self.pending.first().map(|event| event.ts))
     }

@@ -1,4 +1,4 @@
-//! One customer's timeline (`stream/customer.py`): apply events, let time pass, evaluate rules,
+//! One customer's timeline: apply events, let time pass, evaluate rules,
 //! report what changed. Everything happens at an explicit instant of event time.
 
 use super::metrics::{changing_at, compute, next_change, Need, DAY_MS};
@@ -189,7 +189,7 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// Re-decide, at `now`, the families that can have changed (see `stream.customer.evaluate`).
+    /// Re-decide, at `now`, the families that can have changed.
     pub fn evaluate(
         &mut self,
         customer_id: &str,
