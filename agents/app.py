@@ -25,7 +25,7 @@ from faust.types import TP
 from redis.asyncio import Redis
 
 from agents.acked_table import acked_table
-from agents.driver import PartitionDriver
+from agents.driver import PartitionDriver, worker_engine
 from agents.faust_sensor import LeanPrometheusMonitor
 from agents.metrics import WorkerMetrics
 from agents.hole_reader import RawRecord, read_range
@@ -39,8 +39,6 @@ from agents.serving.views import register_views
 from agents.sinks import Sinks
 from agents.table_store import TableStore
 from config.settings import Settings
-from stream.native import Engine
-from stream.rules.plan_export import plan_json
 from stream.rules.ruleset import RuleSet
 
 logger = logging.getLogger(__name__)
@@ -89,7 +87,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     )
     metrics = WorkerMetrics()
     store = TableStore(table, settings.partitions)
-    engine = Engine(plan_json(rules), settings.partitions, keys=True, transitions=True)
+    engine = worker_engine(rules, settings.partitions)
 
     def record_of(customer_id: str) -> dict | None:
         """A customer's snapshot record from committed table state (None: unknown here)."""

@@ -1,8 +1,9 @@
 """Child process of the memory scenario: build the state of every customer of a log, report RSS.
 
 `python -m bench.memory_probe worker|worker-compact|offline LOG` prints one JSON line.
-- worker: the worker's representation. The `PartitionDriver` with its native `Engine` (every owned
-  customer's live state and the deadline index) and a `TableStore` over a plain dict of bytes ->
+- worker: the worker's representation. The `PartitionDriver` with its native `Engine` as the worker
+  makes it (`worker_engine`: customers kept as their stored bytes between batches, the deadline
+  index) and a `TableStore` over a plain dict of bytes ->
   bytes (what Faust's memory:// store keeps), records fed in batches of 500 with a table write
   after each, as the agent does.
 - worker-compact: the same, but each value is stored as an exact-size copy (diagnostic).
@@ -20,16 +21,14 @@ import time
 
 import orjson
 
-from agents.driver import PartitionDriver
+from agents.driver import PartitionDriver, worker_engine
 from agents.hole_reader import RawRecord
 from agents.table_store import TableStore
 from bench.common import rss_bytes
 from schemas.events import EVENT_TYPES
 from stream.backtest import Backtest
 from stream.logfile import LogReader
-from stream.native import Engine
 from stream.partitioner import partition_for
-from stream.rules.plan_export import plan_json
 from stream.rules.ruleset import load_rules
 
 BATCH = 500
@@ -46,7 +45,7 @@ def build_worker(rules, path: str, compact: bool = False) -> tuple[dict, object,
     table: dict[bytes, bytes] = CompactTable() if compact else {}
     store = TableStore(table, 8)
     topics = {event_type: event_type for event_type in EVENT_TYPES}  # topic named as its type
-    driver = PartitionDriver(Engine(plan_json(rules), 8, keys=True, transitions=True), store, topics, "ticks",
+    driver = PartitionDriver(worker_engine(rules, 8), store, topics, "ticks",
                              highwater=lambda topic, partition: 0, committed=lambda topic, partition: None,
                              live_clock=False, idle_after_s=0)  # every topic caught up: time follows the log
     batch: list[RawRecord] = []

@@ -17,6 +17,7 @@ use crate::pyrepr::{float_repr, str_repr};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// A tag or metric value as the Python object the rule loader's own evaluation would give.
@@ -159,7 +160,7 @@ struct Totals {
 #[pyclass(module = "stream._native")]
 pub struct Engine {
     plan: Plan,
-    tables: TagTables,
+    tables: Arc<TagTables>,
     /// Tag tables of earlier versions of the rule pack, to read states written with them.
     earlier_tables: Vec<TagTables>,
     families: Arc<Vec<String>>,
@@ -402,14 +403,15 @@ impl Engine {
         partition_of_key(customer_id.as_bytes(), self.partitions.len())
     }
 
-    fn find(&self, customer_id: &str) -> PyResult<&CustomerState> {
+    fn find(&self, customer_id: &str) -> PyResult<Cow<'_, CustomerState>> {
         self.partitions[self.partition_of(customer_id)]
             .get(customer_id)
             .ok_or_else(|| PyKeyError::new_err(customer_id.to_owned()))
     }
 
-    fn everyone_sorted(&self) -> Vec<(&str, &CustomerState)> {
-        let mut everyone: Vec<(&str, &CustomerState)> = self.partitions.iter().flat_map(Partition::customers).collect();
+    fn everyone_sorted(&self) -> Vec<(&str, Cow<'_, CustomerState>)> {
+        let mut everyone: Vec<(&str, Cow<'_, CustomerState>)> =
+            self.partitions.iter().flat_map(Partition::customers).collect();
         everyone.sort_by(|a, b| a.0.cmp(b.0));
         everyone
     }
@@ -454,8 +456,11 @@ impl Engine {
     /// event on arrival, as a live worker applies live events (spec tests); `json` and
     /// `transitions`: what each `ChangeBatch` carries.
     /// `keys`: each batch also knows each change's customer (`ChangeBatch.records`).
+    /// `compact`: keep each customer as its stored bytes once `take_writes` has handed them out,
+    /// decoding it again when an event or deadline needs it (the worker: a tenth of the memory).
     #[new]
-    #[pyo3(signature = (plan, partitions, immediate = false, json = true, transitions = false, lanes = None, keys = false))]
+    #[pyo3(signature = (plan, partitions, immediate = false, json = true, transitions = false, lanes = None, keys = false, compact = false))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         plan: &[u8],
         partitions: usize,
@@ -464,17 +469,21 @@ impl Engine {
         transitions: bool,
         lanes: Option<usize>,
         keys: bool,
+        compact: bool,
     ) -> PyResult<Self> {
         if partitions == 0 {
             return Err(PyValueError::new_err("partitions must be at least 1"));
         }
         let plan = Plan::from_json(plan).map_err(PyValueError::new_err)?;
+        let tables = Arc::new(plan.tag_tables());
         Ok(Engine {
-            tables: plan.tag_tables(),
+            partitions: (0..partitions)
+                .map(|_| Partition::new(&plan, Arc::clone(&tables), compact))
+                .collect(),
+            tables,
             earlier_tables: Vec::new(),
             families: Arc::new(plan.families.iter().map(|family| family.name.clone()).collect()),
             selections: Selections::new(&plan),
-            partitions: (0..partitions).map(|_| Partition::new(&plan)).collect(),
             plan,
             immediate,
             json,
@@ -543,7 +552,7 @@ impl Engine {
             .into_iter()
             .map(|(customer_id, state)| {
                 let at = at.unwrap_or(state.clock.filter(|clock| *clock != 0).unwrap_or(0));
-                PyBytes::new(py, &customer_record(&self.plan, customer_id, state, at))
+                PyBytes::new(py, &customer_record(&self.plan, customer_id, &state, at))
             })
             .collect::<Vec<_>>();
         PyList::new(py, records)
@@ -566,7 +575,7 @@ impl Engine {
         let all = PyDict::new(py);
         for (customer_id, state) in self.partitions.iter().flat_map(Partition::customers) {
             let tags = PyDict::new(py);
-            for (name, value) in sorted_tags(&self.plan, state) {
+            for (name, value) in sorted_tags(&self.plan, &state) {
                 tags.set_item(name, to_python(py, value)?)?;
             }
             all.set_item(customer_id, tags)?;
@@ -578,7 +587,7 @@ impl Engine {
     fn metrics<'py>(&self, py: Python<'py>, customer_id: &str, at: i64) -> PyResult<Bound<'py, PyDict>> {
         let state = self.find(customer_id)?;
         let mut values = Vec::new();
-        compute(&self.plan, state, at, Need::ALL, &mut values);
+        compute(&self.plan, &state, at, Need::ALL, &mut values);
         let metrics = PyDict::new(py);
         for (name, value) in self.plan.metrics.iter().zip(&values) {
             metrics.set_item(name, to_python(py, value)?)?;
@@ -590,7 +599,7 @@ impl Engine {
     fn export_states<'py>(&self, py: Python<'py>) -> Vec<(String, Bound<'py, PyBytes>)> {
         self.everyone_sorted()
             .into_iter()
-            .map(|(id, state)| (id.to_owned(), PyBytes::new(py, &encode(state, &self.tables))))
+            .map(|(id, state)| (id.to_owned(), PyBytes::new(py, &encode(&state, &self.tables))))
             .collect()
     }
 
@@ -691,13 +700,9 @@ impl Engine {
     ) {
         let (mut states, mut watermarks) = (Vec::new(), Vec::new());
         for (number, partition) in self.partitions.iter_mut().enumerate() {
-            let (changed, watermark_changed) = partition.take_dirty();
-            for (customer_id, state) in changed {
-                states.push((
-                    number,
-                    customer_id.to_owned(),
-                    PyBytes::new(py, &encode(state, &self.tables)),
-                ));
+            let (changed, watermark_changed) = partition.take_writes();
+            for (customer_id, raw) in changed {
+                states.push((number, customer_id.to_owned(), PyBytes::new(py, &raw)));
             }
             if watermark_changed {
                 watermarks.push((number, PyBytes::new(py, &partition.watermark.to_json())));
@@ -718,7 +723,7 @@ impl Engine {
         watermark: Option<Vec<u8>>,
     ) -> PyResult<Vec<(String, String)>> {
         self.check_partition(partition)?;
-        let (plan, tables, earlier) = (&self.plan, &self.tables, &self.earlier_tables);
+        let (plan, earlier) = (&self.plan, &self.earlier_tables);
         let target = &mut self.partitions[partition];
         py.detach(|| {
             target.clear(plan);
@@ -727,9 +732,8 @@ impl Engine {
             }
             let mut failed = Vec::new();
             for (customer_id, raw) in states {
-                match decode_known(&customer_id, &raw, tables, earlier) {
-                    Ok(state) => target.put(&customer_id, state),
-                    Err(error) => failed.push((customer_id, error)),
+                if let Err(error) = target.put_stored(&customer_id, raw, earlier) {
+                    failed.push((customer_id, error));
                 }
             }
             target.rebuild_index();

@@ -11,12 +11,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from agents.driver import PartitionDriver
+from agents.driver import PartitionDriver, worker_engine
 from agents.hole_reader import RawRecord
 from agents.table_store import TableStore
 from stream.native import Engine
 from stream.partitioner import partition_for
-from stream.rules.plan_export import plan_json
 from tests.unit.tagspec import T0, default_rules, order, pack, stored_states, visit
 
 TOPICS = {"orders": "order", "email-opens": "email_open", "clicks": "click", "visits": "visit"}
@@ -40,7 +39,7 @@ def customer_in(partition: int) -> str:
 
 
 def engine() -> Engine:
-    return Engine(plan_json(default_rules()), 8, keys=True, transitions=True)
+    return worker_engine(default_rules(), 8)
 
 
 def driver(clock: Clock, highwater: dict[str, int], store: TableStore | None = None, **options) -> PartitionDriver:
@@ -179,7 +178,7 @@ cases = [{ value = "new", when = "days_since_first_order < 30" }]
 default = "active"
 ''')
     restarted = PartitionDriver(
-        Engine(plan_json(edited), 8, keys=True, transitions=True), d.store, TOPICS, "ticks",
+        worker_engine(edited, 8), d.store, TOPICS, "ticks",
         highwater=lambda topic, partition: None, committed=lambda topic, partition: 0, live_clock=False, now=clock)
     restarted.load({0})
     assert restarted.engine.tags(c1) == {"lifecycle": "new", "value_tier": "low"}, "tags moved by family name, not code"

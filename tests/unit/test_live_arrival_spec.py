@@ -35,14 +35,15 @@ class Feed:
     def __init__(self, rules: RuleSet | None = None, partitions: int = 8, arrival: Arrival = LIVE) -> None:
         self.backtest = Backtest(rules or default_rules(), partitions=partitions, arrival=arrival)
         self.engine = self.backtest.engine
+        self.arrival = arrival
 
     @property
     def totals(self):
         return self.backtest.totals
 
     def send(self, doc: dict, arrival: Arrival | None = None) -> list[TagChange]:
-        if arrival is not None:
-            self.engine.immediate = arrival is LIVE
+        """Apply `doc` as `arrival` says (default: the feed's own)."""
+        self.engine.immediate = (arrival or self.arrival) is LIVE
         changes: list[TagChange] = []
         self.backtest.run(lines([doc]), lambda batch: changes.extend(TagChange.from_batch(batch)), _refuse)
         return changes
@@ -190,6 +191,23 @@ def test_a_backlog_event_older_than_what_its_customer_has_seen_is_late_although_
     changes = feed.send(order("c1", day(5), 950.0, id="o1"), Arrival.BUFFERED)
     assert feed.totals.late == 1
     assert {c.at for c in changes} == {day(10)}, "stamped at the customer's time, never before a published change"
+
+
+def test_once_every_topic_is_caught_up_a_backlog_near_the_wall_clock_is_applied_without_waiting_the_lateness_bound():
+    # A restart: the events of the last seconds were read as a backlog (buffered). The first tick
+    # that finds every topic caught up releases them as live events; deadlines still wait.
+    feed = Feed(partitions=1, arrival=Arrival.BUFFERED)
+    feed.send(order("c1", day(0, 10), id="o0"), LIVE)
+    feed.send(order("c2", day(0, 10), id="p0"), LIVE)
+    wall = day(30, 10, 2)  # both customers' new -> active deadline (day 30, 10:00) is 2 minutes old
+    feed.send(click("c1", day(30, 10, 1.5), id="k1"))  # the backlog, buffered
+    feed.send(click("c1", wall + LIVE_AHEAD_MS + 1, id="k2"))  # a producer clock too far ahead
+    changes = TagChange.from_batch(feed.engine.tick(wall, 0b1111))
+    assert [(c.customer_id, c.old, c.new, c.at) for c in changes if c.family == L] == [
+        ("c1", "new", "active", day(30, 10)),  # c1's own deadline first, fired by its own event
+    ], "c2's deadline waits for the watermark (10:02 - 5 min)"
+    c1 = next(r for r in feed.backtest.snapshot("watermark") if r["customer_id"] == "c1")
+    assert c1["pending_events"] == 1, "k2 waits for its time"
 
 
 # --- the equality with the offline engine ----------------------------------------------------------

@@ -1,17 +1,22 @@
 //! One partition: its watermark over the input topics, its customers, and
 //! an index of when each next needs attention, so advancing time touches only customers due.
 
+use super::codec::{decode, decode_known, decode_wake, encode, written_with, TagTables};
 use super::plan::Plan;
 use super::state::{CustomerState, PendingEvent, TYPES};
 use super::timeline::Context;
 use crate::decode::EVENT_TYPES;
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
 pub const NEVER: i64 = -(1 << 62);
 /// How near the wall clock a live event is (see `Partition::live_arrival`).
 pub const LIVE_HORIZON_MS: i64 = 60_000;
 pub const LIVE_AHEAD_MS: i64 = 10_000;
+/// A `caught_up` bit per source, all set.
+const ALL_SOURCES: u8 = (1 << TYPES) - 1;
 
 /// A partition's event-time watermark, merged over its input topics:
 /// the slowest topic with records left decides, minus the allowed lateness; never backwards.
@@ -84,8 +89,7 @@ impl Watermark {
         self.advance(caught_up);
         // Every source caught up: bits beyond the four sources (which `advance` ignores) must not
         // make `0xFF` mean "not all of them".
-        let all = (1u8 << TYPES) - 1;
-        if caught_up & all == all {
+        if caught_up & ALL_SOURCES == ALL_SOURCES {
             self.value = self.value.max(wall_clock_ms - self.lateness_ms);
         }
         self.value
@@ -103,28 +107,84 @@ pub enum Outcome {
 /// A customer's slot: its id and state. Slots never move, so the wake heap holds slot numbers.
 pub struct Slot {
     pub customer_id: Box<str>,
-    pub state: CustomerState,
+    form: Form,
 }
+
+/// How a customer's state is held. A compact partition (the worker's) keeps customers it is not
+/// working on as their stored bytes (state format 2, written with the partition's tag tables,
+/// ~350 bytes) and decodes one when an event or a deadline needs it (~1-2 µs): the decoded form
+/// takes ten times the memory.
+enum Form {
+    Decoded(Box<CustomerState>),
+    Stored(Box<[u8]>),
+}
+
+impl Slot {
+    fn has_pending(&self) -> bool {
+        match &self.form {
+            Form::Decoded(state) => !state.pending.is_empty(),
+            Form::Stored(_) => false, // only a customer with nothing buffered is stored
+        }
+    }
+
+    fn wake_time(&self) -> Option<i64> {
+        match &self.form {
+            Form::Decoded(state) => state.wake_time(),
+            Form::Stored(raw) => decode_wake(&self.customer_id, raw).expect(STORED_READS),
+        }
+    }
+
+    fn state(&self, tables: &TagTables) -> Cow<'_, CustomerState> {
+        match &self.form {
+            Form::Decoded(state) => Cow::Borrowed(state),
+            Form::Stored(raw) => Cow::Owned(decode(&self.customer_id, raw, tables).expect(STORED_READS)),
+        }
+    }
+
+    /// The id and the decoded state, decoding it first if it is stored.
+    fn thaw(&mut self, tables: &TagTables) -> (&str, &mut CustomerState) {
+        if let Form::Stored(raw) = &self.form {
+            let state = decode(&self.customer_id, raw, tables).expect(STORED_READS);
+            self.form = Form::Decoded(Box::new(state));
+        }
+        match &mut self.form {
+            Form::Decoded(state) => (&self.customer_id, state),
+            Form::Stored(_) => unreachable!("decoded above"),
+        }
+    }
+}
+
+/// Stored bytes in a slot were written by `encode` or checked by a full decode on restore.
+const STORED_READS: &str = "a customer's stored state, checked when it was loaded, no longer decodes";
 
 pub struct Partition {
     pub watermark: Watermark,
+    /// The rule pack's tag tables, which stored slots are written with.
+    tables: Arc<TagTables>,
+    /// Keep customers as stored bytes once written out (`take_writes`).
+    compact: bool,
     index: HashMap<Box<str>, u32>,
     slots: Vec<Slot>,
     /// Heap of (wake time, slot); an entry whose time is no longer the slot's `wake_of` is stale.
     wakes: BinaryHeap<Reverse<(i64, u32)>>,
     wake_of: Vec<Option<i64>>,
     scheduled: usize,
-    /// Slots changed since the last `take_dirty`, each once (the worker writes them to its table).
+    /// Slots changed since the last `take_writes`, each once (the worker writes them to its table).
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
-    /// The watermark (value or newest times) changed since the last `take_dirty`.
+    /// The watermark (value or newest times) changed since the last `take_writes`.
     pub watermark_dirty: bool,
+    /// Slots that had an event buffered since the last live release (`release_live`); may repeat
+    /// and may have nothing buffered any more, checked on use.
+    buffered: Vec<u32>,
 }
 
 impl Partition {
-    pub fn new(plan: &Plan) -> Self {
+    pub fn new(plan: &Plan, tables: Arc<TagTables>, compact: bool) -> Self {
         Partition {
             watermark: Watermark::new(plan.lateness_ms),
+            tables,
+            compact,
             index: HashMap::new(),
             slots: Vec::new(),
             wakes: BinaryHeap::new(),
@@ -133,12 +193,13 @@ impl Partition {
             dirty: Vec::new(),
             is_dirty: Vec::new(),
             watermark_dirty: false,
+            buffered: Vec::new(),
         }
     }
 
     /// Forget every customer and the watermark (a revoked partition, or one about to be restored).
     pub fn clear(&mut self, plan: &Plan) {
-        *self = Partition::new(plan);
+        *self = Partition::new(plan, Arc::clone(&self.tables), self.compact);
     }
 
     fn mark(&mut self, slot: u32) {
@@ -148,21 +209,30 @@ impl Partition {
         }
     }
 
-    /// The customers changed since the last call, in the order first changed, and whether the
-    /// watermark changed: what the worker writes after a batch.
-    pub fn take_dirty(&mut self) -> (Vec<(&str, &CustomerState)>, bool) {
+    /// The customers changed since the last call as stored bytes, in the order first changed,
+    /// and whether the watermark changed: what the worker writes after a batch. A compact
+    /// partition keeps each written customer with nothing buffered as those bytes from now on.
+    pub fn take_writes(&mut self) -> (Vec<(&str, Vec<u8>)>, bool) {
         let dirty = std::mem::take(&mut self.dirty);
-        for slot in &dirty {
-            self.is_dirty[*slot as usize] = false;
+        let mut written = Vec::with_capacity(dirty.len());
+        for &slot in &dirty {
+            self.is_dirty[slot as usize] = false;
+            let target = &mut self.slots[slot as usize];
+            let raw = match &target.form {
+                Form::Decoded(state) => encode(state, &self.tables),
+                Form::Stored(raw) => raw.to_vec(),
+            };
+            if self.compact && !target.has_pending() {
+                target.form = Form::Stored(raw.clone().into_boxed_slice());
+            }
+            written.push(raw);
         }
         let watermark = std::mem::replace(&mut self.watermark_dirty, false);
         let slots = &self.slots;
         let changed = dirty
             .into_iter()
-            .map(|slot| {
-                let slot = &slots[slot as usize];
-                (&*slot.customer_id, &slot.state)
-            })
+            .zip(written)
+            .map(|(slot, raw)| (&*slots[slot as usize].customer_id, raw))
             .collect();
         (changed, watermark)
     }
@@ -176,14 +246,16 @@ impl Partition {
         self.slots.len()
     }
 
-    pub fn get(&self, customer_id: &str) -> Option<&CustomerState> {
+    pub fn get(&self, customer_id: &str) -> Option<Cow<'_, CustomerState>> {
         self.index
             .get(customer_id)
-            .map(|slot| &self.slots[*slot as usize].state)
+            .map(|slot| self.slots[*slot as usize].state(&self.tables))
     }
 
-    pub fn customers(&self) -> impl Iterator<Item = (&str, &CustomerState)> {
-        self.slots.iter().map(|slot| (&*slot.customer_id, &slot.state))
+    pub fn customers(&self) -> impl Iterator<Item = (&str, Cow<'_, CustomerState>)> {
+        self.slots
+            .iter()
+            .map(|slot| (&*slot.customer_id, slot.state(&self.tables)))
     }
 
     fn slot_of(&mut self, customer_id: &str, families: usize) -> u32 {
@@ -193,7 +265,7 @@ impl Partition {
         let slot = self.slots.len() as u32;
         self.slots.push(Slot {
             customer_id: customer_id.into(),
-            state: CustomerState::new(families),
+            form: Form::Decoded(Box::new(CustomerState::new(families))),
         });
         self.wake_of.push(None);
         self.is_dirty.push(false);
@@ -204,7 +276,27 @@ impl Partition {
     /// Put a stored customer in (replacing any state it had); call `rebuild_index` after a batch.
     pub fn put(&mut self, customer_id: &str, state: CustomerState) {
         let slot = self.slot_of(customer_id, state.tags.len());
-        self.slots[slot as usize].state = state;
+        self.slots[slot as usize].form = Form::Decoded(Box::new(state));
+    }
+
+    /// Put a customer in from its stored bytes (call `rebuild_index` after a batch): read in full
+    /// (with the tables it names: the current pack's or `earlier` ones), so a damaged state is
+    /// refused here, with its reason, never later. A compact partition keeps the bytes themselves
+    /// when they name the current tables, and the state rewritten with them otherwise.
+    pub fn put_stored(&mut self, customer_id: &str, raw: Vec<u8>, earlier: &[TagTables]) -> Result<(), String> {
+        let state = decode_known(customer_id, &raw, &self.tables, earlier)?;
+        if !self.compact || !state.pending.is_empty() {
+            self.put(customer_id, state);
+            return Ok(());
+        }
+        let raw = if written_with(&raw) == Some(self.tables.fingerprint) {
+            raw
+        } else {
+            encode(&state, &self.tables)
+        };
+        let slot = self.slot_of(customer_id, state.tags.len());
+        self.slots[slot as usize].form = Form::Stored(raw.into_boxed_slice());
+        Ok(())
     }
 
     /// Accept one event from topic `source`, then run everything the watermark now allows.
@@ -222,7 +314,7 @@ impl Partition {
         // Saved after every event, as the newest time of its source is part of the watermark
         // (`agents/driver.py`).
         self.watermark_dirty = true;
-        let Slot { customer_id, state } = &mut self.slots[slot as usize];
+        let (customer_id, state) = self.slots[slot as usize].thaw(&self.tables);
         if state.has_seen(&event.event_id, event.id_hash) {
             // A copy still shows how far its topic has been read: after a crash the saved
             // watermark can predate the saved state, and the re-read events are all copies.
@@ -241,9 +333,13 @@ impl Partition {
                 cx.advance(customer_id, state, ts, true);
             }
         }
+        let buffered = !state.pending.is_empty();
         let wake = state.wake_time();
         self.mark(slot);
         self.schedule(slot, wake);
+        if buffered {
+            self.note_buffered(slot);
+        }
         self.watermark.observe(source, ts);
         let watermark = self.watermark.advance(caught_up);
         self.advance_to(cx, watermark, false);
@@ -269,11 +365,64 @@ impl Partition {
         self.advance_to(cx, watermark, false);
     }
 
+    /// Live mode: real time has reached `wall_clock_ms`. With every source caught up (no
+    /// backlog left), buffered events near the wall clock are released too (`release_live`).
     pub fn tick(&mut self, cx: &mut Context, wall_clock_ms: i64, caught_up: u8) {
         let before = self.watermark.value;
         let watermark = self.watermark.tick(wall_clock_ms, caught_up);
         self.watermark_dirty |= watermark != before;
         self.advance_to(cx, watermark, false);
+        if caught_up & ALL_SOURCES == ALL_SOURCES {
+            self.release_live(cx, wall_clock_ms);
+        }
+    }
+
+    /// Every source is caught up, so the backlog (an outage's, a restart's) has been read whole:
+    /// its events near the wall clock are applied now, as live events are (each customer's own
+    /// deadlines up to them first), instead of waiting the lateness bound for the watermark. Only
+    /// deadlines keep waiting for the watermark. Events further ahead than `LIVE_AHEAD_MS` wait
+    /// for their time.
+    fn release_live(&mut self, cx: &mut Context, wall_clock_ms: i64) {
+        if self.buffered.is_empty() {
+            return;
+        }
+        let latest = wall_clock_ms.saturating_add(LIVE_AHEAD_MS);
+        let mut slots = std::mem::take(&mut self.buffered);
+        let by_id = &self.slots;
+        slots.sort_unstable_by(|a, b| by_id[*a as usize].customer_id.cmp(&by_id[*b as usize].customer_id));
+        slots.dedup();
+        for slot in slots {
+            let (customer_id, state) = self.slots[slot as usize].thaw(&self.tables);
+            let until = state
+                .pending
+                .iter()
+                .map(|event| event.ts)
+                .take_while(|ts| *ts <= latest)
+                .last();
+            if let Some(until) = until {
+                cx.advance(customer_id, state, until, true);
+            }
+            let (still_buffered, wake) = (!state.pending.is_empty(), state.wake_time());
+            if until.is_some() {
+                self.mark(slot);
+                self.schedule(slot, wake);
+            }
+            if still_buffered {
+                self.buffered.push(slot);
+            }
+        }
+    }
+
+    /// Remember a slot with buffered events for `release_live`. Without live ticks (event time,
+    /// `backtest`) nothing drains the list, so it is compacted whenever it outgrows the slots.
+    fn note_buffered(&mut self, slot: u32) {
+        self.buffered.push(slot);
+        if self.buffered.len() > 2 * self.slots.len() + 64 {
+            let slots = &self.slots;
+            self.buffered.sort_unstable();
+            self.buffered.dedup();
+            self.buffered.retain(|slot| slots[*slot as usize].has_pending());
+        }
     }
 
     /// End of a finite log: apply everything up to and including `as_of`.
@@ -303,13 +452,13 @@ impl Partition {
             });
         }
         for &(_, slot) in &due {
-            let Slot { customer_id, state } = &mut self.slots[slot as usize];
+            let (customer_id, state) = self.slots[slot as usize].thaw(&self.tables);
             cx.advance(customer_id, state, watermark, inclusive);
         }
         // Rescheduled only now: with `inclusive`, a deadline at watermark + 1 has the same wake
         // as an event at the watermark but is not due, and would be popped again forever.
         for (_, slot) in due {
-            let wake = self.slots[slot as usize].state.wake_time();
+            let wake = self.slots[slot as usize].wake_time();
             self.mark(slot);
             self.schedule(slot, wake);
         }
@@ -336,9 +485,13 @@ impl Partition {
         self.wakes.clear();
         self.wake_of.iter_mut().for_each(|wake| *wake = None);
         self.scheduled = 0;
+        self.buffered.clear();
         for slot in 0..self.slots.len() {
-            let wake = self.slots[slot].state.wake_time();
+            let wake = self.slots[slot].wake_time();
             self.schedule(slot as u32, wake);
+            if self.slots[slot].has_pending() {
+                self.buffered.push(slot as u32);
+            }
         }
     }
 }
