@@ -69,6 +69,11 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         # at-least-once with deterministic, byte-identical duplicates instead (README, Guarantees).
         processing_guarantee="at_least_once",
         broker_commit_interval=settings.commit_interval,
+        # Static membership: a worker restarted after a crash rejoins as the member it was and gets
+        # its partitions back at once; otherwise the group waits out the dead member's session
+        # (60 s by default) before anything is reassigned. Static members do not leave the group
+        # on a clean stop either, so a rolling restart moves no partition (README, Operations).
+        consumer_group_instance_id=settings.group_instance_id,
         # The default (10k) lets one partition run far ahead of the others inside the buffer.
         stream_buffer_maxsize=4096,
         # A batch's tag changes go to Kafka as one record batch per partition (agents/sinks.py);

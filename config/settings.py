@@ -7,6 +7,7 @@ configuration table is checked against `SETTINGS_DOC` by a test, so the two cann
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -41,6 +42,7 @@ class Settings:
     max_future: str = _setting("5m", "How far an event's time may be ahead of the wall clock (a duration: 90s, 5m, 400d); later events are rejected as `future_ts` and move no watermark")
     web_bind: str = _setting("127.0.0.1", "Address of the web server (metrics, lookups)")
     web_port: int = _setting(6066, "Port of the web server")
+    instance_id: str = _setting("auto", "The worker's static member name in the consumer group (Kafka `group.instance.id`): a worker restarted under the same name takes its partitions back at once instead of waiting out the dead process's session. `auto`: host name and web port; empty: dynamic membership (a stopped worker's partitions move at once, a restart rebalances)")
     store: str = _setting("memory://", "Faust table store: memory:// or rocksdb://")
     commit_interval: float = _setting(0.5, "Seconds between offset commits")
     batch_size: int = _setting(500, "Records the agent processes per batch (one delivery wait, one state write each)")
@@ -51,6 +53,13 @@ class Settings:
     @property
     def max_future_ms(self) -> int:
         return parse_duration(self.max_future)
+
+    @property
+    def group_instance_id(self) -> str | None:
+        """`instance_id` resolved: unique per worker process on a host (each serves its own web port)."""
+        if self.instance_id == "auto":
+            return f"{socket.gethostname()}-{self.web_port}"
+        return self.instance_id or None
 
     @property
     def input_topics(self) -> dict[str, str]:

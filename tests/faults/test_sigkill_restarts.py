@@ -8,8 +8,11 @@ from __future__ import annotations
 import random
 import signal
 import time
+from collections.abc import Callable
 
-from tests.faults.common import Backlog, fast_failover, input_drained, ids_of, wait_consuming
+import orjson
+
+from tests.faults.common import Backlog, Collector, fast_failover, input_drained, ids_of, wait_consuming
 from tests.integration.test_redis_serving import describe_difference, expected_redis, wait_until_equal
 
 SEED = 20250301
@@ -48,3 +51,36 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_are_identical(deploymen
     # At-least-once: duplicates are allowed after a crash; their count is reported, not bounded.
     run.check(f"sigkill x{CYCLES}", tmp_path, duplicates=True)
     assert redis_actual == redis_expected, describe_difference(redis_expected, redis_actual)
+
+
+def test_a_worker_restarted_after_sigkill_takes_its_partitions_back_without_waiting_out_its_session(deployment):
+    """Default settings (a 60 s session): the restarted worker rejoins the group as the static
+    member it was (TAGSTREAM_INSTANCE_ID), so changes flow again in seconds, not after the dead
+    process's session expires."""
+    changes = Collector(deployment, deployment.settings.topic_changes)
+    producer = deployment.producer()
+
+    def order_now(customer: str) -> None:
+        doc = {"type": "order", "event_id": f"o-{customer}", "customer_id": customer, "ts": int(time.time() * 1000), "amount": 10.0}
+        producer.send(deployment.settings.topic_orders, key=customer.encode(), value=orjson.dumps(doc))
+        producer.flush()
+
+    def changed(customer: str) -> Callable[[list], bool]:
+        return lambda records: any(orjson.loads(r.value)["data"]["customer_id"] == customer for r in records)
+
+    worker = deployment.start_worker("--clock", "live")
+    try:
+        order_now("first")  # a first event makes every partition's clock live
+        wait_consuming(worker)
+        worker.stop(signal.SIGKILL)
+        killed = time.monotonic()
+        worker = deployment.start_worker("--clock", "live")
+        order_now("after-restart")
+        assert changes.until(changed("after-restart"), idle_s=0, timeout_s=120, alive=lambda: worker.alive), worker.tail()
+        seconds = time.monotonic() - killed
+        print(f"SIGKILL -> change of a new event readable: {seconds:.1f} s")
+        # Half the session: with dynamic membership the group would wait it out (>= 60 s).
+        assert seconds < 30, worker.tail()
+    finally:
+        worker.stop()
+        changes.consumer.close()
