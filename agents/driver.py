@@ -204,12 +204,12 @@ class PartitionDriver:
             for topic, offset in (orjson.loads(watermark).get("applied", {}) if watermark else {}).items():
                 if topic in self.input_topics:
                     self.applied[(topic, partition)] = int(offset)
-            failed = self.engine.restore_partition(partition, customers, watermark)
-            for customer_id, error in failed:
+            failed = dict(self.engine.restore_partition(partition, customers, watermark))
+            for customer_id, error in failed.items():
                 logger.error("partition %d: customer %r left out, its stored state is unreadable: %s", partition, customer_id, error)
             self.store.note_tables(partition, self.fingerprint, self.tables_json)
             self.loaded.add(partition)
-            self.on_owned([customer_id for customer_id, _ in customers])
+            self.on_owned([customer_id for customer_id, _ in customers if customer_id not in failed])
         logger.info("loaded partitions %s: %d customers in %.1fs", sorted(wanted), sum(map(len, grouped.values())),
                     time.perf_counter() - started)
 

@@ -128,18 +128,31 @@ class RedisSink:
             return True
         started = time.perf_counter()
         ids = [self._recheck.popleft() for _ in range(min(self.batch, len(self._recheck)))]
-        batch = [(customer_id, self.to_profile(customer_id, raw)) for customer_id in ids  # before any await
-                 if (raw := self.lookup(customer_id)) is not None]
+        batch = [(customer_id, raw) for customer_id in ids if (raw := self.lookup(customer_id)) is not None]
+        batch = [(customer_id, profile) for customer_id, raw in batch  # profiles made before any await
+                 if (profile := self._profile(customer_id, raw)) is not None]
         if batch and not await self._write(batch):
             self._recheck.extendleft(reversed(ids))
             return False
         await asyncio.sleep(time.perf_counter() - started)  # at most half the loop's time
         return True
 
+    def _profile(self, customer_id: str, pending: Pending) -> Profile | None:
+        """The profile to write; None (logged) for stored bytes that cannot be read, which must
+        not stop the writer: every other customer's profile still goes out."""
+        if isinstance(pending, Profile):
+            return pending
+        try:
+            return self.to_profile(customer_id, pending)
+        except ValueError as error:
+            self.metrics.redis_unreadable.inc()
+            log.error("customer %r: its stored state is unreadable, no Redis profile written: %s", customer_id, error)
+            return None
+
     async def _write(self, batch: list[tuple[str, Pending]]) -> bool:
         started = time.perf_counter()
         try:
-            profiles = [pending if isinstance(pending, Profile) else self.to_profile(customer_id, pending) for customer_id, pending in batch]
+            profiles = [profile for customer_id, pending in batch if (profile := self._profile(customer_id, pending)) is not None]
             async with self.client.pipeline(transaction=False) as pipe:
                 for start in range(0, len(profiles), PER_SCRIPT):
                     chunk = profiles[start:start + PER_SCRIPT]

@@ -62,3 +62,28 @@ def test_rechecked_customers_are_written_from_their_current_state_after_fresh_pr
         assert client.hget(CUSTOMER + "c7", "as_of_ms") == str(T0 + 9_000), "an older state must not overwrite a newer profile"
     finally:
         server.kill()
+
+
+def test_an_unreadable_stored_state_is_skipped_and_counted_and_the_writer_goes_on(tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        states = stored_states([order(f"c{n}", T0 + n) for n in range(3)])
+        states["c1"] = b"\x02garbage"
+        metrics = WorkerMetrics()
+
+        async def scenario() -> None:
+            client = Redis.from_url(server.url)
+            sink = RedisSink(client, to_profile, metrics, resync=states.keys, lookup=states.get)
+            sink.offer("c1", states["c1"])
+            sink.offer("c0", states["c0"])
+            sink.recheck(["c1", "c2"])
+            assert await sink.drain()
+            await client.aclose()
+
+        asyncio.run(scenario())
+        client = server.client()
+        assert sorted(key for key in client.scan_iter(CUSTOMER + "*")) == [CUSTOMER + "c0", CUSTOMER + "c2"]
+        assert metrics.redis_unreadable._value.get() == 2
+    finally:
+        server.kill()

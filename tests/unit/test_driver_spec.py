@@ -141,6 +141,17 @@ def test_partitions_taken_over_together_are_loaded_in_one_pass_and_their_custome
     assert d.engine.scheduled() == len(rechecked), "every customer's deadline indexed"
 
 
+def test_a_stored_state_that_cannot_be_read_is_left_out_and_not_rechecked(clock):
+    good = stored_states([order("good", T0)])["good"]
+    bad = next(f"bad-{n}" for n in range(1000) if partition_for(f"bad-{n}", 8) == partition_for("good", 8))
+    table = {b"good": good, bad.encode(): b"\x02garbage"}
+    rechecked: list[str] = []
+    d = driver(clock, {}, TableStore(table, 8), assigned=lambda: {partition_for("good", 8)}, on_owned=rechecked.extend)
+    d.handle([RawRecord("ticks", partition_for("good", 8), 0, None, b"{}")])
+    assert rechecked == ["good"], "the Redis writer is never handed bytes it cannot read"
+    assert d.engine.customer_count() == 1
+
+
 def test_a_source_read_ahead_is_remembered_even_while_another_holds_the_watermark_back(clock):
     """Visits read a month ahead while orders lag: the watermark stays put, but a restart must
     still know how far visits went, or, once everything is idle, it would stop short of them and
