@@ -392,6 +392,9 @@ impl Partition {
         slots.sort_unstable_by(|a, b| by_id[*a as usize].customer_id.cmp(&by_id[*b as usize].customer_id));
         slots.dedup();
         for slot in slots {
+            if !self.slots[slot as usize].has_pending() {
+                continue; // released meanwhile, and maybe stored again: decoding it would leave it decoded
+            }
             let (customer_id, state) = self.slots[slot as usize].thaw(&self.tables);
             let until = state
                 .pending
