@@ -7,20 +7,21 @@ the counts for the metrics. Offsets and consumer high-water marks tell which inp
 partition still have records to deliver, which is what the watermark needs (`caught_up`).
 
 The engine holds the state of the partitions this worker owns; a partition is loaded from the
-table the first time a batch needs it (all newly owned ones in one pass) and dropped when revoked.
+changelog before the first batch that needs it (with every other newly owned one) and dropped
+when revoked.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
 
-from agents.table_store import TableStore
+from agents.changelog import StateWrites, StoredPartition
 from schemas.events import EVENT_TYPES  # the engine's order of event types too
 from stream.native import ChangeBatch, Engine
 from stream.rules.plan_export import plan_json
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 # (topic, partition) -> next offset the consumer will deliver, or None when not yet known
 HighWater = Callable[[str, int], "int | None"]
 Committed = Callable[[str, int], "int | None"]
+ReadStored = Callable[[int], Awaitable[StoredPartition]]  # a partition's durable state (the changelog)
 
 
 def worker_engine(rules: RuleSet, partitions: int) -> Engine:
@@ -77,7 +79,8 @@ class PartitionDriver:
     def __init__(
         self,
         engine: Engine,
-        store: TableStore,
+        writes: StateWrites,
+        read_stored: ReadStored,
         input_topics: dict[str, str],
         tick_topic: str,
         highwater: HighWater,
@@ -91,7 +94,8 @@ class PartitionDriver:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
-        self.store = store
+        self.writes = writes
+        self.read_stored = read_stored
         self.input_topics = input_topics  # topic -> event type
         self.kind_of = {topic: EVENT_TYPES.index(event_type) for topic, event_type in input_topics.items()}
         self.tick_topic = tick_topic
@@ -105,6 +109,7 @@ class PartitionDriver:
         self.now = now
         self.wall_clock = wall_clock
         self.loaded: set[int] = set()
+        self._revoked_while_loading: set[int] = set()
         # The last input record whose effects are in the stored state, per (topic, partition):
         # saved with the partition's watermark (after its customers), so a restart skips what it
         # re-reads below it instead of relying on each customer's window of remembered event ids,
@@ -119,6 +124,7 @@ class PartitionDriver:
         for partition in partitions & self.loaded:
             self.engine.drop_partition(partition)
         self.loaded -= partitions
+        self._revoked_while_loading |= partitions
         for partition in partitions:
             for topic in [*self.input_topics, self.tick_topic]:
                 self.last_offset.pop((topic, partition), None)
@@ -126,12 +132,12 @@ class PartitionDriver:
                 self.applied.pop((topic, partition), None)
 
     def handle(self, records: Sequence[Record]) -> Handled:
-        """Run a batch through the engine, in order, and stage the state it changed."""
+        """Run a batch through the engine, in order, and stage the state it changed. Its
+        partitions must be loaded (`load`)."""
         now = self.now()
         for record in records:
             self.last_offset[(record.topic, record.partition)] = record.offset
             self.last_delivery[(record.topic, record.partition)] = now
-        self.load({record.partition for record in records})
         handled = Handled()
         run: list[Record] = []
         for record in records:
@@ -147,7 +153,7 @@ class PartitionDriver:
             self._tick(record, handled)
         self._ingest(run, handled)
         states, watermarks = self.engine.take_writes()
-        self.store.stage(states, [(partition, self._with_offsets(partition, raw)) for partition, raw in watermarks])
+        self.writes.stage(states, [(partition, self._with_offsets(partition, raw)) for partition, raw in watermarks])
         return handled
 
     def _with_offsets(self, partition: int, watermark: bytes) -> bytes:
@@ -160,7 +166,7 @@ class PartitionDriver:
             return
         wall_ms = int(self.wall_clock() * 1000)
         present = {r.partition for r in run}
-        caught_up = [self.caught_up_bits(p) if p in present else 0 for p in range(self.store.partitions)]
+        caught_up = [self.caught_up_bits(p) if p in present else 0 for p in range(self.writes.partitions)]
         batch = [(r.partition, self.kind_of[r.topic], r.topic, r.key, r.value) for r in run]
         changes, rejected, consumed, duplicates, late = self.engine.ingest_records(
             batch, caught_up, wall_ms, self.max_future_ms, self.live_clock
@@ -189,29 +195,37 @@ class PartitionDriver:
             handled.changes += changes.records()
             handled.transitions += changes.transition_counts()
 
-    def load(self, partitions: set[int]) -> None:
-        """Load newly owned partitions from the table, all in one pass over it: after a restart
-        every partition is new, and a pass per partition would read a million customers 8 times."""
+    async def load(self, partitions: set[int]) -> None:
+        """Load newly owned partitions from the changelog, one after the other (so only one
+        partition's stored states are in memory besides the engine's), together with every other
+        assigned one: after a restart all are new, and each batch waiting for the next would
+        stall the stream once per partition. A partition revoked while it is read is left out."""
         if partitions <= self.loaded:
             return
         wanted = (partitions | self.assigned()) - self.loaded
-        started = time.perf_counter()
-        grouped, tables = self.store.load(wanted)
-        for raw in tables:
+        self._revoked_while_loading = set()
+        started, count = time.perf_counter(), 0
+        for partition in sorted(wanted):
+            stored = await self.read_stored(partition)
+            if partition in self._revoked_while_loading:
+                continue
+            count += self._restore(partition, stored)
+        logger.info("loaded partitions %s: %d customers in %.1fs", sorted(wanted), count, time.perf_counter() - started)
+
+    def _restore(self, partition: int, stored: StoredPartition) -> int:
+        for raw in stored.tables:
             self.engine.add_tag_tables(raw)
-        for partition, customers in grouped.items():
-            watermark = self.store.watermark(partition)
-            for topic, offset in (orjson.loads(watermark).get("applied", {}) if watermark else {}).items():
-                if topic in self.input_topics:
-                    self.applied[(topic, partition)] = int(offset)
-            failed = dict(self.engine.restore_partition(partition, customers, watermark))
-            for customer_id, error in failed.items():
-                logger.error("partition %d: customer %r left out, its stored state is unreadable: %s", partition, customer_id, error)
-            self.store.note_tables(partition, self.fingerprint, self.tables_json)
-            self.loaded.add(partition)
-            self.on_owned([customer_id for customer_id, _ in customers if customer_id not in failed])
-        logger.info("loaded partitions %s: %d customers in %.1fs", sorted(wanted), sum(map(len, grouped.values())),
-                    time.perf_counter() - started)
+        watermark = stored.watermark
+        for topic, offset in (orjson.loads(watermark).get("applied", {}) if watermark else {}).items():
+            if topic in self.input_topics:
+                self.applied[(topic, partition)] = int(offset)
+        failed = dict(self.engine.restore_partition(partition, stored.customers, watermark))
+        for customer_id, error in failed.items():
+            logger.error("partition %d: customer %r left out, its stored state is unreadable: %s", partition, customer_id, error)
+        self.writes.note_tables(partition, self.fingerprint, self.tables_json)
+        self.loaded.add(partition)
+        self.on_owned([customer_id for customer_id, _ in stored.customers if customer_id not in failed])
+        return len(stored.customers) - len(failed)
 
     def quiet_for(self, topic: str, partition: int) -> float:
         """Seconds since this topic last delivered a record of the partition (or since the

@@ -8,9 +8,12 @@ producer metrics are exported beside these as `tagstream_faust_*`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from agents.driver import Handled
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -46,6 +49,20 @@ class WorkerMetrics:
         self.redis_failures = Counter("tagstream_redis_failures", "Failed Redis batch writes (profiles kept and retried)", registry=r)
         self.redis_unreadable = Counter("tagstream_redis_unreadable_states", "Customers whose stored state could not be read, so no Redis profile was written", registry=r)
         self.redis_pending = Gauge("tagstream_redis_pending_profiles", "Customer profiles waiting to be written to Redis", registry=r)
+        self._child = LabelledChildren()  # event types, rejection reasons and the rule pack's values: closed sets
+
+    def count(self, handled: Handled) -> None:
+        """A batch's events, rejections and tag changes."""
+        for dead in handled.dead:
+            self._child(self.rejected, dead.reason).inc()
+        for event_type, consumed in handled.consumed.items():
+            self._child(self.consumed, event_type).inc(consumed)
+        if handled.duplicates:
+            self.duplicates.inc(handled.duplicates)
+        if handled.late:
+            self.late.inc(handled.late)
+        for family, old, new, count in handled.transitions:
+            self._child(self.changes, family, old, new).inc(count)
 
 
 class LabelledChildren:

@@ -35,17 +35,22 @@ def ensure_topics(settings: Settings) -> list[str]:
         if wrong:
             raise RuntimeError(
                 f"topics {wrong} exist with a partition count other than {settings.partitions}; "
-                "every input topic must match the state table (recreate them or set TAGSTREAM_PARTITIONS)"
+                "every input topic must match the state changelog (recreate them or set TAGSTREAM_PARTITIONS)"
             )
         missing = [t for t in settings.all_topics if t not in existing]
         if missing:
             try:
-                admin.create_topics([NewTopic(t, settings.partitions, 1) for t in missing])
+                admin.create_topics([NewTopic(t, settings.partitions, 1, topic_configs=_configs(settings, t)) for t in missing])
             except TopicAlreadyExistsError:
                 pass  # created concurrently by another `make up` or worker
         return missing
     finally:
         admin.close()
+
+
+def _configs(settings: Settings, topic: str) -> dict[str, str]:
+    """The changelog keeps the latest state per customer (compaction), everything else its records."""
+    return {"cleanup.policy": "compact"} if topic == settings.topic_changelog else {}
 
 
 def _partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:

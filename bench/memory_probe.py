@@ -22,8 +22,8 @@ import time
 import orjson
 
 from agents.driver import PartitionDriver, worker_engine
-from agents.hole_reader import RawRecord
-from agents.table_store import TableStore
+from agents.faust_compat.hole_reader import RawRecord
+from agents.changelog import TableStore
 from bench.common import rss_bytes
 from schemas.events import EVENT_TYPES
 from stream.backtest import Backtest

@@ -26,7 +26,7 @@ import orjson
 from kafka import KafkaProducer
 from kafka.admin import NewTopic
 
-from agents.table_store import watermark_key
+from agents.changelog import watermark_key
 from agents.topics import ensure_topics
 from bench.common import BROKER, Deployment, GroupProgress, admin, dataset, end_offsets, log, median, tagstream
 from bench.latency import ChangeReader

@@ -27,7 +27,7 @@ class Settings:
     kafka_broker: str = _setting("127.0.0.1:9092", "Kafka bootstrap server(s), host:port[,host:port]")
     redis_url: str = _setting("redis://127.0.0.1:6379/0", "Redis for the serving layer")
     app_id: str = _setting("tagstream", "Faust app id: consumer group and prefix of internal topics")
-    partitions: int = _setting(8, "Partition count of every input topic, the tick topic and the state table")
+    partitions: int = _setting(8, "Partition count of every input topic, the tick topic and the state changelog")
     topic_orders: str = _setting("orders", "Input topic for `order` events")
     topic_email_opens: str = _setting("email-opens", "Input topic for `email_open` events")
     topic_clicks: str = _setting("clicks", "Input topic for `click` events")
@@ -43,11 +43,10 @@ class Settings:
     web_bind: str = _setting("127.0.0.1", "Address of the web server (metrics, lookups)")
     web_port: int = _setting(6066, "Port of the web server")
     instance_id: str = _setting("auto", "The worker's static member name in the consumer group (Kafka `group.instance.id`): a worker restarted under the same name takes its partitions back at once instead of waiting out the dead process's session. `auto`: host name and web port; empty: dynamic membership (a stopped worker's partitions move at once, a restart rebalances)")
-    store: str = _setting("memory://", "Faust table store: memory:// or rocksdb://")
     commit_interval: float = _setting(0.5, "Seconds between offset commits")
     batch_size: int = _setting(500, "Records the agent processes per batch (one delivery wait, one state write each)")
     batch_wait: float = _setting(0.05, "Seconds the agent waits to fill a batch (each record waits about half of it when traffic is light; 0.01 gives p99 < 40 ms at 100 events/s)")
-    data_dir: str = _setting(str(ROOT / ".local" / "worker"), "Worker state directory (RocksDB files, Faust data)")
+    data_dir: str = _setting(str(ROOT / ".local" / "worker"), "Faust's data directory (the worker's state itself lives in the changelog topic)")
     log_level: str = _setting("info", "Log level of the worker")
 
     @property
@@ -76,9 +75,14 @@ class Settings:
         return {event_type: topic for topic, event_type in self.input_topics.items()}
 
     @property
+    def topic_changelog(self) -> str:
+        """The customers' durable state (compacted; agents/changelog.py): named after the app id."""
+        return f"{self.app_id}-customers-changelog"
+
+    @property
     def all_topics(self) -> list[str]:
         return [self.topic_orders, self.topic_email_opens, self.topic_clicks, self.topic_visits,
-                self.topic_ticks, self.topic_changes, self.topic_dlq]
+                self.topic_ticks, self.topic_changes, self.topic_dlq, self.topic_changelog]
 
 
 SETTINGS_DOC = {f.name: (f"TAGSTREAM_{f.name.upper()}", f.default, f.metadata["doc"]) for f in fields(Settings)}

@@ -1,6 +1,6 @@
-"""`tagstream redis-rebuild`: rebuild every Redis profile and audience from table state.
+"""`tagstream redis-rebuild`: rebuild every Redis profile and audience from the changelog.
 
-The table's changelog topic is the durable state of every customer, so it is read from the start
+The worker's changelog topic is the durable state of every customer, so it is read from the start
 (latest value per customer wins), Redis' tagstream keys are removed, and every profile is written
 again through the same ordered script the worker uses. A worker running meanwhile keeps writing;
 its newer profiles win by event time.
@@ -13,14 +13,15 @@ import asyncio
 import sys
 from functools import partial
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from redis.asyncio import Redis
 
+from agents.changelog import Changelog
 from agents.metrics import WorkerMetrics
 from agents.progress import Progress
+from agents.record_batches import BatchProducer
 from agents.serving.profiles import PREFIX, profile_of_stored
 from agents.serving.redis_sink import RedisSink
-from agents.table_store import META_PREFIX, TABLES_PREFIX
 from config.settings import Settings, load_settings
 from stream.native import Engine
 from stream.rules.plan_export import plan_json
@@ -37,62 +38,66 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def changelog_topic(settings: Settings) -> str:
-    return f"{settings.app_id}-customers-changelog"
-
-
-def read_table(settings: Settings) -> dict[bytes, bytes]:
-    """Latest value of every key of the changelog (compacted): customers' stored states and
-    the bookkeeping keys."""
-    topic = changelog_topic(settings)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_broker, enable_auto_commit=False, consumer_timeout_ms=2000)
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+async def read_changelog(settings: Settings) -> tuple[list[tuple[str, bytes]], list[bytes]]:
+    """Every customer's latest stored state and every tag tables record, partition by partition."""
+    topic = settings.topic_changelog
+    partitions = _partition_count(settings.kafka_broker, topic)
     if not partitions:
         raise RuntimeError(f"no changelog topic {topic!r}: has a worker with app id {settings.app_id!r} ever run?")
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    ends = consumer.end_offsets(partitions)
-    latest: dict[bytes, bytes | None] = {}
-    progress = Progress("redis-rebuild: reading changelog", total=sum(ends.values()))
-    read = 0
-    while any(consumer.position(tp) < ends[tp] for tp in partitions):
-        for record in consumer:
-            latest[record.key] = record.value
-            read += 1
-            progress.update(read, read)
-    consumer.close()
-    return {key: value for key, value in latest.items() if value is not None}
+    changelog = Changelog(topic, partitions, settings.kafka_broker, producer=_no_producer)
+    customers: list[tuple[str, bytes]] = []
+    tables: list[bytes] = []
+    progress = Progress("redis-rebuild: reading changelog partitions", total=partitions)
+    for partition in range(partitions):
+        stored = await changelog.read(partition)
+        customers += stored.customers
+        tables += stored.tables
+        progress.update(len(customers), partition + 1)
+    progress.finish(len(customers))
+    return customers, tables
 
 
-def engine_for(table: dict[bytes, bytes], rules_path: str | None) -> Engine:
-    """An engine that reads the table's states, whichever version of the rule pack wrote them."""
+def _no_producer() -> BatchProducer:
+    raise RuntimeError("redis-rebuild only reads the changelog")
+
+
+def _partition_count(bootstrap: str, topic: str) -> int:
+    """0 if the topic does not exist."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        return len(consumer.partitions_for_topic(topic) or ())
+    finally:
+        consumer.close()
+
+
+def engine_for(tables: list[bytes], rules_path: str | None) -> Engine:
+    """An engine that reads the changelog's states, whichever version of the rule pack wrote them."""
     engine = Engine(plan_json(load_rules(rules_path)), 1)
-    for key, value in table.items():
-        if key.startswith(TABLES_PREFIX):
-            engine.add_tag_tables(value)
+    for raw in tables:
+        engine.add_tag_tables(raw)
     return engine
 
 
-async def rebuild(settings: Settings, table: dict[bytes, bytes], rules_path: str | None) -> int:
-    engine = engine_for(table, rules_path)
-    customers = {key.decode(): raw for key, raw in table.items() if not key.startswith(META_PREFIX)}
+async def rebuild(settings: Settings, rules_path: str | None) -> tuple[int, int]:
+    """(customers written, old keys removed)."""
+    stored, tables = await read_changelog(settings)
+    engine = engine_for(tables, rules_path)
+    customers = dict(stored)
     client = Redis.from_url(settings.redis_url)
     stale = [key async for key in client.scan_iter(PREFIX + "*", count=1000)]
     for start in range(0, len(stale), 1000):
         await client.unlink(*stale[start : start + 1000])
 
     sink = RedisSink(client, partial(profile_of_stored, engine), WorkerMetrics(), resync=customers.keys, lookup=customers.get)
-    sink.offer_all(customers.items())
+    sink.offer(customers.items())
     if not await sink.drain():
         raise RuntimeError(f"writing to Redis at {settings.redis_url} failed")
     await client.aclose()
-    return len(stale)
+    return len(customers), len(stale)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings({"kafka_broker": args.kafka_broker, "redis_url": args.redis_url, "rules": args.rules})
-    table = read_table(settings)
-    removed = asyncio.run(rebuild(settings, table, settings.rules or None))
-    customers = sum(not key.startswith(META_PREFIX) for key in table)
-    print(f"redis-rebuild: {customers:,} customer profiles written ({removed:,} old keys removed)", file=sys.stderr)
+    written, removed = asyncio.run(rebuild(settings, settings.rules or None))
+    print(f"redis-rebuild: {written:,} customer profiles written ({removed:,} old keys removed)", file=sys.stderr)
     return 0

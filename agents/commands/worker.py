@@ -14,7 +14,7 @@ HELP = "start the streaming worker"
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("worker", help=HELP, description=HELP + """: consumes the four
-input topics, keeps per-customer state in a changelog-backed table and publishes tag changes.
+input topics, keeps per-customer state in memory, backed by a compacted changelog topic, and publishes tag changes.
 Every option also has a TAGSTREAM_* environment variable (see README, Configuration).""")
     parser.add_argument("--clock", choices=["live", "event"], help="live (default): wall-clock ticks also advance "
                         "time; event: only event time does (backfills, tests)")
@@ -25,14 +25,13 @@ Every option also has a TAGSTREAM_* environment variable (see README, Configurat
     parser.add_argument("--broker", dest="kafka_broker", help="Kafka bootstrap server, host:port")
     parser.add_argument("--app-id", dest="app_id", help="Faust app id (consumer group, internal topic prefix)")
     parser.add_argument("--web-port", dest="web_port", type=int, help="web server port (default 6066)")
-    parser.add_argument("--store", help="table store: memory:// (default) or rocksdb://")
     parser.add_argument("--data-dir", dest="data_dir", help="worker state directory")
     parser.add_argument("--loglevel", dest="log_level", help="log level (default info)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {k: getattr(args, k) for k in ("clock", "rules", "max_future", "kafka_broker", "app_id", "web_port", "store", "data_dir", "log_level")}
+    overrides = {k: getattr(args, k) for k in ("clock", "rules", "max_future", "kafka_broker", "app_id", "web_port", "data_dir", "log_level")}
     settings = load_settings(overrides)
     try:
         rules = load_rules(settings.rules or None)

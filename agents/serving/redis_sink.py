@@ -69,14 +69,9 @@ class RedisSink:
         self._backoff_s = 0.0
         self._resync_due = False
 
-    def offer(self, customer_id: str, raw: bytes) -> None:
-        """A customer's state was just written: its profile is made when it is written to
-        Redis, so a customer written many times before that costs one profile."""
-        self._dirty[customer_id] = raw
-        self.metrics.redis_pending.set(len(self._dirty))
-
-    def offer_all(self, customers: Iterable[tuple[str, bytes]]) -> None:
-        """Stored states of many customers (a one-off rebuild)."""
+    def offer(self, customers: Iterable[tuple[str, bytes]]) -> None:
+        """Customers whose state was just written (or, for a rebuild, all of them): a profile is
+        made when it is written to Redis, so a customer written many times before that costs one."""
         for customer_id, raw in customers:
             self._dirty[customer_id] = raw
         self.metrics.redis_pending.set(len(self._dirty))

@@ -1,7 +1,7 @@
 """HTTP lookups on the worker's web server.
 
-`GET /customers/{id}` is routed by Faust to the worker that owns the customer's partition and
-answers from live table state; `GET /audiences/{family}/{value}` pages through Redis membership.
+`GET /customers/{id}` is routed by Faust to the worker that processes the customer's partition
+(the input topics are co-partitioned, so the orders topic decides) and answers from its engine; `GET /audiences/{family}/{value}` pages through Redis membership.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from agents.serving.profiles import audience_key
 MAX_PAGE = 1000
 
 
-def register_views(app: faust.App, table: Any, record_of: Callable[[str], dict | None], redis: Callable[[], Redis]) -> None:
-    """`record_of`: a customer's snapshot record from committed table state, None if unknown."""
+def register_views(app: faust.App, routing_topic: faust.TopicT, record_of: Callable[[str], dict | None],
+                   redis: Callable[[], Redis]) -> None:
+    """`record_of`: a customer's snapshot record from the engine's state, None if unknown."""
 
     @app.page("/customers/{customer_id}")
-    @app.table_route(table=table, match_info="customer_id")
+    @app.topic_route(topic=routing_topic, match_info="customer_id")
     async def customer(web: Any, request: Any, customer_id: str) -> Any:
         record = record_of(customer_id)
         if record is None:

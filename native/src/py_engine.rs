@@ -618,6 +618,22 @@ impl Engine {
         Ok(())
     }
 
+    /// A customer's current state in its stored form (state format 2), None if not held here:
+    /// what the worker's lookups and Redis re-syncs read, so it keeps no second copy of its state.
+    fn stored_state<'py>(&self, py: Python<'py>, customer_id: &str) -> Option<Bound<'py, PyBytes>> {
+        self.partitions[self.partition_of(customer_id)]
+            .stored(customer_id)
+            .map(|raw| PyBytes::new(py, &raw))
+    }
+
+    /// Every customer held, partition by partition.
+    fn customer_ids(&self) -> Vec<String> {
+        self.partitions
+            .iter()
+            .flat_map(|partition| partition.customer_ids().map(str::to_owned))
+            .collect()
+    }
+
     /// Customers with work scheduled, over all partitions.
     fn scheduled(&self) -> usize {
         self.partitions.iter().map(Partition::scheduled).sum()

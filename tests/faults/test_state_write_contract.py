@@ -1,7 +1,7 @@
-"""Deterministic reproductions (no broker needed) of the two mechanisms behind the state losses
-the SIGKILL and failover tests can observe. The worker's guarantee rests on: a batch's state
-writes reach Kafka before its offsets are committed; a failed write never lets a later batch
-commit or crash on stale leftovers."""
+"""A deterministic reproduction (no broker needed) of the Faust behaviour behind the state losses
+the SIGKILL and failover tests once observed, and the reason the worker writes its state to the
+changelog itself and awaits the acknowledgements before it releases a batch's offsets
+(agents/checkpoint.py; the order of the steps is specified in tests/unit/test_checkpoint.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import types
 import pytest
 from faust.transport.producer import ProducerBuffer
 
-from stream.partitioner import partition_for
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
@@ -42,59 +41,3 @@ def test_producer_flush_drains_the_table_write_buffer():
 
     left, sent = asyncio.run(scenario())
     assert (left, sent) == (0, 3), f"flush() returned with {left} writes still queued and {sent} of 3 sent"
-
-
-class _Table(dict):
-    """A table whose first write fails, as the first write to a just-created changelog topic did
-    (`TypeError: 'NoneType' object is not iterable` from aiokafka's partitioner: topic not yet in
-    the producer's metadata)."""
-
-    failed = False
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        if not self.failed:
-            self.failed = True
-            raise TypeError("'NoneType' object is not iterable")
-        super().__setitem__(key, value)
-
-
-class _Event:  # stands in for a Faust event of the batch (only referenced weakly)
-    pass
-
-
-def _customer_in(partition: int) -> str:
-    return next(f"c{i}" for i in range(10_000) if partition_for(f"c{i}", 8) == partition)
-
-
-def test_a_failed_state_write_does_not_poison_the_next_batch():
-    from agents.app import _acting_as
-    from agents.table_store import TableStore
-
-    table = _Table()
-    store = TableStore(table, 8)
-    store.stage([(1, _customer_in(1), b"state")], [(1, b'{"newest": {}, "value": 1}')])
-    with pytest.raises(TypeError):
-        store.write(store.take_staged(), _acting_as({1: _Event()}))
-
-    later = _customer_in(4)  # the next batch holds events of partition 4 only
-    store.stage([(4, later, b"state")], [(4, b'{"newest": {}, "value": 2}')])
-    staged = store.take_staged()
-    store.write(staged, _acting_as({4: _Event()}))
-    assert staged.written_customers() == [(later, b"state")]
-    assert later.encode() in table
-
-
-def test_state_writes_are_retried_until_delivered_and_counted():
-    from agents.metrics import WorkerMetrics
-    from agents.retry import until_delivered
-
-    metrics, attempts = WorkerMetrics(), []
-
-    async def flaky() -> None:
-        attempts.append(1)
-        if len(attempts) < 3:
-            raise TimeoutError("changelog write not acknowledged")
-
-    asyncio.run(until_delivered("state", flaky, metrics.delivery_retries, first_delay_s=0.01))
-    assert len(attempts) == 3
-    assert metrics.registry.get_sample_value("tagstream_delivery_retries_total", {"what": "state"}) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agents.hole_reader import read_range
+from agents.faust_compat.hole_reader import read_range
 
 
 def test_a_range_of_one_partition_comes_back_whole_and_in_order(deployment):

@@ -34,7 +34,7 @@ def test_rechecked_customers_are_written_from_their_current_state_after_fresh_pr
             sink = RedisSink(client, to_profile, WorkerMetrics(), resync=states.keys, lookup=states.get, batch=500)
             sink.recheck(states)
             states["c7"] = later  # changed since it was queued
-            sink.offer("fresh", fresh)
+            sink.offer([("fresh", fresh)])
             assert sink.pending == 1_201
             await sink.flush()  # every fresh profile, then one batch of re-checks
             written = [key async for key in client.scan_iter(CUSTOMER + "*")]
@@ -75,8 +75,8 @@ def test_an_unreadable_stored_state_is_skipped_and_counted_and_the_writer_goes_o
         async def scenario() -> None:
             client = Redis.from_url(server.url)
             sink = RedisSink(client, to_profile, metrics, resync=states.keys, lookup=states.get)
-            sink.offer("c1", states["c1"])
-            sink.offer("c0", states["c0"])
+            sink.offer([("c1", states["c1"])])
+            sink.offer([("c0", states["c0"])])
             sink.recheck(["c1", "c2"])
             assert await sink.drain()
             await client.aclose()

@@ -11,9 +11,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from agents.driver import PartitionDriver, worker_engine
-from agents.hole_reader import RawRecord
-from agents.table_store import TableStore
+import asyncio
+
+from agents.changelog import StateWrites, watermark_key
+from agents.driver import Handled, PartitionDriver, worker_engine
+from agents.faust_compat.hole_reader import RawRecord
+from tests.unit.memory_changelog import MemoryChangelog
 from stream.native import Engine
 from stream.partitioner import partition_for
 from tests.unit.tagspec import T0, default_rules, order, pack, stored_states, visit
@@ -42,13 +45,30 @@ def engine() -> Engine:
     return worker_engine(default_rules(), 8)
 
 
-def driver(clock: Clock, highwater: dict[str, int], store: TableStore | None = None, **options) -> PartitionDriver:
-    return PartitionDriver(
-        engine(), store or TableStore({}, 8), TOPICS, "ticks",
+def driver(clock: Clock, highwater: dict[str, int], log: MemoryChangelog | None = None, **options) -> PartitionDriver:
+    log = log or MemoryChangelog()
+    d = PartitionDriver(
+        engine(), StateWrites(8), log.read, TOPICS, "ticks",
         highwater=lambda topic, partition: highwater.get(topic),
         committed=lambda topic, partition: 0,
         live_clock=False, idle_after_s=2.0, now=clock, **options,
     )
+    d.log = log  # type: ignore[attr-defined]  # the specs below look into what was written
+    return d
+
+
+def handle(d: PartitionDriver, records: list[RawRecord]) -> Handled:
+    """As the worker does: load the batch's partitions, then run it."""
+    asyncio.run(d.load({r.partition for r in records}))
+    return d.handle(records)
+
+
+def load(d: PartitionDriver, partitions: set[int]) -> None:
+    asyncio.run(d.load(partitions))
+
+
+def write_state(d: PartitionDriver) -> None:
+    asyncio.run(d.log.write(d.writes.take()))
 
 
 def record(topic: str, partition: int, offset: int, doc: dict | bytes) -> RawRecord:
@@ -71,7 +91,7 @@ def test_a_delivered_record_restarts_the_quiet_spell_even_if_the_high_water_mark
     d = driver(clock, highwater)
     d.caught_up(0)
     clock.t += 5
-    d.handle([record("orders", 0, 0, b"not json")])  # delivered: position 1 == high-water mark 1
+    handle(d, [record("orders", 0, 0, b"not json")])  # delivered: position 1 == high-water mark 1
     assert "order" not in d.caught_up(0)
     assert d.caught_up(0) == frozenset({"email_open", "click", "visit"})
     clock.t += 2
@@ -94,7 +114,7 @@ def test_an_unknown_high_water_mark_is_not_caught_up(clock):
 
 def test_a_revoked_partition_forgets_its_quiet_spells(clock):
     d = driver(clock, {"orders": 0, "email-opens": 0, "clicks": 0, "visits": 0})
-    d.handle([record("orders", 0, 0, b"not json")])
+    handle(d, [record("orders", 0, 0, b"not json")])
     clock.t += 5
     d.forget({0})
     assert d.caught_up(0) == frozenset(), "a newly assigned partition starts a fresh quiet spell"
@@ -105,7 +125,7 @@ def test_records_are_dead_lettered_when_their_topic_or_partition_is_not_their_cu
     produced elsewhere would split the customer, so it is refused, loudly."""
     d = driver(clock, {})
     home = customer_in(3)
-    handled = d.handle([
+    handled = handle(d, [
         record("orders", 4, 7, order(home, T0)),
         record("visits", 3, 8, order(home, T0)),
         record("orders", 3, 9, order(home, T0)),
@@ -117,28 +137,33 @@ def test_records_are_dead_lettered_when_their_topic_or_partition_is_not_their_cu
     assert handled.consumed == {"order": 1}
 
 
-class CountingTable(dict):
-    """A table that counts full scans (what a restart with a million customers pays for)."""
-
-    scans = 0
-
-    def items(self):
-        self.scans += 1
-        return super().items()
-
-
-def test_partitions_taken_over_together_are_loaded_in_one_pass_and_their_customers_rechecked(clock):
+def test_partitions_taken_over_together_are_loaded_before_the_first_batch_and_their_customers_rechecked(clock):
     ids = [f"cust-{n}" for n in range(40)]
-    table = CountingTable({customer_id.encode(): raw for customer_id, raw in stored_states([order(c, T0) for c in ids]).items()})
+    log = MemoryChangelog(initial={customer_id.encode(): raw for customer_id, raw in stored_states([order(c, T0) for c in ids]).items()})
     owned = [partition_for(customer_id, 8) for customer_id in ids]
     assigned = {owned[0], owned[1], owned[2]}
     rechecked: list[str] = []
-    d = driver(clock, {}, TableStore(table, 8), assigned=lambda: assigned, on_owned=rechecked.extend)
-    d.handle([RawRecord("ticks", owned[0], 0, None, b"{}")])
-    assert d.loaded == assigned and table.scans == 1
+    d = driver(clock, {}, log, assigned=lambda: assigned, on_owned=rechecked.extend)
+    handle(d, [RawRecord("ticks", owned[0], 0, None, b"{}")])
+    handle(d, [RawRecord("ticks", owned[1], 1, None, b"{}")])
+    assert d.loaded == assigned and log.reads == {p: 1 for p in assigned}, "each partition read once"
     assert sorted(rechecked) == sorted(c for c, p in zip(ids, owned) if p in assigned)
     assert d.engine.customer_count() == len(rechecked)
     assert d.engine.scheduled() == len(rechecked), "every customer's deadline indexed"
+
+
+def test_a_partition_revoked_while_its_changelog_is_read_is_not_loaded(clock):
+    log = MemoryChangelog()
+    d = driver(clock, {}, log)
+    read = log.read
+
+    async def revoked_meanwhile(partition: int):
+        d.forget({partition})  # the group moved it on while the read awaited Kafka
+        return await read(partition)
+
+    d.read_stored = revoked_meanwhile
+    load(d, {0})
+    assert 0 not in d.loaded and d.engine.customer_count() == 0
 
 
 def test_a_stored_state_that_cannot_be_read_is_left_out_and_not_rechecked(clock):
@@ -146,8 +171,8 @@ def test_a_stored_state_that_cannot_be_read_is_left_out_and_not_rechecked(clock)
     bad = next(f"bad-{n}" for n in range(1000) if partition_for(f"bad-{n}", 8) == partition_for("good", 8))
     table = {b"good": good, bad.encode(): b"\x02garbage"}
     rechecked: list[str] = []
-    d = driver(clock, {}, TableStore(table, 8), assigned=lambda: {partition_for("good", 8)}, on_owned=rechecked.extend)
-    d.handle([RawRecord("ticks", partition_for("good", 8), 0, None, b"{}")])
+    d = driver(clock, {}, MemoryChangelog(initial=table), assigned=lambda: {partition_for("good", 8)}, on_owned=rechecked.extend)
+    handle(d, [RawRecord("ticks", partition_for("good", 8), 0, None, b"{}")])
     assert rechecked == ["good"], "the Redis writer is never handed bytes it cannot read"
     assert d.engine.customer_count() == 1
 
@@ -158,14 +183,14 @@ def test_a_source_read_ahead_is_remembered_even_while_another_holds_the_watermar
     never release the visits it buffered."""
     d = driver(clock, {"orders": 5, "email-opens": 0, "clicks": 0, "visits": 9})
     c1 = customer_in(0)
-    d.handle([record("orders", 0, 0, order(c1, T0))])
+    handle(d, [record("orders", 0, 0, order(c1, T0))])
     held = d.engine.watermarks()[0]
-    d.handle([record("visits", 0, 0, visit(c1, T0 + 30 * 86_400_000))])
+    handle(d, [record("visits", 0, 0, visit(c1, T0 + 30 * 86_400_000))])
     assert d.engine.watermarks()[0] == held, "orders still hold time back"
-    d.store.write(d.store.take_staged())
-    assert orjson.loads(d.store.watermark(0))["newest"]["visit"] == T0 + 30 * 86_400_000
-    restarted = driver(clock, {}, d.store)
-    restarted.load({0})
+    write_state(d)
+    assert orjson.loads(d.log.latest(watermark_key(0, 8)))["newest"]["visit"] == T0 + 30 * 86_400_000
+    restarted = driver(clock, {}, d.log)
+    load(restarted, {0})
     assert restarted.engine.watermarks()[0] == held
 
 
@@ -176,9 +201,9 @@ def test_a_restarted_driver_reads_states_written_under_an_earlier_rule_pack(cloc
     c1 = customer_in(0)
     d.caught_up(0)
     clock.t += 5  # the other topics are idle: the orders decide the watermark
-    d.handle([record("orders", 0, 0, order(c1, T0)), record("orders", 0, 1, order(c1, T0 + 86_400_000))])
+    handle(d, [record("orders", 0, 0, order(c1, T0)), record("orders", 0, 1, order(c1, T0 + 86_400_000))])
     assert d.engine.tags(c1)["lifecycle"] == "new"
-    d.store.write(d.store.take_staged())
+    write_state(d)
     edited = pack(tmp_path, '''
 [families.value_tier]
 cases = [{ value = "top", when = "revenue_365d >= 5000" }, { value = "high", when = "revenue_365d >= 1000" }]
@@ -189,9 +214,9 @@ cases = [{ value = "new", when = "days_since_first_order < 30" }]
 default = "active"
 ''')
     restarted = PartitionDriver(
-        worker_engine(edited, 8), d.store, TOPICS, "ticks",
+        worker_engine(edited, 8), StateWrites(8), d.log.read, TOPICS, "ticks",
         highwater=lambda topic, partition: None, committed=lambda topic, partition: 0, live_clock=False, now=clock)
-    restarted.load({0})
+    load(restarted, {0})
     assert restarted.engine.tags(c1) == {"lifecycle": "new", "value_tier": "low"}, "tags moved by family name, not code"
 
 
@@ -208,13 +233,13 @@ FORMAT_1 = (
 
 def test_a_changelog_of_format_1_states_is_read_and_upgraded_as_customers_change(clock):
     home = partition_for("c1", 8)
-    d = driver(clock, {}, TableStore({b"c1": FORMAT_1}, 8))
-    d.load({home})
+    d = driver(clock, {}, MemoryChangelog(initial={b"c1": FORMAT_1}))
+    load(d, {home})
     assert d.engine.tags("c1")["top_category"] == "shoes"
-    handled = d.handle([record("orders", home, 0, order("c1", T0, id="o1")), record("orders", home, 1, order("c1", T0 + 5 * 86_400_000, id="o3"))])
+    handled = handle(d, [record("orders", home, 0, order("c1", T0, id="o1")), record("orders", home, 1, order("c1", T0 + 5 * 86_400_000, id="o3"))])
     assert handled.duplicates == 1, "the stored recent ids still recognise a re-read event"
-    d.store.write(d.store.take_staged())
-    assert d.store.current("c1")[0] == 2, "written back in format 2"
+    write_state(d)
+    assert d.log.latest(b"c1")[0] == 2, "written back in format 2"
     assert d.engine.tags("c1")["top_category"] == "shoes"
 
 
@@ -225,12 +250,12 @@ def test_records_re_read_after_a_restart_are_skipped_by_offset_even_past_the_rem
     c1 = customer_in(0)
     orders = [record("orders", 0, n, order(c1, T0 + n * 60_000, id=f"o{n}")) for n in range(70)]
     d = driver(clock, {})
-    d.handle(orders)
+    handle(d, orders)
     d.engine.finish(T0 + 70 * 60_000)  # all 70 applied: the state remembers only the last 64 ids
-    d.store.stage(*d.engine.take_writes())
-    d.store.write(d.store.take_staged())
-    restarted = driver(clock, {}, d.store)
-    handled = restarted.handle(orders + [record("orders", 0, 70, order(c1, T0 + 71 * 60_000, id="o70"))])
+    d.writes.stage(*d.engine.take_writes())
+    write_state(d)
+    restarted = driver(clock, {}, d.log)
+    handled = handle(restarted, orders + [record("orders", 0, 70, order(c1, T0 + 71 * 60_000, id="o70"))])
     assert handled.duplicates == 70 and handled.late == 0
     restarted.engine.finish(T0 + 72 * 60_000)
     assert restarted.engine.metrics(c1, T0 + 72 * 60_000)["orders_total"] == 71

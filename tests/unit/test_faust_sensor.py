@@ -9,7 +9,7 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 
-from agents.faust_sensor import LeanPrometheusMonitor
+from agents.faust_compat.sensor import LeanPrometheusMonitor
 
 
 class Agent:

@@ -4,7 +4,7 @@ may make."""
 
 from __future__ import annotations
 
-from agents.offsets import AckGate, ActivePartitions, Filled, OffsetGuard, Verdict, dropped_by_clear
+from agents.faust_compat.offsets import AckGate, ActivePartitions, Filled, OffsetGuard, Verdict, dropped_by_clear
 
 N, R, H = Verdict.NEXT, Verdict.REPEAT, Verdict.HOLE
 

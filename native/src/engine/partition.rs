@@ -252,6 +252,20 @@ impl Partition {
             .map(|slot| self.slots[*slot as usize].state(&self.tables))
     }
 
+    /// A customer's stored form (state format 2): the bytes it is kept as, or its state encoded.
+    pub fn stored(&self, customer_id: &str) -> Option<Cow<'_, [u8]>> {
+        self.index
+            .get(customer_id)
+            .map(|slot| match &self.slots[*slot as usize].form {
+                Form::Decoded(state) => Cow::Owned(encode(state, &self.tables)),
+                Form::Stored(raw) => Cow::Borrowed(&raw[..]),
+            })
+    }
+
+    pub fn customer_ids(&self) -> impl Iterator<Item = &str> {
+        self.slots.iter().map(|slot| &*slot.customer_id)
+    }
+
     pub fn customers(&self) -> impl Iterator<Item = (&str, Cow<'_, CustomerState>)> {
         self.slots
             .iter()

@@ -10,7 +10,7 @@ import pytest
 
 from agents.driver import Dead, Handled
 from agents.metrics import WorkerMetrics
-from agents.sinks import HEADERS, Sinks
+from agents.kafka_outputs import HEADERS, KafkaOutputs
 from stream.changes import TagChange
 from stream.partitioner import partition_for
 
@@ -69,7 +69,7 @@ def changes_of(customers: int, per_customer: int) -> Handled:
 
 def test_changes_go_out_as_record_batches_per_partition_in_order():
     producer, dlq = Producer(capacity=5), DeadLetters()
-    sinks = Sinks("changes", dlq, WorkerMetrics(), producer=lambda: producer)
+    sinks = KafkaOutputs("changes", dlq, producer=lambda: producer)
     batch = changes_of(customers=40, per_customer=3)
     batch.dead.append(Dead("orders", 0, 9, b"k", b"{bad", "not_json", "bad"))
     asyncio.run(sinks.publish(batch))
@@ -90,22 +90,21 @@ def test_changes_go_out_as_record_batches_per_partition_in_order():
 
 def test_nothing_to_send_sends_nothing():
     producer = Producer(capacity=5)
-    asyncio.run(Sinks("changes", DeadLetters(), WorkerMetrics(), producer=lambda: producer).publish(Handled()))
+    asyncio.run(KafkaOutputs("changes", DeadLetters(), producer=lambda: producer).publish(Handled()))
     assert producer.sent == []
 
 
 def test_a_failed_delivery_fails_the_publish():
     producer = Producer(capacity=100, fail=OSError("broker gone"))
-    sinks = Sinks("changes", DeadLetters(), WorkerMetrics(), producer=lambda: producer)
+    sinks = KafkaOutputs("changes", DeadLetters(), producer=lambda: producer)
     with pytest.raises(OSError):
         asyncio.run(sinks.publish(changes_of(customers=3, per_customer=2)))
 
 
 def test_counters_count_every_event_and_change_under_its_own_labels():
     metrics = WorkerMetrics()
-    sinks = Sinks("changes", DeadLetters(), metrics, producer=lambda: Producer(capacity=5))
     for _ in range(3):
-        sinks.count(Handled(consumed={"order": 2}, duplicates=1, late=2,
+        metrics.count(Handled(consumed={"order": 2}, duplicates=1, late=2,
                             transitions=[("vip", "None", "True", 1), ("vip", "True", "1", 2), ("vip", "1", "True", 1)]))
     value = lambda old, new: metrics.registry.get_sample_value(  # noqa: E731
         "tagstream_tag_changes_total", {"family": "vip", "from_value": old, "to_value": new})

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from faust.sensors.monitor import Monitor
-from faust.sensors.prometheus import PrometheusMonitor
+from faust.sensors.prometheus import PrometheusMonitor, setup_prometheus_sensors
 from faust.types import TP, CollectionT, EventT, Message, PendingMessage, StreamT
 from faust.types.transports import ProducerT
 
@@ -83,3 +83,9 @@ class LeanPrometheusMonitor(PrometheusMonitor):
         self._child.clear()
         self._stream_children.clear()
         super()._clear_partition_related_metrics()
+
+
+def install_prometheus_sensor(app: Any, registry: Any) -> None:
+    """Faust's own metrics on the worker's `/metrics` (`tagstream_faust_*`), kept by the lean monitor."""
+    setup_prometheus_sensors(app, pattern="/metrics", registry=registry, name_prefix="tagstream_faust")
+    app.monitor = LeanPrometheusMonitor(metrics=app.monitor._metrics)  # the same metric objects

@@ -1,0 +1,84 @@
+"""One batch of input records, from the records to their released offsets, in the order on which
+the worker's guarantee rests (README, Guarantees: at least once, byte-identical duplicates):
+
+1. load any partition the batch needs from the changelog (the first batch after an assignment);
+2. run the batch through the engine (`PartitionDriver.handle`): tag changes, dead letters and
+   the states it changed, all already bytes;
+3. publish the outputs through every acknowledged sink (Kafka: changes and dead letters) and
+   wait until Kafka has them;
+4. write the changed states to the changelog and wait until Kafka has them;
+5. release the batch's input offsets for commit;
+6. hand the written customers to every background sink (Redis), which never holds the stream.
+
+A crash anywhere before 5 re-reads the batch from the last commit and re-applies it to the last
+written state, producing the same bytes again; after 5 the batch is done. Steps 3 and 4 are
+retried until Kafka takes them (agents/retry.py): the engine has already applied the events, so
+neither dropping the outputs nor re-running the events is an option.
+
+A sink is one module implementing one of the two protocols below; the Faust agent only feeds
+batches in (agents/app.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agents.changelog import Staged, StateWrites
+from agents.driver import Handled, PartitionDriver, Record
+from agents.metrics import WorkerMetrics
+from agents.retry import until_delivered
+
+
+class AcknowledgedSink(Protocol):
+    """Outputs that must be durable before the state that produced them is written."""
+
+    name: str  # the `what` label of `tagstream_delivery_retries_total`
+
+    async def publish(self, handled: Handled) -> None:
+        """Return once every output of the batch is durable; raise otherwise. Called again with
+        the same batch after a failure, so a re-sent output must be byte-identical."""
+
+
+class BackgroundSink(Protocol):
+    """A copy of customers' current state kept elsewhere, written when it suits the sink."""
+
+    def offer(self, customers: Iterable[tuple[str, bytes]]) -> None:
+        """Customers (id, stored state bytes) whose state the batch wrote; must not block."""
+
+    async def run(self) -> None:
+        """Write what was offered, forever (a worker task)."""
+
+
+class StateLog(Protocol):
+    async def write(self, staged: Staged) -> None:
+        """Return once the batch's states are durable; raise otherwise. Idempotent."""
+
+
+@dataclass
+class Checkpoint:
+    driver: PartitionDriver
+    writes: StateWrites  # what the driver staged
+    changelog: StateLog
+    metrics: WorkerMetrics
+    release: Callable[[Sequence[Record]], None]  # the input records' offsets may now be committed
+    acknowledged: list[AcknowledgedSink] = field(default_factory=list)
+    background: list[BackgroundSink] = field(default_factory=list)
+
+    async def commit(self, records: Sequence[Record]) -> Handled:
+        """Take one batch through every step (module docstring). Records of a partition revoked
+        meanwhile are left alone and not released: its new owner reads them again."""
+        await self.driver.load({record.partition for record in records})
+        records = [record for record in records if record.partition in self.driver.loaded]
+        handled = self.driver.handle(records)
+        self.metrics.count(handled)
+        for sink in self.acknowledged:
+            await until_delivered(sink.name, lambda sink=sink: sink.publish(handled), self.metrics.delivery_retries)
+        staged = self.writes.take()
+        await until_delivered("state", lambda: self.changelog.write(staged), self.metrics.delivery_retries)
+        self.release(records)
+        written = staged.written_customers()
+        for background in self.background:
+            background.offer(written)
+        return handled
