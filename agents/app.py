@@ -25,6 +25,7 @@ from agents.faust_compat.consumer_state import committed_offset, highwater, runn
 from agents.faust_compat.flow_control import rewind_on_clear
 from agents.faust_compat.hole_reader import RawRecord
 from agents.faust_compat.in_order import InOrder
+from agents.faust_compat.intake import install as install_intake
 from agents.faust_compat.offsets import AckGate, Filled, OffsetGuard, fetch_only_active
 from agents.faust_compat.sensor import install_prometheus_sensor
 from agents.kafka_outputs import KafkaOutputs
@@ -88,6 +89,10 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     redis_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     redis = RedisSink(redis_client, partial(profile_of_stored, engine), metrics, resync=engine.customer_ids, lookup=engine.stored_state)
     source_topics = {*settings.input_topics, settings.topic_ticks}
+
+    def owned() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic in source_topics}
+
     driver = PartitionDriver(
         engine,
         writes,
@@ -97,14 +102,14 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         highwater=partial(highwater, app),
         committed=partial(committed_offset, app),
         live_clock=settings.clock == "live",
-        assigned=lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic in source_topics},
+        assigned=owned,
         on_owned=redis.recheck,
         idle_after_s=settings.source_idle_after,
         max_future_ms=settings.max_future_ms,
     )
     guard = OffsetGuard(committed=partial(committed_offset, app))
     in_order = InOrder(guard, settings.kafka_broker, list(settings.input_topics), settings.topic_ticks,
-                       partial(highwater, app), driver.quiet_for, metrics)
+                       partial(highwater, app), driver.quiet_for, owned, metrics)
     gates: list[AckGate] = []
 
     def release(records: list[Record]) -> None:
@@ -124,6 +129,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
             gates.append(AckGate(app.consumer, settings.input_topics))
             fetch_only_active(app.consumer)
             rewind_on_clear(app, guard, settings.input_topics)
+            install_intake(app.consumer)
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
             records, repeats = await in_order.records([event.message for event in batch])
             await checkpoint.commit(records)

@@ -30,7 +30,7 @@ and the engine's own state is the only copy.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -165,9 +165,10 @@ class Changelog:
         if sent:
             await asyncio.wait_for(asyncio.gather(*sent), self.ack_timeout_s)
 
-    async def read(self, partition: int) -> StoredPartition:
-        """Everything the changelog holds for a partition now: read from its start to the end
-        offset it has when the read begins. A worker reads a partition only once the group
+    async def read(self, partitions: Iterable[int]) -> AsyncIterator[tuple[int, StoredPartition]]:
+        """Everything the changelog holds for each partition now, one partition after the other
+        (only one partition's records are in memory at a time), each read from its start to the
+        end offset it has when its read begins. A worker reads a partition only once the group
         assigned it, after the previous owner's last writes (its revocation waits for them)."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
@@ -175,16 +176,17 @@ class Changelog:
         )
         await consumer.start()
         try:
-            tp = TopicPartition(self.topic, partition)
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            end = (await consumer.end_offsets([tp]))[tp]
-            records: list[tuple[bytes | None, bytes | None]] = []
-            while await consumer.position(tp) < end:
-                fetched = await consumer.getmany(tp, timeout_ms=1000, max_records=100_000)
-                for record in fetched.get(tp, ()):
-                    if record.offset < end:
-                        records.append((record.key, record.value))
-            return fold(records, partition, self.partitions)
+            for partition in partitions:
+                yield partition, await self._read_one(consumer, TopicPartition(self.topic, partition))
         finally:
             await consumer.stop()
+
+    async def _read_one(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> StoredPartition:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        records: list[tuple[bytes | None, bytes | None]] = []
+        while await consumer.position(tp) < end:
+            fetched = await consumer.getmany(tp, timeout_ms=1000, max_records=100_000)
+            records += [(record.key, record.value) for record in fetched.get(tp, ()) if record.offset < end]
+        return fold(records, tp.partition, self.partitions)

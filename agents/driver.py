@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 # (topic, partition) -> next offset the consumer will deliver, or None when not yet known
 HighWater = Callable[[str, int], "int | None"]
 Committed = Callable[[str, int], "int | None"]
-ReadStored = Callable[[int], Awaitable[StoredPartition]]  # a partition's durable state (the changelog)
+# the durable state (the changelog) of each of these partitions, one after the other
+ReadStored = Callable[[list[int]], AsyncIterator[tuple[int, StoredPartition]]]
 
 
 def worker_engine(rules: RuleSet, partitions: int) -> Engine:
@@ -199,18 +200,17 @@ class PartitionDriver:
         """Load newly owned partitions from the changelog, one after the other (so only one
         partition's stored states are in memory besides the engine's), together with every other
         assigned one: after a restart all are new, and each batch waiting for the next would
-        stall the stream once per partition. A partition revoked while it is read is left out."""
+        stall the stream once per partition. A partition revoked while it is read is left out
+        (Faust revokes only once the batches in flight are done, so this is a safety net)."""
         if partitions <= self.loaded:
             return
-        wanted = (partitions | self.assigned()) - self.loaded
+        wanted = sorted((partitions | self.assigned()) - self.loaded)
         self._revoked_while_loading = set()
         started, count = time.perf_counter(), 0
-        for partition in sorted(wanted):
-            stored = await self.read_stored(partition)
-            if partition in self._revoked_while_loading:
-                continue
-            count += self._restore(partition, stored)
-        logger.info("loaded partitions %s: %d customers in %.1fs", sorted(wanted), count, time.perf_counter() - started)
+        async for partition, stored in self.read_stored(wanted):
+            if partition not in self._revoked_while_loading:
+                count += self._restore(partition, stored)
+        logger.info("loaded partitions %s: %d customers in %.1fs", wanted, count, time.perf_counter() - started)
 
     def _restore(self, partition: int, stored: StoredPartition) -> int:
         for raw in stored.tables:

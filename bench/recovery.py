@@ -2,23 +2,22 @@
 
 The changelog a worker would have left behind is written directly: N customers whose states are
 real ones (built by `Backtest` from a generated year of history, cycled under new ids), keyed and
-partitioned as the worker's table writes them, plus each partition's watermark record. Before the
+partitioned as the worker writes them, plus each partition's watermark record. Before the
 worker starts, one probe order per partition (a new customer, older than the restored watermark,
 so it is applied at once) waits in the orders topic. The time measured runs from starting
-`tagstream worker --clock event` to the changes of all eight probes being readable: Faust's table
-recovery, the engine's per-partition index rebuild on first use, and one event per partition.
+`tagstream worker --clock event` to the changes of all eight probes being readable: joining the
+group, reading every partition's changelog into the engine (agents/changelog.py), and one event
+per partition.
 
 The same is measured with an empty changelog (watermarks only) side by side; the difference is the
-cost of the N customers, projected linearly to 1M. The worker's log splits it into Faust reading
-the changelog and what follows "Worker ready" (the engine indexes each partition on its first
-record). Memory store always (a restart re-reads the whole changelog); RocksDB only if `rocksdict`
-is importable: a first start on an empty data directory, then a restart on the one it left.
+cost of the N customers, projected linearly to 1M. The worker's log gives the load itself
+("loaded partitions ...: N customers in S s"): the changelog read and the engine's restore.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
+import re
 import time
 from datetime import datetime
 
@@ -99,19 +98,21 @@ def probes(orders_topic: str, tag: str, at: int) -> set[str]:
     return ids
 
 
+LOADED = re.compile(r"loaded partitions .*: (\d+) customers in ([0-9.]+)s")
+
+
 def _log_phases(path, started_wall: float) -> dict[str, float]:
-    """Seconds from the worker's start to Faust's recovery milestones, from its log."""
-    marks = {"changelog_read_start_s": "Restoring state from changelog topics", "changelog_read_done_s": "Recovery complete",
-             "ready_s": "Worker ready"}
+    """Seconds from the worker's start to "Worker ready", and the seconds its partitions took
+    to load, from its log."""
     found: dict[str, float] = {}
     for line in path.read_text(errors="replace").splitlines():
-        for name, text in marks.items():
-            if name not in found and text in line and line.startswith("["):
-                try:
-                    at = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-                except ValueError:
-                    continue
-                found[name] = at - started_wall
+        if "ready_s" not in found and "Worker ready" in line and line.startswith("["):
+            try:
+                found["ready_s"] = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").timestamp() - started_wall
+            except ValueError:
+                continue
+        if (loaded := LOADED.search(line)) is not None:
+            found["load_s"] = found.get("load_s", 0.0) + float(loaded.group(2))
     return found
 
 
@@ -180,27 +181,19 @@ def _serve(env: dict, deployment: Deployment, tag: str, probe_at: int, reader: C
     return {"serving_s": max(seen.values()) - started_wall, **_log_phases(log_path, started_wall)}
 
 
-def restart(customers: int, encoded: list[bytes], watermark: int, store: str, tag: str, timeout_s: float,
-            again: bool = False) -> dict:
-    """A worker starting on a changelog of `customers`; with `again`, stopped and started once
-    more on the same data directory (what a local store keeps across a restart)."""
+def restart(customers: int, encoded: list[bytes], watermark: int, tag: str, timeout_s: float) -> dict:
+    """A worker starting on a changelog of `customers`."""
     deployment = Deployment.create("recovery")
     reader = None
     try:
         env = deployment.group_env(tag)
-        env["TAGSTREAM_STORE"] = store
         settings = load_settings(environ=env)
         ensure_topics(settings)
         lateness = load_rules(None).allowed_lateness_ms
         write_changelog(f"{settings.app_id}-customers-changelog", customers, encoded, watermark, lateness)
         reader = ChangeReader(settings.topic_changes, settings.partitions)
         reader.start()
-        first = _serve(env, deployment, tag, watermark - 3_600_000, reader, timeout_s)
-        result = {"customers": customers, **first}
-        if again:
-            second = _serve(env, deployment, tag + "-again", watermark - 3_600_000, reader, timeout_s)
-            result["again_serving_s"] = second["serving_s"]
-        return result
+        return {"customers": customers, **_serve(env, deployment, tag, watermark - 3_600_000, reader, timeout_s)}
     finally:
         if reader is not None:
             reader.stopping.set()
@@ -214,52 +207,44 @@ def run(scale: Scale, repeat: int) -> dict:
     log(f"recovery: {len(encoded):,} template states, {sum(map(len, encoded)) / len(encoded):,.0f} B each; warm-up")
     retried: list[str] = []
 
-    def measured(customers: int, store: str, tag: str, again: bool = False) -> dict:
+    def measured(customers: int, tag: str) -> dict:
         """One restart; a failure is logged and the restart tried once more (counted in the results).
         The time allowed grows with the customers to restore (an empty start serves in ~3 s; a
         start that has answered nothing after 30 s will not)."""
         timeout = 30 + customers / 1000
         try:
-            return restart(customers, encoded, watermark, store, tag, timeout, again)
+            return restart(customers, encoded, watermark, tag, timeout)
         except RuntimeError as error:  # a probe timeout, a changelog not fully written
             log(f"recovery: {tag}: {error}; trying once more")
             retried.append(f"{tag}: {error}")
-            return restart(customers, encoded, watermark, store, tag + "-retry", timeout, again)
+            return restart(customers, encoded, watermark, tag + "-retry", timeout)
 
-    measured(0, "memory://", "warm")
+    measured(0, "warm")
     runs = []
     for i in range(repeat):
-        empty = measured(0, "memory://", f"empty{i}")
-        full = measured(n, "memory://", f"full{i}")
-        read_s = full.get("changelog_read_done_s", float("nan")) - full.get("changelog_read_start_s", float("nan"))
+        empty = measured(0, f"empty{i}")
+        full = measured(n, f"full{i}")
+        read_s = full.get("load_s", float("nan"))
         runs.append({"empty_s": empty["serving_s"], "full_s": full["serving_s"],
-                     "restore_s": full["serving_s"] - empty["serving_s"], "changelog_read_s": read_s,
+                     "restore_s": full["serving_s"] - empty["serving_s"], "load_s": read_s,
                      "ready_to_serving_s": full["serving_s"] - full.get("ready_s", float("nan")),
                      "empty_ready_to_serving_s": empty["serving_s"] - empty.get("ready_s", float("nan"))})
-        log(f"recovery: run {i + 1}: serving after {full['serving_s']:.1f}s with {n:,} customers (changelog read "
+        log(f"recovery: run {i + 1}: serving after {full['serving_s']:.1f}s with {n:,} customers (loaded in "
             f"{read_s:.1f}s, ready -> serving {runs[-1]['ready_to_serving_s']:.1f}s), {empty['serving_s']:.1f}s with none")
     restore_s = median([r["restore_s"] for r in runs])
     per_second = n / restore_s if restore_s > 0 else float("inf")
     projected_1m = 1_000_000 / per_second
-    rocks_installed = importlib.util.find_spec("rocksdict") is not None
     figures = {
         "customers": n,
         "state_bytes_mean": round(sum(map(len, encoded)) / len(encoded)),
         "serving_s_with_n": round(median([r["full_s"] for r in runs]), 2),
         "serving_s_empty": round(median([r["empty_s"] for r in runs]), 2),
         "restore_s": round(restore_s, 2),
-        "changelog_read_s": round(median([r["changelog_read_s"] for r in runs]), 2),
+        "load_s": round(median([r["load_s"] for r in runs]), 2),
         "ready_to_serving_s": round(median([r["ready_to_serving_s"] for r in runs]), 2),
         "ready_to_serving_s_empty": round(median([r["empty_ready_to_serving_s"] for r in runs]), 2),
         "restore_customers_per_s": round(per_second),
         "projected_1m_restore_s": round(projected_1m, 1),
-        "rocksdb": "installed" if rocks_installed else "not installed",
     }
-    if rocks_installed:
-        rocks = measured(n, "rocksdb://", "rocks", again=True)
-        figures["rocksdb_first_start_serving_s"] = round(rocks["serving_s"], 2)
-        figures["rocksdb_restart_serving_s"] = round(rocks["again_serving_s"], 2)
-        log(f"recovery: rocksdb: serving after {rocks['serving_s']:.1f}s on an empty data directory, "
-            f"{rocks['again_serving_s']:.1f}s restarted on its own")
     figures["restarts_retried"] = len(retried)
     return {"figures": figures, "targets": {"1M restored <= 30 s": projected_1m <= 30}, "runs": runs, "retried": retried}

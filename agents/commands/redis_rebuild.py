@@ -48,8 +48,7 @@ async def read_changelog(settings: Settings) -> tuple[list[tuple[str, bytes]], l
     customers: list[tuple[str, bytes]] = []
     tables: list[bytes] = []
     progress = Progress("redis-rebuild: reading changelog partitions", total=partitions)
-    for partition in range(partitions):
-        stored = await changelog.read(partition)
+    async for partition, stored in changelog.read(range(partitions)):
         customers += stored.customers
         tables += stored.tables
         progress.update(len(customers), partition + 1)

@@ -10,6 +10,8 @@ behaviour, each in one module with its reason and the test that reproduces it:
   and tests/faults/test_graceful_restarts.py.
 - `sensor.py`: Faust's Prometheus sensor without its per-message label lookups;
   tests/unit/test_faust_sensor.py.
+- `intake.py`: Faust's per-record delivery and per-record turn of the event loop made cheap;
+  bench/faust_ceiling.py, tests/unit/test_faust_intake.py.
 - `consumer_state.py`: high-water marks, committed offsets and the running aiokafka producer.
 
 Nothing outside this folder imports a Faust private (`_`-prefixed) name or patches Faust.

@@ -5,6 +5,7 @@ The real topic is exercised by the integration and fault suites."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator, Iterable
 
 from agents.changelog import Staged, StoredPartition, fold
 from stream.partitioner import partition_of_key
@@ -22,9 +23,10 @@ class MemoryChangelog:
         for partition, key, value in staged.records(self.partitions):
             self.logs[partition].append((key, value))
 
-    async def read(self, partition: int) -> StoredPartition:
-        self.reads[partition] += 1
-        return fold(self.logs[partition], partition, self.partitions)
+    async def read(self, partitions: Iterable[int]) -> AsyncIterator[tuple[int, StoredPartition]]:
+        for partition in partitions:
+            self.reads[partition] += 1
+            yield partition, fold(self.logs[partition], partition, self.partitions)
 
     def latest(self, key: bytes) -> bytes | None:
         found = [value for k, value in self.logs[partition_of_key(key, self.partitions)] if k == key]

@@ -138,10 +138,11 @@ def test_records_of_a_partition_revoked_while_it_loads_are_neither_applied_nor_r
     cp = checkpoint(journal, Outputs(journal), log, released)
     read = log.read
 
-    async def revoked_meanwhile(partition: int):
-        if partition == 2:
-            cp.driver.forget({2})
-        return await read(partition)
+    async def revoked_meanwhile(partitions):
+        async for partition, stored in read(partitions):
+            if partition == 2:
+                cp.driver.forget({2})
+            yield partition, stored
 
     cp.driver.read_stored = revoked_meanwhile
     handled = asyncio.run(cp.commit([order_record(2, 0), order_record(5, 0)]))

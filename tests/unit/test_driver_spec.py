@@ -157,9 +157,10 @@ def test_a_partition_revoked_while_its_changelog_is_read_is_not_loaded(clock):
     d = driver(clock, {}, log)
     read = log.read
 
-    async def revoked_meanwhile(partition: int):
-        d.forget({partition})  # the group moved it on while the read awaited Kafka
-        return await read(partition)
+    async def revoked_meanwhile(partitions):
+        async for partition, stored in read(partitions):
+            d.forget({partition})  # the group moved it on while the read awaited Kafka
+            yield partition, stored
 
     d.read_stored = revoked_meanwhile
     load(d, {0})
