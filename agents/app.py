@@ -30,7 +30,6 @@ from agents.faust_compat.offsets import AckGate, Filled, OffsetGuard, fetch_only
 from agents.faust_compat.sensor import install_prometheus_sensor
 from agents.kafka_outputs import KafkaOutputs
 from agents.metrics import WorkerMetrics
-from agents.serving.profiles import profile_of_stored
 from agents.serving.redis_sink import RedisSink
 from agents.serving.views import register_views
 from config.settings import Settings
@@ -87,7 +86,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     writes = StateWrites(settings.partitions)
 
     redis_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    redis = RedisSink(redis_client, partial(profile_of_stored, engine), metrics, resync=engine.customer_ids, lookup=engine.stored_state)
+    redis = RedisSink(redis_client, engine.redis_profiles, metrics, resync=engine.customer_ids, lookup=engine.stored_state)
     source_topics = {*settings.input_topics, settings.topic_ticks}
 
     def owned() -> set[int]:

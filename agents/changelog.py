@@ -168,23 +168,28 @@ class Changelog:
     async def read(self, partitions: Iterable[int]) -> AsyncIterator[tuple[int, StoredPartition]]:
         """Everything the changelog holds for each partition now, one partition after the other
         (only one partition's records are in memory at a time), each read from its start to the
-        end offset it has when its read begins. A worker reads a partition only once the group
+        end offset it had when the read began. A worker reads a partition only once the group
         assigned it, after the previous owner's last writes (its revocation waits for them)."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=16 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+            # An offsets request waits behind the fetch in flight on the connection (its long
+            # poll, 500 ms by default): half a second per partition when switching partitions.
+            fetch_max_wait_ms=10,
         )
         await consumer.start()
         try:
-            for partition in partitions:
-                yield partition, await self._read_one(consumer, TopicPartition(self.topic, partition))
+            wanted = [TopicPartition(self.topic, partition) for partition in partitions]
+            ends = await consumer.end_offsets(wanted) if wanted else {}  # one request, before any fetch
+            for tp in wanted:
+                stored = await self._read_one(consumer, tp, ends[tp]) if ends[tp] else StoredPartition()
+                yield tp.partition, stored
         finally:
             await consumer.stop()
 
-    async def _read_one(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> StoredPartition:
+    async def _read_one(self, consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> StoredPartition:
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
         records: list[tuple[bytes | None, bytes | None]] = []
         while await consumer.position(tp) < end:
             fetched = await consumer.getmany(tp, timeout_ms=1000, max_records=100_000)

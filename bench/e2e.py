@@ -71,7 +71,7 @@ def faust_run(deployment: Deployment, ends: dict, name: str, module: str, budget
     timeout_s = _timeout(ends, budget_s)
     env = {**deployment.group_env(name), **(extra_env or {})}
     progress = GroupProgress(env["TAGSTREAM_APP_ID"], ends)
-    child = Child([PYTHON, "-m", module, "worker", "-l", "warning"], env, deployment.dir / f"{name}.log", name=f"{module} {name}")
+    child = Child([PYTHON, "-m", module, "worker", "-l", "warn"], env, deployment.dir / f"{name}.log", name=f"{module} {name}")
     total = sum(ends.values())
     changelog = f"{env['TAGSTREAM_APP_ID']}-{progress_of}-changelog"
 

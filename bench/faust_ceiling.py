@@ -7,7 +7,7 @@ installs the worker's intake (agents/faust_compat/intake.py), `stock` leaves Fau
 two side by side show what the intake changes. Measured like the worker, by its group's committed
 offsets (bench/e2e.py).
 
-Run as a worker: `python -m bench.faust_ceiling worker -l warning` with the TAGSTREAM_* variables
+Run as a worker: `python -m bench.faust_ceiling worker -l warn` with the TAGSTREAM_* variables
 of `bench.common.Deployment.group_env`.
 """
 

@@ -1,11 +1,10 @@
 """memory: serialized state and resident memory per customer, after a year of history.
 
 Each measurement is a fresh subprocess (bench/memory_probe.py) that streams a generated log of N
-customers over 365 days through the engine and reports RSS before and after. Three forms:
-- worker: what the worker keeps (Faust memory store = a dict of encoded states, plus the deadline
-  index), measured `repeat` times: the figure the target is about;
-- worker-compact: the same with every stored value copied into an exact-size bytes object first
-  (orjson hands back buffers with a lot of spare capacity; this shows how much that costs);
+customers over 365 days through the engine and reports RSS before and after. Two forms:
+- worker: what the worker keeps (its engine: every customer as stored bytes between batches, plus
+  the deadline index; its durable copy is the changelog topic, in Kafka), measured `repeat`
+  times: the figure the target is about;
 - offline: `Backtest`'s native core, for comparison; its state bytes are state format 2.
 """
 
@@ -41,9 +40,8 @@ def run(scale: Scale, repeat: int) -> dict:
                      "customers": worker["customers"], "events": worker["events"]})
         log(f"memory: run {i + 1}: worker form {worker['rss_per_customer']:,.0f} B RSS per customer, "
             f"{worker['state_bytes_per_customer']:,.0f} B serialized")
-    compact = probe("worker-compact", path)
     offline = probe("offline", path)
-    log(f"memory: worker-compact {compact['rss_per_customer']:,.0f} B, offline {offline['rss_per_customer']:,.0f} B RSS per customer")
+    log(f"memory: offline {offline['rss_per_customer']:,.0f} B RSS per customer")
     rss = median([r["rss_per_customer"] for r in runs])
     return {
         "figures": {
@@ -51,7 +49,6 @@ def run(scale: Scale, repeat: int) -> dict:
             "events": runs[0]["events"],
             "state_bytes_per_customer": round(median([r["state_bytes_per_customer"] for r in runs])),
             "rss_bytes_per_customer": round(rss),
-            "rss_bytes_per_customer_compact_values": round(compact["rss_per_customer"]),
             "rss_bytes_per_customer_offline_objects": round(offline["rss_per_customer"]),
             "native_state_bytes_per_customer": round(offline["state_bytes_per_customer"]),
             "rss_vs_serialized": round(rss / median([r["state_bytes_per_customer"] for r in runs]), 2),

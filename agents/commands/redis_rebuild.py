@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from functools import partial
 
 from kafka import KafkaConsumer
 from redis.asyncio import Redis
@@ -20,7 +19,7 @@ from agents.changelog import Changelog
 from agents.metrics import WorkerMetrics
 from agents.progress import Progress
 from agents.record_batches import BatchProducer
-from agents.serving.profiles import PREFIX, profile_of_stored
+from agents.serving.profiles import PREFIX
 from agents.serving.redis_sink import RedisSink
 from config.settings import Settings, load_settings
 from stream.native import Engine
@@ -87,7 +86,7 @@ async def rebuild(settings: Settings, rules_path: str | None) -> tuple[int, int]
     for start in range(0, len(stale), 1000):
         await client.unlink(*stale[start : start + 1000])
 
-    sink = RedisSink(client, partial(profile_of_stored, engine), WorkerMetrics(), resync=customers.keys, lookup=customers.get)
+    sink = RedisSink(client, engine.redis_profiles, WorkerMetrics(), resync=customers.keys, lookup=customers.get)
     sink.offer(customers.items())
     if not await sink.drain():
         raise RuntimeError(f"writing to Redis at {settings.redis_url} failed")

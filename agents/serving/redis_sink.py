@@ -23,33 +23,32 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from importlib.resources import files
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from agents.metrics import WorkerMetrics
-from agents.serving.profiles import AUDIENCE, Profile, customer_key
+from agents.serving.profiles import AUDIENCE, customer_key
 
 log = logging.getLogger(__name__)
 SCRIPT = files("agents.serving").joinpath("write_profile.lua").read_text()
-ToProfile = Callable[[str, bytes], Profile]  # from a customer's stored state bytes
+# Customers' stored states -> their profiles (`Engine.redis_profiles`: one JSON object each, the
+# script's shape) and the customers whose state could not be read, with the reason.
+ToProfiles = Callable[[list[tuple[str, bytes]]], tuple[list[tuple[str, bytes]], list[tuple[str, str]]]]
 Lookup = Callable[[str], "bytes | None"]
-Pending = Profile | bytes  # a profile to write, or the stored state to make it from when written
 
 
 PER_SCRIPT = 100  # profiles per script call: one command instead of a hundred, Redis busy ~1-2 ms
 
 
-def script_args(profiles: list[Profile]) -> list[bytes]:
-    return [AUDIENCE.encode(), orjson.dumps([{"as_of_ms": str(p.as_of_ms), "id": p.customer_id, "tags": p.tags, "fields": p.fields}
-                                             for p in profiles])]
+def script_args(profiles: list[bytes]) -> list[bytes]:
+    return [AUDIENCE.encode(), b"[" + b",".join(profiles) + b"]"]
 
 
 class RedisSink:
     def __init__(
         self,
         client: Redis,
-        to_profile: ToProfile,
+        to_profiles: ToProfiles,
         metrics: WorkerMetrics,
         resync: Callable[[], Iterable[str]],
         lookup: Lookup,
@@ -57,14 +56,14 @@ class RedisSink:
         interval_s: float = 0.1,
     ) -> None:
         self.client = client
-        self.to_profile = to_profile
+        self.to_profiles = to_profiles
         self.metrics = metrics
         self.resync = resync  # every customer id, for a full re-sync
         self.lookup = lookup  # a customer's current state, for the re-sync queue
         self.batch = batch
         self.interval_s = interval_s
         self.script = client.register_script(SCRIPT)
-        self._dirty: dict[str, Pending] = {}
+        self._dirty: dict[str, bytes] = {}  # customer -> stored state: its profile is made when written
         self._recheck: deque[str] = deque()
         self._backoff_s = 0.0
         self._resync_due = False
@@ -106,7 +105,7 @@ class RedisSink:
             self._resync_due = False
             self._recheck.clear()  # all of them are queued again
             self.recheck(self.resync())
-            log.info("Redis is back: re-syncing all %d customers from table state in the background", len(self._recheck))
+            log.info("Redis is back: re-syncing all %d customers from the worker's state in the background", len(self._recheck))
         ok = await self._recheck_batch()
         self.metrics.redis_pending.set(self.pending)
         return ok
@@ -124,34 +123,30 @@ class RedisSink:
         started = time.perf_counter()
         ids = [self._recheck.popleft() for _ in range(min(self.batch, len(self._recheck)))]
         batch = [(customer_id, raw) for customer_id in ids if (raw := self.lookup(customer_id)) is not None]
-        batch = [(customer_id, profile) for customer_id, raw in batch  # profiles made before any await
-                 if (profile := self._profile(customer_id, raw)) is not None]
         if batch and not await self._write(batch):
             self._recheck.extendleft(reversed(ids))
             return False
         await asyncio.sleep(time.perf_counter() - started)  # at most half the loop's time
         return True
 
-    def _profile(self, customer_id: str, pending: Pending) -> Profile | None:
-        """The profile to write; None (logged) for stored bytes that cannot be read, which must
-        not stop the writer: every other customer's profile still goes out."""
-        if isinstance(pending, Profile):
-            return pending
-        try:
-            return self.to_profile(customer_id, pending)
-        except ValueError as error:
+    def _profiles(self, batch: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+        """The profiles to write; a stored state that cannot be read is logged and counted, and
+        must not stop the writer: every other customer's profile still goes out."""
+        profiles, unreadable = self.to_profiles(batch)
+        for customer_id, error in unreadable:
             self.metrics.redis_unreadable.inc()
             log.error("customer %r: its stored state is unreadable, no Redis profile written: %s", customer_id, error)
-            return None
+        return profiles
 
-    async def _write(self, batch: list[tuple[str, Pending]]) -> bool:
+    async def _write(self, batch: list[tuple[str, bytes]]) -> bool:
         started = time.perf_counter()
+        profiles = self._profiles(batch)  # made before any await: the states as they are now
         try:
-            profiles = [profile for customer_id, pending in batch if (profile := self._profile(customer_id, pending)) is not None]
             async with self.client.pipeline(transaction=False) as pipe:
                 for start in range(0, len(profiles), PER_SCRIPT):
                     chunk = profiles[start:start + PER_SCRIPT]
-                    await self.script(keys=[customer_key(p.customer_id) for p in chunk], args=script_args(chunk), client=pipe)
+                    await self.script(keys=[customer_key(customer_id) for customer_id, _ in chunk],
+                                      args=script_args([profile for _, profile in chunk]), client=pipe)
                 await pipe.execute()
         except (RedisError, OSError) as error:
             self.metrics.redis_failures.inc()

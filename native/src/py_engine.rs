@@ -8,6 +8,7 @@ use crate::engine::lanes::{Item, Lanes, Tally};
 use crate::engine::metrics::{compute, Need};
 use crate::engine::partition::{Outcome, Partition};
 use crate::engine::plan::Plan;
+use crate::engine::profile::redis_profile;
 use crate::engine::snapshot::{customer_record, sorted_tags};
 use crate::engine::state::{id_hash, CustomerState, PendingEvent};
 use crate::engine::timeline::{Context, Output, Selections};
@@ -795,6 +796,30 @@ impl Engine {
             PyBytes::new(py, &customer_record(&self.plan, customer_id, &state, at)),
             at,
         ))
+    }
+
+    /// The Redis profiles (`engine::profile`) of customers' stored states, each as of its own
+    /// clock: `(customer, profile JSON)` per readable state and `(customer, error)` per state
+    /// that cannot be read, so that one damaged state never stops the others.
+    #[allow(clippy::type_complexity)]
+    fn redis_profiles<'py>(
+        &self,
+        py: Python<'py>,
+        customers: Vec<(String, Bound<'py, PyBytes>)>,
+    ) -> (Vec<(String, Bound<'py, PyBytes>)>, Vec<(String, String)>) {
+        let (mut profiles, mut failed) = (Vec::with_capacity(customers.len()), Vec::new());
+        for (customer_id, raw) in customers {
+            let built =
+                decode_known(&customer_id, raw.as_bytes(), &self.tables, &self.earlier_tables).and_then(|state| {
+                    let at = state.clock.filter(|clock| *clock != 0).unwrap_or(0);
+                    redis_profile(&customer_record(&self.plan, &customer_id, &state, at), at)
+                });
+            match built {
+                Ok(profile) => profiles.push((customer_id, PyBytes::new(py, &profile))),
+                Err(error) => failed.push((customer_id, error)),
+            }
+        }
+        (profiles, failed)
     }
 
     /// The newest-event watermark of each partition (NEVER: none yet).

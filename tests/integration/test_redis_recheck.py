@@ -8,17 +8,16 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from functools import partial
 
 from agents.metrics import WorkerMetrics
-from agents.serving.profiles import CUSTOMER, profile_of_stored
+from agents.serving.profiles import CUSTOMER
 from agents.serving.redis_sink import RedisSink
 from stream.native import Engine
 from stream.rules.plan_export import plan_json
 from tests.integration.harness import RedisServer
 from tests.unit.tagspec import T0, default_rules, order, stored_states
 
-to_profile = partial(profile_of_stored, Engine(plan_json(default_rules()), 1))
+to_profiles = Engine(plan_json(default_rules()), 1).redis_profiles
 
 
 def test_rechecked_customers_are_written_from_their_current_state_after_fresh_profiles(tmp_path):
@@ -31,7 +30,7 @@ def test_rechecked_customers_are_written_from_their_current_state_after_fresh_pr
 
         async def scenario() -> list[str]:
             client = Redis.from_url(server.url)
-            sink = RedisSink(client, to_profile, WorkerMetrics(), resync=states.keys, lookup=states.get, batch=500)
+            sink = RedisSink(client, to_profiles, WorkerMetrics(), resync=states.keys, lookup=states.get, batch=500)
             sink.recheck(states)
             states["c7"] = later  # changed since it was queued
             sink.offer([("fresh", fresh)])
@@ -53,7 +52,7 @@ def test_rechecked_customers_are_written_from_their_current_state_after_fresh_pr
         async def stale() -> None:
             async_client = Redis.from_url(server.url)
             older = stored_states([order("c7", T0 + 7)])
-            sink = RedisSink(async_client, to_profile, WorkerMetrics(), resync=states.keys, lookup=older.get)
+            sink = RedisSink(async_client, to_profiles, WorkerMetrics(), resync=states.keys, lookup=older.get)
             sink.recheck(["c7"])
             await sink.drain()
             await async_client.aclose()
@@ -74,7 +73,7 @@ def test_an_unreadable_stored_state_is_skipped_and_counted_and_the_writer_goes_o
 
         async def scenario() -> None:
             client = Redis.from_url(server.url)
-            sink = RedisSink(client, to_profile, metrics, resync=states.keys, lookup=states.get)
+            sink = RedisSink(client, to_profiles, metrics, resync=states.keys, lookup=states.get)
             sink.offer([("c1", states["c1"])])
             sink.offer([("c0", states["c0"])])
             sink.recheck(["c1", "c2"])

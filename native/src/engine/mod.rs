@@ -7,6 +7,7 @@ pub mod lanes;
 pub mod metrics;
 pub mod partition;
 pub mod plan;
+pub mod profile;
 pub mod snapshot;
 pub mod state;
 pub mod timeline;
