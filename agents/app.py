@@ -86,7 +86,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     writes = StateWrites(settings.partitions)
 
     redis_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    redis = RedisSink(redis_client, engine.redis_profiles, metrics, resync=engine.customer_ids, lookup=engine.stored_state)
+    redis = RedisSink(redis_client, engine.profile_builder, metrics, resync=engine.customer_ids, lookup=engine.stored_state)
     source_topics = {*settings.input_topics, settings.topic_ticks}
 
     def owned() -> set[int]:

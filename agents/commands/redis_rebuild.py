@@ -86,7 +86,7 @@ async def rebuild(settings: Settings, rules_path: str | None) -> tuple[int, int]
     for start in range(0, len(stale), 1000):
         await client.unlink(*stale[start : start + 1000])
 
-    sink = RedisSink(client, engine.redis_profiles, WorkerMetrics(), resync=customers.keys, lookup=customers.get)
+    sink = RedisSink(client, engine.profile_builder, WorkerMetrics(), resync=customers.keys, lookup=customers.get)
     sink.offer(customers.items())
     if not await sink.drain():
         raise RuntimeError(f"writing to Redis at {settings.redis_url} failed")

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from importlib.resources import files
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -31,10 +32,14 @@ from agents.serving.profiles import AUDIENCE, customer_key
 
 log = logging.getLogger(__name__)
 SCRIPT = files("agents.serving").joinpath("write_profile.lua").read_text()
-# Customers' stored states -> their profiles (`Engine.redis_profiles`: one JSON object each, the
-# script's shape) and the customers whose state could not be read, with the reason.
-ToProfiles = Callable[[list[tuple[str, bytes]]], tuple[list[tuple[str, bytes]], list[tuple[str, str]]]]
 Lookup = Callable[[str], "bytes | None"]
+
+
+class ProfileBuilder(Protocol):
+    """`stream._native.ProfileBuilder`: customers' stored states -> their profiles (one JSON
+    object each, the script's shape) and the customers whose state could not be read, with why."""
+
+    def build(self, customers: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]: ...
 
 
 PER_SCRIPT = 100  # profiles per script call: one command instead of a hundred, Redis busy ~1-2 ms
@@ -48,7 +53,7 @@ class RedisSink:
     def __init__(
         self,
         client: Redis,
-        to_profiles: ToProfiles,
+        profile_builder: Callable[[], ProfileBuilder],
         metrics: WorkerMetrics,
         resync: Callable[[], Iterable[str]],
         lookup: Lookup,
@@ -56,7 +61,7 @@ class RedisSink:
         interval_s: float = 0.1,
     ) -> None:
         self.client = client
-        self.to_profiles = to_profiles
+        self.profile_builder = profile_builder  # `Engine.profile_builder`, taken on the loop's thread
         self.metrics = metrics
         self.resync = resync  # every customer id, for a full re-sync
         self.lookup = lookup  # a customer's current state, for the re-sync queue
@@ -129,10 +134,13 @@ class RedisSink:
         await asyncio.sleep(time.perf_counter() - started)  # at most half the loop's time
         return True
 
-    def _profiles(self, batch: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-        """The profiles to write; a stored state that cannot be read is logged and counted, and
-        must not stop the writer: every other customer's profile still goes out."""
-        profiles, unreadable = self.to_profiles(batch)
+    async def _profiles(self, batch: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+        """The profiles to write, built on a thread of their own (the engine releases the GIL, so
+        the stream goes on meanwhile: ~25 µs per customer, a fifth of the worker when it ran on
+        the loop). A stored state that cannot be read is logged and counted, and must not stop
+        the writer: every other customer's profile still goes out."""
+        builder = self.profile_builder()
+        profiles, unreadable = await asyncio.get_running_loop().run_in_executor(None, builder.build, batch)
         for customer_id, error in unreadable:
             self.metrics.redis_unreadable.inc()
             log.error("customer %r: its stored state is unreadable, no Redis profile written: %s", customer_id, error)
@@ -140,7 +148,7 @@ class RedisSink:
 
     async def _write(self, batch: list[tuple[str, bytes]]) -> bool:
         started = time.perf_counter()
-        profiles = self._profiles(batch)  # made before any await: the states as they are now
+        profiles = await self._profiles(batch)  # of the states in `batch`, as they were when taken
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for start in range(0, len(profiles), PER_SCRIPT):

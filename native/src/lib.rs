@@ -11,6 +11,7 @@ mod jsonfmt;
 mod partitioner;
 mod printable_table;
 mod py_engine;
+mod py_profiles;
 mod pyrepr;
 mod timestamp;
 
@@ -164,6 +165,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_engine::Engine>()?;
     m.add_function(wrap_pyfunction!(py_engine::stored_wake, m)?)?;
     m.add_class::<py_engine::ChangeBatch>()?;
+    m.add_class::<py_profiles::ProfileBuilder>()?;
     m.add("UNICODE_VERSION", printable_table::UNICODE_VERSION)?;
     Ok(())
 }

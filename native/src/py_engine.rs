@@ -8,12 +8,12 @@ use crate::engine::lanes::{Item, Lanes, Tally};
 use crate::engine::metrics::{compute, Need};
 use crate::engine::partition::{Outcome, Partition};
 use crate::engine::plan::Plan;
-use crate::engine::profile::redis_profile;
 use crate::engine::snapshot::{customer_record, sorted_tags};
 use crate::engine::state::{id_hash, CustomerState, PendingEvent};
 use crate::engine::timeline::{Context, Output, Selections};
 use crate::jsonfmt::Scalar;
 use crate::partitioner::partition_of_key;
+use crate::py_profiles::ProfileBuilder;
 use crate::pyrepr::{float_repr, str_repr};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
@@ -705,8 +705,9 @@ impl Engine {
         )
     }
 
-    /// What changed since the last call, to write to the table: `(partition, customer, state
-    /// bytes)` per changed customer, and `(partition, watermark JSON)` per changed watermark.
+    /// What changed since the last call, to write to the changelog: `(partition, customer,
+    /// state bytes)` per changed customer, and `(partition, watermark JSON)` per changed
+    /// watermark. Encoded with the GIL released, so Faust's intake runs meanwhile.
     #[allow(clippy::type_complexity)]
     fn take_writes<'py>(
         &mut self,
@@ -715,17 +716,32 @@ impl Engine {
         Vec<(usize, String, Bound<'py, PyBytes>)>,
         Vec<(usize, Bound<'py, PyBytes>)>,
     ) {
-        let (mut states, mut watermarks) = (Vec::new(), Vec::new());
-        for (number, partition) in self.partitions.iter_mut().enumerate() {
-            let (changed, watermark_changed) = partition.take_writes();
-            for (customer_id, raw) in changed {
-                states.push((number, customer_id.to_owned(), PyBytes::new(py, &raw)));
+        let partitions = &mut self.partitions;
+        let (changed, watermarks) = py.detach(|| {
+            let (mut changed, mut watermarks) = (Vec::new(), Vec::new());
+            for (number, partition) in partitions.iter_mut().enumerate() {
+                let (written, watermark_changed) = partition.take_writes();
+                changed.extend(
+                    written
+                        .into_iter()
+                        .map(|(customer_id, raw)| (number, customer_id.to_owned(), raw)),
+                );
+                if watermark_changed {
+                    watermarks.push((number, partition.watermark.to_json()));
+                }
             }
-            if watermark_changed {
-                watermarks.push((number, PyBytes::new(py, &partition.watermark.to_json())));
-            }
-        }
-        (states, watermarks)
+            (changed, watermarks)
+        });
+        (
+            changed
+                .into_iter()
+                .map(|(number, customer_id, raw)| (number, customer_id, PyBytes::new(py, &raw)))
+                .collect(),
+            watermarks
+                .into_iter()
+                .map(|(number, raw)| (number, PyBytes::new(py, &raw)))
+                .collect(),
+        )
     }
 
     /// Load a partition from the table (after forgetting whatever it held): its customers'
@@ -798,28 +814,14 @@ impl Engine {
         ))
     }
 
-    /// The Redis profiles (`engine::profile`) of customers' stored states, each as of its own
-    /// clock: `(customer, profile JSON)` per readable state and `(customer, error)` per state
-    /// that cannot be read, so that one damaged state never stops the others.
-    #[allow(clippy::type_complexity)]
-    fn redis_profiles<'py>(
-        &self,
-        py: Python<'py>,
-        customers: Vec<(String, Bound<'py, PyBytes>)>,
-    ) -> (Vec<(String, Bound<'py, PyBytes>)>, Vec<(String, String)>) {
-        let (mut profiles, mut failed) = (Vec::with_capacity(customers.len()), Vec::new());
-        for (customer_id, raw) in customers {
-            let built =
-                decode_known(&customer_id, raw.as_bytes(), &self.tables, &self.earlier_tables).and_then(|state| {
-                    let at = state.clock.filter(|clock| *clock != 0).unwrap_or(0);
-                    redis_profile(&customer_record(&self.plan, &customer_id, &state, at), at)
-                });
-            match built {
-                Ok(profile) => profiles.push((customer_id, PyBytes::new(py, &profile))),
-                Err(error) => failed.push((customer_id, error)),
-            }
+    /// What building Redis profiles needs, taken now (`ProfileBuilder`): profiles are built on
+    /// another thread while this engine goes on.
+    fn profile_builder(&self) -> ProfileBuilder {
+        ProfileBuilder {
+            plan: self.plan.clone(),
+            tables: Arc::clone(&self.tables),
+            earlier: self.earlier_tables.clone(),
         }
-        (profiles, failed)
     }
 
     /// The newest-event watermark of each partition (NEVER: none yet).

@@ -17,7 +17,7 @@ from stream.rules.plan_export import plan_json
 from tests.integration.harness import RedisServer
 from tests.unit.tagspec import T0, default_rules, order, stored_states
 
-to_profiles = Engine(plan_json(default_rules()), 1).redis_profiles
+to_profiles = Engine(plan_json(default_rules()), 1).profile_builder
 
 
 def test_rechecked_customers_are_written_from_their_current_state_after_fresh_profiles(tmp_path):

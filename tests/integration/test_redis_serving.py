@@ -7,42 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 import orjson
 
-from agents.serving.profiles import AUDIENCE, CUSTOMER, TAG, audience_key, text
+from agents.serving.profiles import AUDIENCE, CUSTOMER, audience_key
 from config.settings import ROOT
 from stream.timeutil import parse_instant
 from tests.integration.harness import metric_value
-
-
-@dataclass(frozen=True)
-class Profile:
-    customer_id: str
-    tags: dict[str, str]
-    fields: dict[str, str]
-
-
-def profile_from_record(record: Mapping[str, object], as_of_ms: int) -> Profile:
-    """The reference of the engine's Redis profile (native/src/engine/profile.rs): a snapshot
-    record flattened into hash fields, as the README documents it."""
-    fields: dict[str, str] = {}
-    for name, value in record.items():
-        if name == "tags":
-            continue
-        if isinstance(value, Mapping):
-            prefix = "rfm_" if name == "rfm" else ""
-            for inner, inner_value in value.items():
-                if inner_value is not None:
-                    fields[prefix + inner] = text(inner_value)
-        elif value is not None:
-            fields[name] = text(value)
-    tags = {family: text(value) for family, value in record["tags"].items()}  # type: ignore[union-attr]
-    fields.update({TAG + family: value for family, value in tags.items()})
-    fields["as_of_ms"] = str(as_of_ms)
-    return Profile(str(record["customer_id"]), tags, fields)
+from tests.unit.profile_reference import profile_from_record
 
 
 def expected_redis(snapshot: bytes) -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
