@@ -23,11 +23,10 @@ from datetime import datetime
 
 import orjson
 from kafka import KafkaProducer
-from kafka.admin import NewTopic
 
 from agents.changelog import watermark_key
 from agents.topics import ensure_topics
-from bench.common import BROKER, Deployment, GroupProgress, admin, dataset, end_offsets, log, median, tagstream
+from bench.common import BROKER, Deployment, GroupProgress, dataset, end_offsets, log, median, tagstream
 from bench.latency import ChangeReader
 from bench.scales import Scale
 from config.settings import load_settings
@@ -54,11 +53,7 @@ def templates() -> tuple[list[bytes], int]:
 
 
 def write_changelog(topic: str, customers: int, encoded: list[bytes], watermark: int, lateness_ms: int) -> None:
-    client = admin()
-    try:
-        client.create_topics([NewTopic(topic, 8, 1, topic_configs={"cleanup.policy": "compact"})])
-    finally:
-        client.close()
+    """Into the (empty) changelog topic `ensure_topics` created."""
     producer = KafkaProducer(bootstrap_servers=BROKER, acks=1, linger_ms=20, batch_size=512 * 1024, retries=10)
     sent = []
     try:
@@ -190,7 +185,7 @@ def restart(customers: int, encoded: list[bytes], watermark: int, tag: str, time
         settings = load_settings(environ=env)
         ensure_topics(settings)
         lateness = load_rules(None).allowed_lateness_ms
-        write_changelog(f"{settings.app_id}-customers-changelog", customers, encoded, watermark, lateness)
+        write_changelog(settings.topic_changelog, customers, encoded, watermark, lateness)
         reader = ChangeReader(settings.topic_changes, settings.partitions)
         reader.start()
         return {"customers": customers, **_serve(env, deployment, tag, watermark - 3_600_000, reader, timeout_s)}
