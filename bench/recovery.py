@@ -158,7 +158,7 @@ def _serve(env: dict, deployment: Deployment, tag: str, probe_at: int, reader: C
     def answered(until: float) -> bool:
         while time.monotonic() < until:
             worker.check()
-            for at, value in list(reader.received):
+            for at, _, value in list(reader.received):
                 cause = orjson.loads(value)["data"]["cause_event_id"]
                 if cause in wanted:
                     seen.setdefault(cause, at)

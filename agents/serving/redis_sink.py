@@ -5,7 +5,7 @@ profile as of the batch just committed (latest wins, so a burst of events for on
 one write). A background task flushes them in
 pipelined batches through an atomic, event-time-ordered Lua script. When Redis is unreachable
 the pending profiles stay in memory, failures are counted, the task backs off, and once Redis
-answers again every customer is re-synced from table state (Redis may have restarted empty).
+answers again every customer is re-synced from the worker's state (Redis may have restarted empty).
 
 Re-syncs (after an outage, and for the customers of a partition this worker has just taken over,
 whose last profile a dead predecessor may not have written) go through a second, low-priority
