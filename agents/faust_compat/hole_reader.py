@@ -1,5 +1,5 @@
 """Reads a range of one partition straight from Kafka, for the records Faust skipped
-(see agents/offsets.py). Holes are rare (a worker start or a rebalance), so a short-lived
+(see agents/faust_compat/offsets.py). Holes are rare (a worker start or a rebalance), so a short-lived
 consumer of its own is simpler and safer than moving Faust's consumer position."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ events were lost for good. So:
 
 - `AckGate` lets Faust ack an input record only when the agent has finished it;
 - `OffsetGuard` notices a hole (the next record is further on than expected) and a repeat;
-- the agent reads a hole's records straight from Kafka (`agents/hole_reader.py`), processes them
+- the agent reads a hole's records straight from Kafka (`agents/faust_compat/hole_reader.py`), processes them
   before the record that revealed the hole, and acks them through the gate;
 - a hole at the end of a partition has no later record to reveal it, so a partition that Kafka
   holds records for but that has delivered nothing for `STALL_AFTER_S` is read the same way

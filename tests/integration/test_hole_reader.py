@@ -1,4 +1,4 @@
-"""Reading a hole Faust left (agents/hole_reader.py) from the real broker: given a partition with
+"""Reading a hole Faust left (agents/faust_compat/hole_reader.py) from the real broker: given a partition with
 records 0..19, the range [5, 12) comes back complete, in order, with keys and bytes intact."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Each input record once, acked only once processed (agents/offsets.py): given the offsets a
+"""Each input record once, acked only once processed (agents/faust_compat/offsets.py): given the offsets a
 consumer hands over, which are processed, dropped as repeats, or reveal a hole; which acks Faust
 may make."""
 
