@@ -41,7 +41,6 @@ from stream.partitioner import partition_of_key
 
 META_PREFIX = b"\x00"
 TABLES_PREFIX = META_PREFIX + b"tables:"
-WATERMARK_PREFIX = META_PREFIX + b"watermark:"
 
 
 @cache

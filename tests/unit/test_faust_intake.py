@@ -42,13 +42,19 @@ def test_a_record_with_room_in_its_queue_is_delivered_without_a_race():
     assert not result.stopped and len(result.done) == 1
 
 
+async def delivery_into_a_full_queue() -> tuple[Consumer, asyncio.Queue, asyncio.Event, asyncio.Future]:
+    """Record r1 handed over while the stream's queue (room for one) still holds r0."""
+    consumer, queue, suspended = Consumer(), asyncio.Queue(maxsize=1), asyncio.Event()
+    intake.deliver_inline(consumer)
+    await queue.put("r0")
+    delivery = asyncio.ensure_future(consumer.wait_first(queue.put("r1"), suspended.wait()))
+    await asyncio.sleep(0.05)
+    return consumer, queue, suspended, delivery
+
+
 def test_a_full_queue_waits_for_room_through_the_race():
     async def scenario():
-        consumer, queue, suspended = Consumer(), asyncio.Queue(maxsize=1), asyncio.Event()
-        intake.deliver_inline(consumer)
-        await queue.put("r0")
-        delivery = asyncio.ensure_future(consumer.wait_first(queue.put("r1"), suspended.wait()))
-        await asyncio.sleep(0.05)
+        consumer, queue, _, delivery = await delivery_into_a_full_queue()
         waiting = not delivery.done()
         assert await queue.get() == "r0"  # the stream takes a record: room again
         await asyncio.wait_for(delivery, 1)
@@ -59,11 +65,7 @@ def test_a_full_queue_waits_for_room_through_the_race():
 
 def test_a_suspended_flow_ends_the_wait_of_a_full_queue():
     async def scenario():
-        consumer, queue, suspended = Consumer(), asyncio.Queue(maxsize=1), asyncio.Event()
-        intake.deliver_inline(consumer)
-        await queue.put("r0")
-        delivery = asyncio.ensure_future(consumer.wait_first(queue.put("r1"), suspended.wait()))
-        await asyncio.sleep(0.05)
+        _, queue, suspended, delivery = await delivery_into_a_full_queue()
         suspended.set()  # a rebalance: Faust's fetch loop must not hang on the full queue
         await asyncio.wait_for(delivery, 1)
         await asyncio.sleep(0.05)
