@@ -8,6 +8,7 @@ in `agents/faust_compat/`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -20,13 +21,11 @@ from redis.asyncio import Redis
 
 from agents.changelog import Changelog, StateWrites
 from agents.checkpoint import Checkpoint
-from agents.driver import PartitionDriver, Record, worker_engine
+from agents.driver import PartitionDriver, worker_engine
+from agents.faust_compat.batch_intake import BatchIntake, Fetched
 from agents.faust_compat.consumer_state import committed_offset, highwater, running_producer
-from agents.faust_compat.flow_control import rewind_on_clear
-from agents.faust_compat.hole_reader import RawRecord
 from agents.faust_compat.in_order import InOrder
-from agents.faust_compat.intake import install as install_intake
-from agents.faust_compat.offsets import AckGate, Filled, OffsetGuard, fetch_only_active
+from agents.faust_compat.offsets import OffsetGuard, fetch_only_active
 from agents.faust_compat.sensor import install_prometheus_sensor
 from agents.kafka_outputs import KafkaOutputs
 from agents.metrics import WorkerMetrics
@@ -109,31 +108,24 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     guard = OffsetGuard(committed=partial(committed_offset, app))
     in_order = InOrder(guard, settings.kafka_broker, list(settings.input_topics), settings.topic_ticks,
                        partial(highwater, app), driver.quiet_for, owned, metrics)
-    gates: list[AckGate] = []
-
-    def release(records: list[Record]) -> None:
-        for record in records:
-            if isinstance(record, RawRecord):
-                gates[0].ack_filled(Filled(record.topic, record.partition, record.offset))
-            else:
-                gates[0].finish(record.topic, record.partition, record.offset)
-
-    checkpoint = Checkpoint(driver, writes, changelog, metrics, release,
+    intake = BatchIntake(app.consumer, source_topics, on_fetched=lambda *fetch: app.monitor.on_fetched(*fetch))
+    fetch_only_active(app.consumer)
+    checkpoint = Checkpoint(driver, writes, changelog, metrics, intake.ack,
                             acknowledged=[KafkaOutputs(settings.topic_changes, dlq, producer)], background=[redis])
+    processing = asyncio.Lock()  # held while a batch runs: a revocation waits for it
 
     @app.agent(source, name="tagstream.ingest")
     async def ingest(stream: faust.StreamT) -> None:
-        """Batches of records to the checkpoint; Faust acks a record only once it is released."""
-        if not gates:
-            gates.append(AckGate(app.consumer, settings.input_topics))
-            fetch_only_active(app.consumer)
-            rewind_on_clear(app, guard, settings.input_topics)
-            install_intake(app.consumer)
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_wait):
-            records, repeats = await in_order.records([event.message for event in batch])
-            await checkpoint.commit(records)
-            release(repeats)
-            _observe(metrics, driver, batch)
+        """Batches of fetched records to the checkpoint (the intake bypasses the agent's own
+        stream, which only subscribes the topics); offsets are acked once a batch is released."""
+        async for fetches in intake.batches(settings.batch_size, settings.batch_wait):
+            async with processing:
+                if not app.consumer.flow_active:
+                    continue  # a rebalance is under way: read again from the committed offsets
+                records, repeats = await in_order.records([r for fetched in fetches for r in fetched.records])
+                await checkpoint.commit(records)
+                intake.ack(repeats)
+                _observe(metrics, driver, fetches)
 
     @app.task
     async def write_profiles() -> None:
@@ -149,11 +141,13 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
 
     @app.on_partitions_revoked.connect
     async def forget(sender: Any, revoked: set[TP], **_: Any) -> None:
-        partitions = {tp.partition for tp in revoked}
-        driver.forget(partitions)
-        guard.forget(partitions)
-        for gate in gates:
-            gate.forget(partitions)
+        """Before the partitions go, the batch under way finishes: its states reach the
+        changelog before the next owner reads it."""
+        async with processing:
+            intake.forget(revoked)
+            partitions = {tp.partition for tp in revoked}
+            driver.forget(partitions)
+            guard.forget(partitions)
 
     install_prometheus_sensor(app, metrics.registry)
     register_views(app, app.topic(settings.topic_orders, **RAW), partial(customer_record, engine), lambda: redis_client)
@@ -166,13 +160,15 @@ def customer_record(engine: Any, customer_id: str) -> dict | None:
     return None if raw is None else orjson.loads(engine.stored_record(customer_id, raw)[0])
 
 
-def _observe(metrics: WorkerMetrics, driver: PartitionDriver, batch: list[faust.EventT]) -> None:
+def _observe(metrics: WorkerMetrics, driver: PartitionDriver, fetches: list[Fetched]) -> None:
     done = time.monotonic()
-    for event in batch:
-        metrics.latency.observe(max(done - (event.message.time_in or done), 0.0))
+    for fetched in fetches:
+        waited = max(done - fetched.arrived, 0.0)
+        for _ in fetched.records:
+            metrics.latency.observe(waited)
     engine = driver.engine
     watermarks = engine.watermarks()
-    for partition in {event.message.partition for event in batch} & driver.loaded:
+    for partition in {fetched.records[0].partition for fetched in fetches} & driver.loaded:
         watermark_s = max(watermarks[partition], 0) / 1000
         metrics.watermark.labels(str(partition)).set(watermark_s)
         metrics.lag.labels(str(partition)).set(time.time() - watermark_s)

@@ -5,7 +5,7 @@ A log is produced once with `tagstream replay`; then, run after run and side by 
   the changelog, profiles to Redis) as a fresh consumer group;
 - raw: an aiokafka consumer that only reads and decodes (bench/raw_consumer.py);
 - naive: a Faust app with `faust.Record` values and a 30 d / 1 d hopping table (bench/naive_faust.py);
-- Faust's ceiling: a bare agent on raw bytes in batches of 500 (with the worker's intake and with
+- Faust's ceiling: a bare agent on raw bytes in batches of 500 (with the worker's batch intake and with
   Faust's stock one) and the same with one table write per key per batch (bench/faust_ceiling.py).
 tagstream is measured by polling its group's committed offsets on the four input topics, from the
 first progress seen to the end offsets and its changes and changelog topics no longer growing (or
@@ -90,7 +90,7 @@ def naive_run(deployment: Deployment, ends: dict, name: str, budget_s: float | N
 
 
 def ceiling_run(deployment: Deployment, ends: dict, name: str, mode: str, intake: str, budget_s: float | None) -> Throughput:
-    """Faust's ceiling (bench/faust_ceiling.py): `mode` bare or table, `intake` tagstream or stock."""
+    """Faust's ceiling (bench/faust_ceiling.py): `mode` bare or table, `intake` batch or stock."""
     return faust_run(deployment, ends, name, "bench.faust_ceiling", budget_s, {"FAUST_CEILING": mode, "FAUST_INTAKE": intake})
 
 
@@ -121,9 +121,9 @@ def run(scale: Scale, repeat: int) -> dict:
             measured, extra = tagstream_run(deployment, ends, f"ts{i}", budget_s=budget)
             raw = raw_run(deployment, f"raw{i}")
             naive = naive_run(deployment, ends, f"naive{i}", budget_s=scale.naive_budget_s)
-            bare = ceiling_run(deployment, ends, f"bare{i}", "bare", "tagstream", budget)
+            bare = ceiling_run(deployment, ends, f"bare{i}", "bare", "batch", budget)
             stock = ceiling_run(deployment, ends, f"stock{i}", "bare", "stock", budget)
-            table = ceiling_run(deployment, ends, f"table{i}", "table", "tagstream", budget)
+            table = ceiling_run(deployment, ends, f"table{i}", "table", "batch", budget)
             runs.append({
                 "faust_bare_eps": bare.rate, "faust_bare_stock_eps": stock.rate, "faust_table_eps": table.rate,
                 "vs_bare": measured.rate / bare.rate if bare.rate else 0.0,

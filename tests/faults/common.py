@@ -188,8 +188,16 @@ def compare(expected: dict[str, bytes], records: list) -> Comparison:
 FAST_FAILOVER = {"BROKER_SESSION_TIMEOUT": "6", "BROKER_HEARTBEAT_INTERVAL": "1"}
 
 
+# A worker drains these backlogs in a second or two at its default batch size, before a test
+# polling its progress can strike mid-stream; batches of 25 records keep the fault inside the
+# stream and put many batch boundaries (each an offset release) around it.
+MID_STREAM = {"TAGSTREAM_BATCH_SIZE": "25"}
+
+
 def fast_failover(deployment) -> None:
+    """A dead member's partitions move after 6 s, and faults land mid-stream (MID_STREAM)."""
     deployment.env.update(FAST_FAILOVER)
+    deployment.env.update(MID_STREAM)
 
 
 def wait_consuming(worker, timeout_s: float = 60, drained: Callable[[], bool] | None = None) -> bool:
