@@ -64,8 +64,6 @@ def faust_app(settings: Settings) -> faust.App:
         # (60 s by default) before anything is reassigned. Static members do not leave the group
         # on a clean stop either, so a rolling restart moves no partition (README, Operations).
         consumer_group_instance_id=settings.group_instance_id,
-        # The default (10k) lets one partition run far ahead of the others inside the buffer.
-        stream_buffer_maxsize=4096,
         # A batch's tag changes and states go to Kafka as one record batch per partition
         # (agents/record_batches.py); aiokafka's default of 16 KiB would split them into several,
         # each waiting for the one before it to be sent. Under the broker's 1 MiB limit on a batch.
