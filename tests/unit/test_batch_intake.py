@@ -148,3 +148,19 @@ def test_a_revocation_drops_what_waits_and_the_revoked_partitions_acks():
     intake.forget({ORDERS0})
     assert intake.queue.empty() and intake.held is None, "read again from the committed offsets after the rebalance"
     assert ORDERS0 not in consumer._acked and consumer._acked[TP("orders", 1)] == [5]
+
+
+def test_windows_run_back_to_back_so_a_record_arriving_late_in_one_waits_only_for_its_end():
+    async def scenario():
+        intake = BatchIntake(Consumer([]), {"orders"})
+        batches = intake.batches(500, within=0.2)
+        taking = asyncio.ensure_future(anext(batches))
+        await asyncio.sleep(0.15)  # three quarters into the first window
+        arrived = asyncio.get_running_loop().time()
+        intake.queue.put_nowait(Fetched(recs(ORDERS0, 0), 0.0))
+        batch = await asyncio.wait_for(taking, 1)
+        return offsets(batch), asyncio.get_running_loop().time() - arrived
+
+    taken, waited = asyncio.run(scenario())
+    assert taken == [0]
+    assert waited < 0.15, f"waited {waited:.3f}s: the window closes 0.05 s after it came, not 0.2 s"
