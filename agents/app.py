@@ -106,7 +106,8 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     guard = OffsetGuard(committed=partial(committed_offset, app))
     in_order = InOrder(guard, settings.kafka_broker, list(settings.input_topics), settings.topic_ticks,
                        partial(highwater, app), driver.quiet_for, owned, metrics)
-    intake = BatchIntake(app.consumer, source_topics, on_fetched=lambda *fetch: app.monitor.on_fetched(*fetch))
+    install_prometheus_sensor(app, metrics.registry)
+    intake = BatchIntake(app.consumer, source_topics, on_fetched=app.monitor.on_fetched)
     fetch_only_active(app.consumer)
     checkpoint = Checkpoint(driver, writes, changelog, metrics, intake.ack,
                             acknowledged=[KafkaOutputs(settings.topic_changes, dlq, producer)], background=[redis])
@@ -147,7 +148,6 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
             driver.forget(partitions)
             guard.forget(partitions)
 
-    install_prometheus_sensor(app, metrics.registry)
     register_views(app, app.topic(settings.topic_orders, **RAW), partial(customer_record, engine), lambda: redis_client)
     return Worker(app, driver, metrics, redis)
 

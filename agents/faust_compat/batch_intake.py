@@ -34,7 +34,7 @@ from faust.types import TP
 logger = logging.getLogger(__name__)
 
 OnFetched = Callable[[TP, list, "int | None"], None]  # (partition, its records, high-water mark)
-MAX_FETCHES = 64  # fetches waiting in the queue; aiokafka returns up to max_poll_records (1000) a fetch
+MAX_FETCHES = 64  # partition fetches waiting in the queue, each at most max_partition_fetch_bytes (1 MiB)
 
 
 @dataclass(frozen=True)

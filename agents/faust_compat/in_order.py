@@ -10,9 +10,8 @@ coming, look for it). Reproduced by tests/faults/test_graceful_restarts.py and
 tests/integration/test_hole_reader.py.
 
 Records of a partition this worker no longer owns are dropped here, unprocessed and unacked:
-`take_events` keeps pulling records from the stream's queue while a batch is processed, so a
-record pulled just before a rebalance survives the revocation (the flow-control clear empties
-only the queues) and arrives in the next batch. Processed, its state would be written after the
+the intake (batch_intake.py) may hold records taken for the next batch when a rebalance begins,
+and they arrive after it. Processed, its state would be written after the
 new owner read the changelog, and that owner would never see it (the group failover test lost a
 customer's first order this way); the new owner reads it from the committed offset instead.
 """

@@ -195,8 +195,10 @@ MID_STREAM = {"TAGSTREAM_BATCH_SIZE": "25"}
 
 
 def fast_failover(deployment) -> None:
-    """A dead member's partitions move after 6 s, and faults land mid-stream (MID_STREAM)."""
     deployment.env.update(FAST_FAILOVER)
+
+
+def mid_stream(deployment) -> None:
     deployment.env.update(MID_STREAM)
 
 

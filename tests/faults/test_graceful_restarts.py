@@ -9,7 +9,7 @@ import random
 import signal
 import time
 
-from tests.faults.common import Backlog, fast_failover, input_drained, wait_consuming
+from tests.faults.common import Backlog, fast_failover, input_drained, mid_stream, wait_consuming
 
 SEED = 20250302
 CYCLES = 2
@@ -18,6 +18,7 @@ CYCLES = 2
 def test_sigterm_rolling_restart_has_no_duplicates_and_no_gaps(deployment, tmp_path):
     rng = random.Random(SEED)
     fast_failover(deployment)
+    mid_stream(deployment)
     run = Backlog.produced(deployment, tmp_path, customers=500, days=280, seed=102, at_least=12000)
     worker = deployment.start_worker("--clock", "event")
     stopped = []

@@ -10,7 +10,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.faults.common import Backlog, fast_failover, wait_consuming
+from tests.faults.common import Backlog, fast_failover, mid_stream, wait_consuming
 from tests.integration.harness import metric_value, start_peer_worker
 
 SEED = 20250303
@@ -23,6 +23,7 @@ def consumed_by(worker) -> float:
 def test_survivor_takes_over_a_killed_peers_partitions(deployment, tmp_path):
     rng = random.Random(SEED)
     fast_failover(deployment)
+    mid_stream(deployment)
     run = Backlog.produced(deployment, tmp_path, customers=1500, days=280, seed=103, at_least=40000)
     with ThreadPoolExecutor(2) as pool:  # started together, so both join the first rebalance
         a = pool.submit(deployment.start_worker, "--clock", "event")

@@ -22,7 +22,7 @@ import orjson
 
 from stream.rules.ruleset import load_rules
 from stream.timeutil import format_ts, parse_instant
-from tests.faults.common import Collector, Timeline, compare, dump, fast_failover, generate, oracle, preload, wait_consuming
+from tests.faults.common import Collector, Timeline, compare, dump, fast_failover, generate, mid_stream, oracle, preload, wait_consuming
 
 SEED = 20250306
 MARGIN_MS = 30_000  # ticks every 0.5 s; the check itself takes a few seconds
@@ -35,6 +35,7 @@ def at_ms(value: bytes) -> int:
 def test_live_ticks_during_recovery_fire_no_false_deadline(deployment, tmp_path):
     rng = random.Random(SEED)
     fast_failover(deployment)
+    mid_stream(deployment)
     lateness = load_rules(None).allowed_lateness_ms
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=200, hours=12)
     log = generate(deployment, tmp_path, 600, 200, 106, "--start", start.isoformat().replace("+00:00", "Z"))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import orjson
 
-from tests.faults.common import Backlog, Collector, fast_failover, input_drained, ids_of, wait_consuming
+from tests.faults.common import Backlog, Collector, fast_failover, ids_of, input_drained, mid_stream, wait_consuming
 from tests.integration.test_redis_serving import describe_difference, expected_redis, wait_until_equal
 
 SEED = 20250301
@@ -22,6 +22,7 @@ CYCLES = 3
 def test_sigkill_mid_stream_loses_nothing_and_duplicates_are_identical(deployment, tmp_path):
     rng = random.Random(SEED)
     fast_failover(deployment)
+    mid_stream(deployment)
     snapshot = tmp_path / "snapshot.jsonl"
     run = Backlog.produced(deployment, tmp_path, customers=600, days=300, seed=101, at_least=15000, snapshot=snapshot)
     worker = deployment.start_worker("--clock", "event")
