@@ -20,8 +20,9 @@ from faust.types import TP
 from redis.asyncio import Redis
 
 from agents.changelog import Changelog, StateWrites
-from agents.checkpoint import Checkpoint
+from agents.checkpoint import Checkpoint, Pipeline
 from agents.driver import PartitionDriver, worker_engine
+from agents.engine_thread import EngineThread
 from agents.faust_compat.batch_intake import BatchIntake, Fetched
 from agents.faust_compat.consumer_state import committed_offset, highwater, running_producer
 from agents.faust_compat.in_order import InOrder
@@ -83,7 +84,9 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     writes = StateWrites(settings.partitions)
 
     redis_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    redis = RedisSink(redis_client, engine.profile_builder, metrics, resync=engine.customer_ids, lookup=engine.stored_state)
+    engine_thread = EngineThread()
+    redis = RedisSink(redis_client, engine.profile_builder, metrics, resync=engine.customer_ids, lookup=engine.stored_state,
+                      engine_idle=engine_thread.idle)
     source_topics = {*settings.input_topics, settings.topic_ticks}
 
     def owned() -> set[int]:
@@ -110,21 +113,26 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     intake = BatchIntake(app.consumer, source_topics, on_fetched=app.monitor.on_fetched)
     fetch_only_active(app.consumer)
     checkpoint = Checkpoint(driver, writes, changelog, metrics, intake.ack,
-                            acknowledged=[KafkaOutputs(settings.topic_changes, dlq, producer)], background=[redis])
-    processing = asyncio.Lock()  # held while a batch runs: a revocation waits for it
+                            acknowledged=[KafkaOutputs(settings.topic_changes, dlq, producer)], background=[redis],
+                            run_engine=engine_thread.run)
+    pipeline = Pipeline(checkpoint)
+    processing = asyncio.Lock()  # held while a batch is applied: a revocation waits for it
 
     @app.agent(source, name="tagstream.ingest")
     async def ingest(stream: faust.StreamT) -> None:
         """Batches of fetched records to the checkpoint (the intake bypasses the agent's own
         stream, which only subscribes the topics); offsets are acked once a batch is released."""
-        async for fetches in intake.batches(settings.batch_size, settings.batch_wait):
-            async with processing:
-                if not app.consumer.flow_active:
-                    continue  # a rebalance is under way: read again from the committed offsets
-                records, repeats = await in_order.records([r for fetched in fetches for r in fetched.records])
-                await checkpoint.commit(records)
-                intake.ack(repeats)
-                _observe(metrics, driver, fetches)
+        try:
+            async for fetches in intake.batches(settings.batch_size, settings.batch_wait):
+                async with processing:
+                    if not app.consumer.flow_active:
+                        continue  # a rebalance is under way: read again from the committed offsets
+                    records, repeats = await in_order.records([r for fetched in fetches for r in fetched.records])
+                    await pipeline.commit(records)
+                    intake.ack(repeats)
+                    _observe(metrics, driver, fetches)
+        finally:
+            await pipeline.flush()  # a stopping worker still delivers what it applied
 
     @app.task
     async def write_profiles() -> None:
@@ -140,15 +148,17 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
 
     @app.on_partitions_revoked.connect
     async def forget(sender: Any, revoked: set[TP], **_: Any) -> None:
-        """Before the partitions go, the batch under way finishes: its states reach the
+        """Before the partitions go, the batches under way finish: their states reach the
         changelog before the next owner reads it."""
         async with processing:
+            await pipeline.flush()
             intake.forget(revoked)
             partitions = {tp.partition for tp in revoked}
             driver.forget(partitions)
             guard.forget(partitions)
 
-    register_views(app, app.topic(settings.topic_orders, **RAW), partial(customer_record, engine), lambda: redis_client)
+    register_views(app, app.topic(settings.topic_orders, **RAW), partial(customer_record, engine), lambda: redis_client,
+                   engine_idle=engine_thread.idle)
     return Worker(app, driver, metrics, redis)
 
 

@@ -2,8 +2,9 @@
 the worker's guarantee rests (README, Guarantees: at least once, byte-identical duplicates):
 
 1. load any partition the batch needs from the changelog (the first batch after an assignment);
-2. run the batch through the engine (`PartitionDriver.handle`): tag changes, dead letters and
-   the states it changed, all already bytes;
+2. run the batch through the engine (`PartitionDriver`; in the worker on the engine's own
+   thread, agents/engine_thread.py): tag changes, dead letters and the states it changed, all
+   already bytes;
 3. publish the outputs through every acknowledged sink (Kafka: changes and dead letters) and
    wait until Kafka has them;
 4. write the changed states to the changelog and wait until Kafka has them;
@@ -15,20 +16,25 @@ written state, producing the same bytes again; after 5 the batch is done. Steps 
 retried until Kafka takes them (agents/retry.py): the engine has already applied the events, so
 neither dropping the outputs nor re-running the events is an option.
 
+In the worker, `Pipeline` overlaps one batch's steps 3-6 with the next batch's steps 1-2.
+
 A sink is one module implementing one of the two protocols below; the Faust agent only feeds
 batches in (agents/app.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from agents.changelog import Staged, StateWrites
-from agents.driver import Handled, PartitionDriver, Record
+from agents.driver import EngineResults, Handled, PartitionDriver, Record
 from agents.metrics import WorkerMetrics
 from agents.retry import until_delivered
+
+T = TypeVar("T")
 
 
 class AcknowledgedSink(Protocol):
@@ -56,6 +62,19 @@ class StateLog(Protocol):
         """Return once the batch's states are durable; raise otherwise. Idempotent."""
 
 
+async def run_inline(work: Callable[[], T]) -> T:
+    return work()
+
+
+@dataclass
+class Applied:
+    """A batch the engine has applied (steps 1 and 2), to be delivered."""
+
+    records: Sequence[Record]
+    handled: Handled
+    staged: Staged
+
+
 @dataclass
 class Checkpoint:
     driver: PartitionDriver
@@ -65,20 +84,60 @@ class Checkpoint:
     release: Callable[[Sequence[Record]], None]  # the input records' offsets may now be committed
     acknowledged: list[AcknowledgedSink] = field(default_factory=list)
     background: list[BackgroundSink] = field(default_factory=list)
+    # where the engine's calls run (the worker: `EngineThread.run`, off the event loop)
+    run_engine: Callable[[Callable[[], EngineResults]], Awaitable[EngineResults]] = run_inline
 
     async def commit(self, records: Sequence[Record]) -> Handled:
-        """Take one batch through every step (module docstring). Records of a partition revoked
-        meanwhile are left alone and not released: its new owner reads them again."""
+        """Take one batch through every step (module docstring)."""
+        applied = await self.apply(records)
+        await self.deliver(applied)
+        return applied.handled
+
+    async def apply(self, records: Sequence[Record]) -> Applied:
+        """Steps 1 and 2. Records of a partition revoked meanwhile are left alone and not
+        released: its new owner reads them again."""
         await self.driver.load({record.partition for record in records})
         records = [record for record in records if record.partition in self.driver.loaded]
-        handled = self.driver.handle(records)
+        batch = self.driver.prepare(records)
+        handled = self.driver.settle(batch, await self.run_engine(batch.run))
         self.metrics.count(handled)
+        return Applied(records, handled, self.writes.take())
+
+    async def deliver(self, applied: Applied) -> None:
+        """Steps 3 to 6."""
         for sink in self.acknowledged:
-            await until_delivered(sink.name, lambda sink=sink: sink.publish(handled), self.metrics.delivery_retries)
-        staged = self.writes.take()
-        await until_delivered("state", lambda: self.changelog.write(staged), self.metrics.delivery_retries)
-        self.release(records)
-        written = staged.written_customers()
+            await until_delivered(sink.name, lambda sink=sink: sink.publish(applied.handled), self.metrics.delivery_retries)
+        await until_delivered("state", lambda: self.changelog.write(applied.staged), self.metrics.delivery_retries)
+        self.release(applied.records)
+        written = applied.staged.written_customers()
         for background in self.background:
             background.offer(written)
-        return handled
+
+
+class Pipeline:
+    """Batches through a checkpoint with one delivery in flight: while batch N waits for Kafka
+    (steps 3-6), batch N+1 is applied (the engine on its thread). Deliveries stay in batch
+    order, so states are written and offsets released in the order of the batches, and a crash
+    costs what it costs without the overlap: the batches not yet released are read again."""
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+        self._delivering: asyncio.Future[None] | None = None
+
+    async def commit(self, records: Sequence[Record]) -> Handled:
+        """Apply the batch, wait for the previous batch's delivery, start this one's."""
+        applied = await self.checkpoint.apply(records)
+        await self.flush()
+        self._delivering = asyncio.ensure_future(self.checkpoint.deliver(applied))
+        return applied.handled
+
+    async def flush(self) -> None:
+        """Return once every applied batch is delivered (before partitions are revoked, and
+        when the agent stops). A failed delivery raises here."""
+        if self._delivering is None:
+            return
+        try:
+            await asyncio.shield(self._delivering)
+        finally:
+            if self._delivering.done():
+                self._delivering = None

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -74,6 +74,33 @@ class Handled:
     duplicates: int = 0
     late: int = 0
     transitions: list[tuple[str, str, str, int]] = field(default_factory=list)  # family, str(from), str(to), count
+
+
+@dataclass
+class EngineResults:
+    outputs: list[Any]  # what each call returned
+    states: list[tuple[int, str, bytes]]  # `Engine.take_writes`: (partition, customer id, stored state)
+    watermarks: list[tuple[int, bytes]]
+
+
+class EngineBatch:
+    """A batch's engine calls, prepared on the event loop; `run` makes them and takes the states
+    they changed, and touches nothing but the engine, so it may run on another thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.handled = Handled()
+        self.runs: list[list[Record] | None] = []  # each call's input records (None: a clock tick)
+        self._calls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def call(self, run: list[Record] | None, method: Callable[..., Any], *args: Any) -> None:
+        self.runs.append(run)
+        self._calls.append((method, args))
+
+    def run(self) -> EngineResults:
+        outputs = [method(*args) for method, args in self._calls]
+        states, watermarks = self.engine.take_writes()
+        return EngineResults(outputs, states, watermarks)
 
 
 class PartitionDriver:
@@ -134,12 +161,20 @@ class PartitionDriver:
 
     def handle(self, records: Sequence[Record]) -> Handled:
         """Run a batch through the engine, in order, and stage the state it changed. Its
-        partitions must be loaded (`load`)."""
+        partitions must be loaded (`load`). The worker runs the same three steps with the
+        engine's part on a thread of its own (agents/engine_thread.py)."""
+        batch = self.prepare(records)
+        return self.settle(batch, batch.run())
+
+    def prepare(self, records: Sequence[Record]) -> EngineBatch:
+        """The batch as engine calls, with everything they read from the consumer and the
+        clock taken now, on the event loop: runs of input records split by the clock's ticks,
+        records applied before a restart left out (counted as duplicates)."""
         now = self.now()
         for record in records:
             self.last_offset[(record.topic, record.partition)] = record.offset
             self.last_delivery[(record.topic, record.partition)] = now
-        handled = Handled()
+        batch = EngineBatch(self.engine)
         run: list[Record] = []
         for record in records:
             if record.topic != self.tick_topic:
@@ -147,14 +182,32 @@ class PartitionDriver:
                     run.append(record)
                     self.applied[(record.topic, record.partition)] = record.offset
                 else:
-                    handled.duplicates += 1  # applied before a restart: already in the stored state
+                    batch.handled.duplicates += 1  # applied before a restart: already in the stored state
                 continue
-            self._ingest(run, handled)
+            self._ingest(run, batch)
             run = []
-            self._tick(record, handled)
-        self._ingest(run, handled)
-        states, watermarks = self.engine.take_writes()
-        self.writes.stage(states, [(partition, self._with_offsets(partition, raw)) for partition, raw in watermarks])
+            self._tick(record, batch)
+        self._ingest(run, batch)
+        return batch
+
+    def settle(self, batch: EngineBatch, results: EngineResults) -> Handled:
+        """What the engine calls returned, as the batch's outputs; their states are staged."""
+        handled = batch.handled
+        for run, result in zip(batch.runs, results.outputs):
+            if run is None:
+                self._collect(result, handled)
+                continue
+            changes, rejected, consumed, duplicates, late = result
+            for index, reason, message in rejected:
+                r = run[index]
+                handled.dead.append(Dead(r.topic, r.partition, r.offset, r.key, r.value, reason, message))
+            for event_type, count in zip(EVENT_TYPES, consumed):
+                if count:
+                    handled.consumed[event_type] = handled.consumed.get(event_type, 0) + count
+            handled.duplicates += duplicates
+            handled.late += late
+            self._collect(changes, handled)
+        self.writes.stage(results.states, [(partition, self._with_offsets(partition, raw)) for partition, raw in results.watermarks])
         return handled
 
     def _with_offsets(self, partition: int, watermark: bytes) -> bytes:
@@ -162,33 +215,22 @@ class PartitionDriver:
         saved["applied"] = {topic: offset for (topic, p), offset in self.applied.items() if p == partition}
         return orjson.dumps(saved)
 
-    def _ingest(self, run: list[Record], handled: Handled) -> None:
+    def _ingest(self, run: list[Record], batch: EngineBatch) -> None:
         if not run:
             return
         wall_ms = int(self.wall_clock() * 1000)
         present = {r.partition for r in run}
         caught_up = [self.caught_up_bits(p) if p in present else 0 for p in range(self.writes.partitions)]
-        batch = [(r.partition, self.kind_of[r.topic], r.topic, r.key, r.value) for r in run]
-        changes, rejected, consumed, duplicates, late = self.engine.ingest_records(
-            batch, caught_up, wall_ms, self.max_future_ms, self.live_clock
-        )
-        for index, reason, message in rejected:
-            r = run[index]
-            handled.dead.append(Dead(r.topic, r.partition, r.offset, r.key, r.value, reason, message))
-        for event_type, count in zip(EVENT_TYPES, consumed):
-            if count:
-                handled.consumed[event_type] = handled.consumed.get(event_type, 0) + count
-        handled.duplicates += duplicates
-        handled.late += late
-        self._collect(changes, handled)
+        records = [(r.partition, self.kind_of[r.topic], r.topic, r.key, r.value) for r in run]
+        batch.call(run, self.engine.ingest_records, records, caught_up, wall_ms, self.max_future_ms, self.live_clock)
 
-    def _tick(self, record: Record, handled: Handled) -> None:
+    def _tick(self, record: Record, batch: EngineBatch) -> None:
         try:
             wall_ms = int(orjson.loads(record.value or b"{}").get("wall_ms", 0))
         except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
             wall_ms = 0
         live = wall_ms if self.live_clock and wall_ms else None
-        self._collect(self.engine.tick_partition(record.partition, live, self.caught_up_bits(record.partition)), handled)
+        batch.call(None, self.engine.tick_partition, record.partition, live, self.caught_up_bits(record.partition))
 
     @staticmethod
     def _collect(changes: ChangeBatch, handled: Handled) -> None:

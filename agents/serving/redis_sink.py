@@ -21,6 +21,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from importlib.resources import files
 from typing import Protocol
 
@@ -59,6 +60,7 @@ class RedisSink:
         lookup: Lookup,
         batch: int = 500,
         interval_s: float = 0.1,
+        engine_idle: AbstractAsyncContextManager = nullcontext(),
     ) -> None:
         self.client = client
         self.profile_builder = profile_builder  # `Engine.profile_builder`, taken on the loop's thread
@@ -67,6 +69,7 @@ class RedisSink:
         self.lookup = lookup  # a customer's current state, for the re-sync queue
         self.batch = batch
         self.interval_s = interval_s
+        self.engine_idle = engine_idle  # entered to call the three above (agents/engine_thread.py)
         self.script = client.register_script(SCRIPT)
         self._dirty: dict[str, bytes] = {}  # customer -> stored state: its profile is made when written
         self._recheck: deque[str] = deque()
@@ -109,7 +112,8 @@ class RedisSink:
         if self._resync_due:
             self._resync_due = False
             self._recheck.clear()  # all of them are queued again
-            self.recheck(self.resync())
+            async with self.engine_idle:
+                self.recheck(self.resync())
             log.info("Redis is back: re-syncing all %d customers from the worker's state in the background", len(self._recheck))
         ok = await self._recheck_batch()
         self.metrics.redis_pending.set(self.pending)
@@ -127,7 +131,8 @@ class RedisSink:
             return True
         started = time.perf_counter()
         ids = [self._recheck.popleft() for _ in range(min(self.batch, len(self._recheck)))]
-        batch = [(customer_id, raw) for customer_id in ids if (raw := self.lookup(customer_id)) is not None]
+        async with self.engine_idle:
+            batch = [(customer_id, raw) for customer_id in ids if (raw := self.lookup(customer_id)) is not None]
         if batch and not await self._write(batch):
             self._recheck.extendleft(reversed(ids))
             return False
@@ -139,7 +144,8 @@ class RedisSink:
         the stream goes on meanwhile: ~25 µs per customer, a fifth of the worker when it ran on
         the loop). A stored state that cannot be read is logged and counted, and must not stop
         the writer: every other customer's profile still goes out."""
-        builder = self.profile_builder()
+        async with self.engine_idle:
+            builder = self.profile_builder()
         profiles, unreadable = await asyncio.get_running_loop().run_in_executor(None, builder.build, batch)
         for customer_id, error in unreadable:
             self.metrics.redis_unreadable.inc()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 import faust
@@ -19,13 +20,15 @@ MAX_PAGE = 1000
 
 
 def register_views(app: faust.App, routing_topic: faust.TopicT, record_of: Callable[[str], dict | None],
-                   redis: Callable[[], Redis]) -> None:
-    """`record_of`: a customer's snapshot record from the engine's state, None if unknown."""
+                   redis: Callable[[], Redis], engine_idle: AbstractAsyncContextManager = nullcontext()) -> None:
+    """`record_of`: a customer's snapshot record from the engine's state, None if unknown; read
+    once `engine_idle` is entered (agents/engine_thread.py)."""
 
     @app.page("/customers/{customer_id}")
     @app.topic_route(topic=routing_topic, match_info="customer_id")
     async def customer(web: Any, request: Any, customer_id: str) -> Any:
-        record = record_of(customer_id)
+        async with engine_idle:
+            record = record_of(customer_id)
         if record is None:
             return web.json({"error": f"unknown customer {customer_id!r}"}, status=404)
         return web.json(record)

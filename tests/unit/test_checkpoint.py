@@ -10,7 +10,7 @@ import time
 import orjson
 
 from agents.changelog import Staged, StateWrites
-from agents.checkpoint import Checkpoint
+from agents.checkpoint import Checkpoint, Pipeline
 from agents.driver import Handled, PartitionDriver, worker_engine
 from agents.faust_compat.hole_reader import RawRecord
 from agents.metrics import WorkerMetrics
@@ -148,3 +148,55 @@ def test_records_of_a_partition_revoked_while_it_loads_are_neither_applied_nor_r
     handled = asyncio.run(cp.commit([order_record(2, 0), order_record(5, 0)]))
     assert released == [(5, 0)], "its new owner reads partition 2's record again"
     assert handled.consumed == {"order": 1}
+
+
+class SlowOutputs(Outputs):
+    """Kafka's acknowledgement arrives only when the test says so."""
+
+    def __init__(self, journal: Journal) -> None:
+        super().__init__(journal)
+        self.acknowledge = asyncio.Event()
+
+    async def publish(self, handled: Handled) -> None:
+        self.journal.steps.append("publishing")
+        await self.acknowledge.wait()
+        await super().publish(handled)
+
+
+def test_the_pipeline_applies_the_next_batch_while_the_previous_one_waits_for_kafka():
+    journal, released = Journal(), []
+    outputs = SlowOutputs(journal)
+    cp = checkpoint(journal, outputs, Log(journal), released)
+    pipeline = Pipeline(cp)
+
+    async def scenario() -> None:
+        await pipeline.commit([order_record(0, 0)])
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(pipeline.commit([order_record(1, 0)]))
+        await asyncio.sleep(0.05)
+        assert cp.driver.engine.stored_state(customer_in(1)) is not None, "the second batch is applied"
+        assert journal.steps == ["publishing"] and not released, "the first one still waits"
+        assert not second.done(), "and the second waits for it before its own delivery starts"
+        outputs.acknowledge.set()
+        await second
+        await pipeline.flush()
+
+    asyncio.run(scenario())
+    assert journal.steps == ["publishing", "published", "state written", "released", "offered",
+                             "publishing", "published", "state written", "released", "offered"]
+    assert released == [(0, 0), (1, 0)], "in batch order"
+
+
+def test_a_pipeline_flush_returns_once_every_applied_batch_is_delivered():
+    journal, released = Journal(), []
+    outputs = SlowOutputs(journal)
+    pipeline = Pipeline(checkpoint(journal, outputs, Log(journal), released))
+
+    async def scenario() -> None:
+        await pipeline.commit([order_record(2, 0)])
+        asyncio.get_running_loop().call_later(0.05, outputs.acknowledge.set)
+        await pipeline.flush()
+        assert released == [(2, 0)]
+        await pipeline.flush()  # nothing in flight: returns at once
+
+    asyncio.run(scenario())
