@@ -171,9 +171,7 @@ def customer_record(engine: Any, customer_id: str) -> dict | None:
 def _observe(metrics: WorkerMetrics, driver: PartitionDriver, fetches: list[Fetched]) -> None:
     done = time.monotonic()
     for fetched in fetches:
-        waited = max(done - fetched.arrived, 0.0)
-        for _ in fetched.records:
-            metrics.latency.observe(waited)
+        metrics.latency.observe(max(done - fetched.arrived, 0.0), len(fetched.records))
     engine = driver.engine
     watermarks = engine.watermarks()
     for partition in {fetched.records[0].partition for fetched in fetches} & driver.loaded:

@@ -13,11 +13,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
-from aiokafka.partitioner import DefaultPartitioner
-
 from agents.driver import Dead, Handled
 from agents.record_batches import BatchProducer, send_in_batches
 from stream.changes import CONTENT_TYPE
+from stream.partitioner import partition_of_key
 
 HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
@@ -44,7 +43,6 @@ class KafkaOutputs:
         self.changes_topic = changes_topic
         self.dlq = dlq
         self.producer = producer  # the running aiokafka producer (asked each time: it exists only once started)
-        self.partitioner = DefaultPartitioner()
 
     async def publish(self, handled: Handled) -> None:
         """Send a batch's dead letters and tag changes and wait until Kafka has them all: only
@@ -63,12 +61,15 @@ class KafkaOutputs:
         if not changes:
             return []
         producer, topic = self.producer(), self.changes_topic
-        partitions = sorted(await producer.partitions_for(topic))
+        partitions = len(await producer.partitions_for(topic))
         return await send_in_batches(producer, topic, self._with_partitions(changes, partitions), HEADERS)
 
-    def _with_partitions(self, changes: list[tuple[bytes, bytes]], partitions: list[int]) -> Iterator[tuple[int, bytes, bytes]]:
+    @staticmethod
+    def _with_partitions(changes: list[tuple[bytes, bytes]], partitions: int) -> Iterator[tuple[int, bytes, bytes]]:
+        """Each change in its customer's partition (Kafka's default partitioner, as the
+        producer's own `send` would place it)."""
         customer, partition = b"", 0
         for key, value in changes:
             if key != customer:  # a customer's changes come together
-                customer, partition = key, self.partitioner(key, partitions, partitions)
+                customer, partition = key, partition_of_key(key, partitions)
             yield partition, key, value

@@ -7,10 +7,13 @@ producer metrics are exported beside these as `tagstream_faust_*`.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily
 
 if TYPE_CHECKING:
     from agents.driver import Handled
@@ -31,9 +34,9 @@ class WorkerMetrics:
         self.changes = Counter("tagstream_tag_changes", "Tag changes emitted", ["family", "from_value", "to_value"], registry=r)
         self.watermark = Gauge("tagstream_watermark_seconds", "Event-time watermark per partition (epoch seconds)", ["partition"], registry=r)
         self.lag = Gauge("tagstream_event_time_lag_seconds", "Wall clock minus the partition's watermark", ["partition"], registry=r)
-        self.latency = Histogram(
+        self.latency = ManyAtOnceHistogram(
             "tagstream_processing_latency_seconds", "From a record's arrival at the worker to its changes being handed to the producer",
-            buckets=LATENCY_BUCKETS, registry=r,
+            LATENCY_BUCKETS, r,
         )
         self.deadlines = Gauge("tagstream_deadline_index_size", "Customers waiting for a deadline or buffered event", registry=r)
         self.customers = Gauge("tagstream_customers_tracked", "Customers in this worker's active partitions", registry=r)
@@ -83,3 +86,28 @@ class LabelledChildren:
 
     def clear(self) -> None:
         self._children.clear()
+
+
+class ManyAtOnceHistogram:
+    """A histogram that takes `count` equal observations in one call. Every record of a fetch
+    waited the same time, and `Histogram.observe` once per record (a lock and a bucket search
+    each) was 5 % of a busy worker's event loop. Observed on the loop only; exported as a
+    Prometheus histogram like any other."""
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...], registry: CollectorRegistry) -> None:
+        self.name, self.documentation = name, documentation
+        self._bounds = [*buckets, float("inf")]
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+        registry.register(self)
+
+    def observe(self, value: float, count: int = 1) -> None:
+        self._counts[bisect_left(self._bounds, value)] += count
+        self._sum += value * count
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        cumulative, buckets = 0, []
+        for bound, count in zip(self._bounds, self._counts):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)), cumulative))
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=self._sum)
