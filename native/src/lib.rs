@@ -157,11 +157,28 @@ fn scalar(value: &Bound<'_, PyAny>) -> PyResult<jsonfmt::Scalar> {
     }
 }
 
+/// Kafka's default partitioner: murmur2 of the key as the Java client computes it (signed).
+#[pyfunction]
+fn murmur2(key: &[u8]) -> i32 {
+    partitioner::murmur2(key)
+}
+
+/// The partition a record keyed by `key` lands in (Kafka's default partitioner, a non-empty key).
+#[pyfunction]
+fn partition_of_key(key: &[u8], partitions: usize) -> PyResult<usize> {
+    if partitions == 0 {
+        return Err(PyValueError::new_err("a topic has at least one partition"));
+    }
+    Ok(partitioner::partition_of_key(key, partitions))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(change_events, m)?)?;
     m.add_function(wrap_pyfunction!(event_times, m)?)?;
+    m.add_function(wrap_pyfunction!(murmur2, m)?)?;
+    m.add_function(wrap_pyfunction!(partition_of_key, m)?)?;
     m.add_class::<py_engine::Engine>()?;
     m.add_function(wrap_pyfunction!(py_engine::stored_wake, m)?)?;
     m.add_class::<py_engine::ChangeBatch>()?;

@@ -1,4 +1,4 @@
-//! Kafka's default key partitioner (`stream/partitioner.py`): murmur2 as the Java client computes it.
+//! Kafka's default key partitioner (`stream/partitioner.py` in Python): murmur2 as the Java client computes it.
 
 const SEED: u32 = 0x9747_b28c;
 const M: u32 = 0x5bd1_e995;
