@@ -44,7 +44,7 @@ class Settings:
     web_port: int = _setting(6066, "Port of the web server")
     instance_id: str = _setting("auto", "The worker's static member name in the consumer group (Kafka `group.instance.id`): a worker restarted under the same name takes its partitions back at once instead of waiting out the dead process's session. `auto`: host name and web port; empty: dynamic membership (a stopped worker's partitions move at once, a restart rebalances)")
     commit_interval: float = _setting(0.5, "Seconds between offset commits")
-    batch_size: int = _setting(500, "Records the agent processes per batch (one delivery wait, one state write each)")
+    batch_size: int = _setting(1000, "Records the agent processes per batch (one delivery wait, one state write each)")
     batch_wait: float = _setting(0.05, "Seconds the agent waits to fill a batch (each record waits about half of it when traffic is light; 0.01 gives p99 < 40 ms at 100 events/s)")
     data_dir: str = _setting(str(ROOT / ".local" / "worker"), "Faust's data directory (the worker's state itself lives in the changelog topic)")
     log_level: str = _setting("info", "Log level of the worker")
