@@ -35,6 +35,8 @@ from agents.serving.views import register_views
 from config.settings import Settings
 from stream.rules.ruleset import RuleSet
 
+# How long a stopping worker waits for the batch it applied to reach Kafka before giving up on it.
+STOP_DELIVERY_S = 10.0
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
@@ -132,7 +134,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
                     intake.ack(repeats)
                     _observe(metrics, driver, fetches)
         finally:
-            await pipeline.flush()  # a stopping worker still delivers what it applied
+            await pipeline.close(STOP_DELIVERY_S)  # a stopping worker delivers what it applied, if Kafka lets it
 
     @app.task
     async def write_profiles() -> None:

@@ -141,3 +141,13 @@ class Pipeline:
         finally:
             if self._delivering.done():
                 self._delivering = None
+
+    async def close(self, timeout_s: float) -> None:
+        """The agent stops: the delivery in flight gets `timeout_s` to finish and is cancelled
+        after that (Kafka unreachable): its batch's offsets were not released, so it is read again."""
+        if self._delivering is None:
+            return
+        delivering, self._delivering = self._delivering, None
+        done, _ = await asyncio.wait({delivering}, timeout=timeout_s)
+        if not done:
+            delivering.cancel()

@@ -200,3 +200,16 @@ def test_a_pipeline_flush_returns_once_every_applied_batch_is_delivered():
         await pipeline.flush()  # nothing in flight: returns at once
 
     asyncio.run(scenario())
+
+
+def test_a_stopping_pipeline_gives_up_on_a_delivery_kafka_does_not_take_and_releases_nothing():
+    journal, released = Journal(), []
+    outputs = SlowOutputs(journal)  # never acknowledged
+    pipeline = Pipeline(checkpoint(journal, outputs, Log(journal), released))
+
+    async def scenario() -> None:
+        await pipeline.commit([order_record(3, 0)])
+        await pipeline.close(timeout_s=0.05)
+
+    asyncio.run(scenario())
+    assert journal.steps == ["publishing"] and released == [], "the batch is read again after the restart"
