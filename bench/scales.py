@@ -36,7 +36,7 @@ class Scale:
 
 SCALES = {
     "small": Scale("small", engine_customers=20_000, engine_days=180, engine_events=200_000,
-                   e2e_events=200_000, worker_budget_s=12, naive_budget_s=12, scaleout_events=50_000,
+                   e2e_events=200_000, worker_budget_s=12, naive_budget_s=12, scaleout_events=400_000,
                    latency_rate=2000, latency_seconds=20, latency_customers=1_000, latency_drain_s=5,
                    deadline_customers=100_000, deadline_small=10_000,
                    memory_customers=2_000, recovery_customers=50_000),
