@@ -99,6 +99,10 @@ def compile_condition(
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as error:
         raise ExpressionError(f"cannot parse {source!r}: {error.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"{_shortened(source)}: nested too deeply (at most {MAX_DEPTH} levels)") from None
+    if _depth(tree.body) > MAX_DEPTH:
+        raise ExpressionError(f"{_shortened(source)}: nested too deeply (at most {MAX_DEPTH} levels)")
     checker = _Checker(source, known, set(time_dependent))
     body = checker.rewrite(tree.body)
     function = ast.Expression(
@@ -111,6 +115,25 @@ def compile_condition(
     code = compile(function, f"<rule {source!r}>", "eval")
     evaluate = eval(code, {"__builtins__": {}, **_RUNTIME})  # noqa: S307 - AST checked above
     return CompiledCondition(source, evaluate, frozenset(checker.names), checker.steps)
+
+
+# Deeper conditions are refused at load time: checking, compiling and evaluating them recurses
+# once per level here and in the compiled core, and no business rule needs more than a few.
+MAX_DEPTH = 64
+
+
+def _depth(root: ast.AST) -> int:
+    """Levels of the tree, counted without recursion (the tree may be deep enough to overflow)."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _shortened(source: str, keep: int = 60) -> str:
+    return repr(source if len(source) <= keep else source[:keep] + "...")
 
 
 class _Checker:

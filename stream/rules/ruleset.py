@@ -6,6 +6,7 @@ e.g. `default.toml: families.lifecycle.cases[2].when: unknown metric 'dayz_since
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -188,13 +189,16 @@ class _Builder:
         bands = self.section("hour_bands") or {"night_owl": [22, 4], "morning": [5, 11], "daytime": [12, 17], "evening": [18, 21]}
         result = []
         for name, span in bands.items():
-            if not (isinstance(span, list) and len(span) == 2 and all(isinstance(h, int) and 0 <= h <= 23 for h in span)):
+            if not (isinstance(span, list) and len(span) == 2 and all(type(h) is int and 0 <= h <= 23 for h in span)):
                 raise self.fail(f"hour_bands.{name}", "must be [first_hour, last_hour] with hours 0..23 (UTC)")
             result.append((name, span[0], span[1]))
         return tuple(result)
 
     def families(self) -> tuple[Family, ...]:
         packs = self.section("packs")
+        for pack, enabled in packs.items():
+            if not isinstance(enabled, bool):
+                raise self.fail(f"packs.{pack}", f"must be true or false, got {enabled!r}")
         declared = self.section("families")
         if not declared:
             raise self.fail("families", "a rule pack needs at least one family")
@@ -204,7 +208,10 @@ class _Builder:
             if not isinstance(spec, dict):
                 raise self.fail(key, "must be a table")
             pack = spec.get("pack")
-            if pack is not None and not packs.get(pack, False):
+            if pack is not None and pack not in packs:
+                listed = ", ".join(sorted(packs)) or "none"
+                raise self.fail(f"{key}.pack", f"pack {pack!r} is not declared in [packs] (declared: {listed})")
+            if pack is not None and not packs[pack]:
                 continue
             families.append(self.family(key, name, spec))
         return tuple(families)
@@ -255,6 +262,10 @@ class _Builder:
     def tag_value(self, key: str, value: object) -> TagValue:
         if value is None or not isinstance(value, (str, bool, int, float)):
             raise self.fail(key, "must be a string, boolean or number")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(key, f"must be a finite number, got {value}")
+        if type(value) is int and not -(2**63) <= value < 2**63:
+            raise self.fail(key, f"the number {value} is out of range (whole numbers are 64-bit)")
         return value
 
     def grid(self, key: str, grid: object) -> tuple[tuple[str, ...], ...]:

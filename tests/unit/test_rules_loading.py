@@ -234,6 +234,20 @@ default = "active"
             "families.x.cases[0].when",
             "the number 99999999999999999999 is out of range",  # the core's numbers are 64-bit
         ),
+        ("[families.x]\ncases = [{ value = 'a', when = 'true' }]\ndefault = nan\n", "families.x.default",
+         "must be a finite number, got nan"),
+        ("[families.x]\ncases = [{ value = -inf, when = 'true' }]\ndefault = 'b'\n", "families.x.cases[0].value",
+         "must be a finite number, got -inf"),
+        ("[hour_bands]\nnight = [true, false]\n" + ONE_FAMILY, "hour_bands.night", "must be [first_hour, last_hour]"),
+        ("[packs]\nauto = true\n[families.x]\npack = 'car'\ncases = [{ value = 'a', when = 'true' }]\ndefault = 'b'\n",
+         "families.x.pack", "pack 'car' is not declared in [packs] (declared: auto)"),
+        ("[families.x]\npack = 'car'\ncases = [{ value = 'a', when = 'true' }]\ndefault = 'b'\n",
+         "families.x.pack", "pack 'car' is not declared in [packs] (declared: none)"),
+        ("[packs]\nauto = 'yes'\n" + ONE_FAMILY, "packs.auto", "must be true or false, got 'yes'"),
+        ("[families.x]\ncases = [{ value = 'a', when = '" + "not " * 2000 + "true' }]\ndefault = 'b'\n",
+         "families.x.cases[0].when", "nested too deeply (at most 64 levels)"),
+        ("[families.x]\ncases = [{ value = 'a', when = '" + " + ".join(["orders_total"] * 5000) + " > 1' }]\ndefault = 'b'\n",
+         "families.x.cases[0].when", "nested too deeply (at most 64 levels)"),
     ],
 )
 def test_invalid_pack_names_file_key_path_and_problem(tmp_path, text, key, problem):
