@@ -10,6 +10,9 @@ import argparse
 import importlib
 import sys
 
+from agents.commands.arguments import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, OneLineErrors, UsageError
+from stream.rules.ruleset import RuleError
+
 COMMANDS = {
     "worker": "worker", "demo": "demo", "topics": "topics", "backtest": "backtest", "whatif": "whatif",
     "report": "report", "generate": "generate", "replay": "replay", "tail": "tail", "lookup": "lookup",
@@ -18,12 +21,12 @@ COMMANDS = {
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="tagstream",
         description="Real-time customer tagging on event time: lifecycle, value tier, RFM, churn risk.",
         epilog="Run `tagstream COMMAND --help` for a command's options.",
     )
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, parser_class=OneLineErrors)
     for name, module in COMMANDS.items():
         if only is None or name == only:
             importlib.import_module(f"agents.commands.{module}").add_parser(subparsers)
@@ -31,16 +34,24 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status means the same for every command (agents/commands/arguments.py)."""
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    try:
+        args = build_parser(command).parse_args(argv)
+    except SystemExit as exit:  # --help (0) or a usage error (2, one line already printed)
+        return exit.code if isinstance(exit.code, int) else EXIT_USAGE
     try:
         return args.run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except (UsageError, RuleError, FileNotFoundError) as error:
+        print(f"tagstream {command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except (OSError, ValueError, RuntimeError) as error:
-        print(f"tagstream: {error}", file=sys.stderr)
-        return 1
+        print(f"tagstream {command}: {error}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 from agents.background_writer import BackgroundWriter
+from agents.commands.arguments import UsageError, add_max_rejected, as_of, positive_int, rejected_status
 from agents.log_order import ORDER_NOTE, LogOrder, add_order_options
 from config.settings import load_settings
-from stream.backtest import AsOf, Backtest, counting_rejections
+from stream.backtest import Backtest, counting_rejections
 from stream.logfile import LogLine, LogReader
 from schemas.events import Rejection
 from stream.rules.ruleset import load_rules
 from stream.timeorder import OutOfOrder
-from stream.timeutil import parse_instant
 
 HELP = "run the tagging engine offline over JSONL event logs (optionally .gz)"
 MAX_REPORTED = 20
@@ -32,33 +32,25 @@ says which equalities hold for a live worker.
     parser.add_argument("--rules", help="rule pack (TOML); default: config/rules/default.toml")
     parser.add_argument(
         "--as-of",
+        type=as_of,
         default="end",
         help="where time stops after the last event: `end` (default: the newest event's time), "
         "`watermark` (exactly where a worker on the event clock that read the same events would stand), or an RFC 3339 instant",
     )
     parser.add_argument("--changes-out", required=True, help="write tag-change CloudEvents here, one JSON per line")
     parser.add_argument("--snapshot-out", help="write one JSON object per customer here (final state and tags)")
-    parser.add_argument("--partitions", type=int, help="partition count to simulate (default: the worker's, 8)")
+    parser.add_argument("--partitions", type=positive_int, help="partition count to simulate (default: the worker's, 8)")
+    add_max_rejected(parser)
     add_order_options(parser)
     parser.set_defaults(run=run)
 
 
-def parse_as_of(text: str) -> AsOf:
-    if text in ("end", "watermark"):
-        return text
-    try:
-        return parse_instant(text)
-    except ValueError as error:
-        raise SystemExit(f"tagstream backtest: --as-of: {error}") from None
-
-
 def run(args: argparse.Namespace) -> int:
-    as_of = parse_as_of(args.as_of)
+    as_of = args.as_of
     try:
         order = LogOrder.from_args(args)
     except ValueError as error:
-        print(f"tagstream backtest: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from None
     rules = load_rules(args.rules)
     partitions = args.partitions or load_settings().partitions
     reader = LogReader(args.logs)
@@ -79,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
             ordered.progress.finish(totals.lines, extra=f"events {totals.events:,}")
     except OutOfOrder as error:
         Path(args.changes_out).unlink(missing_ok=True)  # half a history must not pass for a result
-        print(f"tagstream backtest: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from None
     if args.snapshot_out:
         with open(args.snapshot_out, "wb") as snap:
             for record in backtest.snapshot_lines(as_of):
@@ -92,4 +83,4 @@ def run(args: argparse.Namespace) -> int:
         f"{totals.duplicates:,} duplicates, {totals.late:,} late -> {Path(args.changes_out)}",
         file=sys.stderr,
     )
-    return 0
+    return rejected_status(totals.rejected, args.max_rejected, "backtest")

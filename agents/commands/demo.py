@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 from kafka import KafkaConsumer
 
+from agents.commands.arguments import port, positive_float
 from agents.commands.tail import describe_group, same_moment
 from agents.topics import delete_topics, ensure_topics
 from config.settings import ROOT, Settings, load_settings
@@ -30,9 +31,9 @@ SAMPLE = ROOT / "demo" / "sample-events.jsonl.gz"
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help=HELP, description=HELP + ".")
     parser.add_argument("--log", default=str(SAMPLE), help=f"event log to feed (default {SAMPLE.relative_to(ROOT)})")
-    parser.add_argument("--rate", type=float, default=400, help="events per second fed to the worker (default 400)")
-    parser.add_argument("--seconds", type=float, help="stop by itself after this many seconds")
-    parser.add_argument("--web-port", type=int, default=6066, help="worker web port: /metrics (default 6066)")
+    parser.add_argument("--rate", type=positive_float, default=400, help="events per second fed to the worker (default 400)")
+    parser.add_argument("--seconds", type=positive_float, help="stop by itself after this many seconds")
+    parser.add_argument("--web-port", type=port, default=6066, help="worker web port: /metrics (default 6066)")
     parser.set_defaults(run=run)
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
+from agents.commands.arguments import positive_int
 from stream.synthetic import PROFILES, generate_events
 
 HELP = "write a deterministic synthetic event log (JSONL, .gz if the name ends so)"
@@ -20,8 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 realistic archetypes (loyal high spenders, occasional and one-time buyers, slow churners,
 reactivated customers, email-only prospects, bargain hunters, night owls) with seasonality and a
 weekly rhythm. The same arguments always give the same bytes.""")
-    parser.add_argument("--customers", type=int, default=1000, help="number of customers (default 1000)")
-    parser.add_argument("--days", type=int, default=365, help="days of history (default 365)")
+    parser.add_argument("--customers", type=positive_int, default=1000, help="number of customers (default 1000)")
+    parser.add_argument("--days", type=positive_int, default=365, help="days of history (default 365)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--profile", choices=PROFILES, default="ecommerce", help="business profile (default ecommerce)")
     parser.add_argument("--start", default="2025-01-01T00:00:00Z", help="first day, RFC 3339 (default 2025-01-01)")

@@ -29,6 +29,7 @@ import orjson
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from agents.commands.arguments import positive_float
 from agents.log_order import ORDER_NOTE, LogOrder, add_order_options
 from config.settings import Settings, load_settings
 from schemas.events import Rejection, decode_event
@@ -46,8 +47,8 @@ Resume points count events in that order: `--skip N` after a failure, or `--chec
     parser.add_argument("logs", nargs="+", metavar="LOG", help="canonical JSONL event log(s), optionally .gz")
     parser.add_argument("--broker", dest="kafka_broker", help="Kafka bootstrap server, host:port")
     pace = parser.add_mutually_exclusive_group()
-    pace.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
-    pace.add_argument("--speedup", type=float, help="replay at X times the pace of the events' (sorted) timestamps")
+    pace.add_argument("--rate", type=positive_float, help="events per second (default: as fast as possible)")
+    pace.add_argument("--speedup", type=positive_float, help="replay at X times the pace of the events' (sorted) timestamps")
     parser.add_argument("--skip", type=count, metavar="N",
                         help="do not send the first N events in time order: the ones a failed run confirmed (resume)")
     parser.add_argument("--limit", type=count, help="send at most this many events")

@@ -14,6 +14,7 @@ import orjson
 from redis import Redis
 from redis.exceptions import RedisError
 
+from agents.commands.arguments import EXIT_FAILED, UsageError
 from agents.report import render_report
 from agents.serving.profiles import CUSTOMER, record_from_hash
 from config.settings import load_settings
@@ -22,7 +23,7 @@ HELP = "render a customer snapshot (from `backtest --snapshot-out`) as one self-
 
 
 class SnapshotError(Exception):
-    """A problem with the snapshot file: reported in one line, exit 1."""
+    """The snapshot file is not one (missing, not JSON, not snapshot records): one line, exit 2."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -46,16 +47,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         snapshot = Path(args.snapshot)
         if not snapshot.is_file():
-            print(f"tagstream report: no such snapshot file: {snapshot}", file=sys.stderr)
-            return 1
+            raise UsageError(f"no such snapshot file: {snapshot}")
         records, source = read_snapshot(snapshot), str(args.snapshot)
     counted = _Counted(records)
     generated_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     try:
         page = render_report(counted, generated_at=generated_at, source=source)
-    except (SnapshotError, OSError, EOFError, RedisError) as error:
+    except SnapshotError as error:
+        raise UsageError(str(error)) from None
+    except (OSError, EOFError, RedisError) as error:
         print(f"tagstream report: {error}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     if args.out == "-":
         sys.stdout.write(page)
     else:
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             Path(args.out).write_text(page, encoding="utf-8")
         except OSError as error:
             print(f"tagstream report: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
     if counted.count == 0:
         print(f"tagstream report: warning: {snapshot} has no customers", file=sys.stderr)
     print(f"report: {counted.count:,} customers -> {args.out}", file=sys.stderr)
@@ -93,9 +95,17 @@ def read_snapshot(path: Path) -> Iterator[dict]:
                     raise SnapshotError(f"{path}:{number}: not JSON: {error}") from None
                 if not isinstance(record, dict):
                     raise SnapshotError(f"{path}:{number}: expected a JSON object per line")
+                if "customer_id" not in record or "tags" not in record:
+                    raise SnapshotError(f"{path}:{number}: not a snapshot record (no customer_id and tags){_hint(record)}")
                 yield record
     except (gzip.BadGzipFile, EOFError) as error:
         raise SnapshotError(f"{path}: broken gzip file: {error}") from None
+
+
+def _hint(record: dict) -> str:
+    if "type" in record and "ts" in record:
+        return "; this is an event log: `tagstream backtest LOG --changes-out F --snapshot-out S` makes a snapshot of it"
+    return ""
 
 
 class _Counted:

@@ -8,6 +8,7 @@ import time
 import orjson
 from kafka import KafkaConsumer
 
+from agents.commands.arguments import positive_float, positive_int
 from config.settings import load_settings
 
 HELP = "follow the tag-change topic and print one line per change"
@@ -17,8 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("tail", help=HELP, description=HELP + ".")
     parser.add_argument("--broker", dest="kafka_broker", help="Kafka bootstrap server, host:port")
     parser.add_argument("--from-beginning", action="store_true", help="start at the oldest change, not the newest")
-    parser.add_argument("--max", type=int, help="stop after this many changes")
-    parser.add_argument("--idle-exit", type=float, help="stop after this many seconds without a change")
+    parser.add_argument("--max", type=positive_int, help="stop after this many changes")
+    parser.add_argument("--idle-exit", type=positive_float, help="stop after this many seconds without a change")
     parser.add_argument("--json", action="store_true", help="print the raw CloudEvent JSON")
     parser.set_defaults(run=run)
 

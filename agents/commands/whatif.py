@@ -7,6 +7,7 @@ import sys
 import textwrap
 from typing import TextIO
 
+from agents.commands.arguments import UsageError, add_max_rejected, as_of, non_negative_int, positive_int, rejected_status
 from agents.log_order import ORDER_NOTE, LogOrder, add_order_options
 from config.settings import load_settings
 from schemas.events import Rejection
@@ -14,16 +15,11 @@ from stream.backtest import AsOf, counting_rejections
 from stream.logfile import LogLine, LogReader
 from stream.rules.ruleset import RuleError, RuleSet, load_rules
 from stream.timeorder import OutOfOrder
-from stream.timeutil import parse_instant
 from stream.whatif import FamilyComparison, TransitionRow, WhatIf, WhatIfReport
 
 HELP = "compare two rule packs over the same event logs: distributions, transitions, differing customers"
 MAX_REPORTED = 20  # bad lines printed; all are counted
 TOP_TRANSITIONS = 8
-
-
-class InputError(Exception):
-    """A problem with what the user passed (rule file, log path, --as-of): one line, exit 2."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,22 +31,20 @@ worker, so the only difference between the sides is the rules.\n\n""" + ORDER_NO
     parser.add_argument("--rules-b", required=True, help="rule pack B, the candidate")
     parser.add_argument(
         "--as-of",
+        type=as_of,
         default="end",
         help="where time stops after the last event: `end` (default), `watermark` or an RFC 3339 instant",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the text report")
-    parser.add_argument("--sample", type=int, default=10, help="differing customer ids listed per family (default 10)")
-    parser.add_argument("--partitions", type=int, help="partition count to simulate (default: the worker's, 8)")
+    parser.add_argument("--sample", type=non_negative_int, default=10, help="differing customer ids listed per family (default 10)")
+    parser.add_argument("--partitions", type=positive_int, help="partition count to simulate (default: the worker's, 8)")
+    add_max_rejected(parser)
     add_order_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        as_of, rules_a, rules_b, reader, order = _inputs(args)
-    except InputError as error:
-        print(f"tagstream whatif: {error}", file=sys.stderr)
-        return 2
+    as_of, rules_a, rules_b, reader, order = _inputs(args)
     whatif = WhatIf(rules_a, rules_b, args.partitions or load_settings().partitions)
 
     def report_line(line: LogLine, rejection: Rejection) -> None:
@@ -64,34 +58,28 @@ def run(args: argparse.Namespace) -> int:
             report = whatif.report(as_of, args.sample)
             ordered.progress.finish(whatif.lines, extra=f"events {report.events:,}, {report.rejected:,} rejected lines")
     except OutOfOrder as error:
-        print(f"tagstream whatif: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from None
     if args.json:
         sys.stdout.buffer.write(report.to_json() + b"\n")
         sys.stdout.flush()
     else:
         write_text(report, sys.stdout)
-    return 0
+    return rejected_status(report.rejected, args.max_rejected, "whatif")
 
 
 def _inputs(args: argparse.Namespace) -> tuple[AsOf, RuleSet, RuleSet, LogReader, LogOrder]:
-    """Everything that can be wrong with the invocation is checked before any work starts."""
-    try:
-        as_of: AsOf = args.as_of if args.as_of in ("end", "watermark") else parse_instant(args.as_of)
-    except ValueError as error:
-        raise InputError(f"--as-of: {error}") from None
-    if args.sample < 0:
-        raise InputError("--sample must be 0 or more")
+    """Everything that can be wrong with the invocation is checked before any work starts
+    (options by argparse, then the order options, rule packs and logs)."""
     try:
         order = LogOrder.from_args(args)
     except ValueError as error:
-        raise InputError(str(error)) from None
+        raise UsageError(str(error)) from None
     try:
         rules_a, rules_b = load_rules(args.rules), load_rules(args.rules_b)
         reader = LogReader(args.logs)
     except (RuleError, OSError) as error:
-        raise InputError(str(error)) from None
-    return as_of, rules_a, rules_b, reader, order
+        raise UsageError(str(error)) from None
+    return args.as_of, rules_a, rules_b, reader, order
 
 
 # --- the text report ---------------------------------------------------------------------------

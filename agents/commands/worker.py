@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from agents.commands.arguments import port
 from agents.topics import ensure_topics
 from config.settings import load_settings
 from stream.rules.ruleset import RuleError, load_rules
@@ -24,7 +25,7 @@ Every option also has a TAGSTREAM_* environment variable (see README, Configurat
                         "dead-lettered as future_ts. Raise it to replay future-dated synthetic history")
     parser.add_argument("--broker", dest="kafka_broker", help="Kafka bootstrap server, host:port")
     parser.add_argument("--app-id", dest="app_id", help="Faust app id (consumer group, internal topic prefix)")
-    parser.add_argument("--web-port", dest="web_port", type=int, help="web server port (default 6066)")
+    parser.add_argument("--web-port", dest="web_port", type=port, help="web server port (default 6066)")
     parser.add_argument("--data-dir", dest="data_dir", help="worker state directory")
     parser.add_argument("--loglevel", dest="log_level", help="log level (default info)")
     parser.set_defaults(run=run)

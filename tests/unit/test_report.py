@@ -175,12 +175,22 @@ def test_report_command_writes_the_page(tmp_path, compress, capsys):
 
 def test_report_command_missing_or_broken_snapshot_is_one_clear_line(tmp_path, capsys):
     out = tmp_path / "report.html"
-    assert main(["report", "--snapshot", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 1
+    assert main(["report", "--snapshot", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "no such snapshot file" in err and "Traceback" not in err
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(orjson.dumps(RECORDS[0]) + b"\n{not json\n")
-    assert main(["report", "--snapshot", str(bad), "--out", str(out)]) == 1
+    assert main(["report", "--snapshot", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:2: not JSON" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_report_given_an_event_log_instead_of_a_snapshot_says_so_and_writes_nothing(tmp_path, capsys):
+    log = tmp_path / "events.jsonl"
+    log.write_bytes(b'{"event_id": "e1", "type": "order", "customer_id": "c1", "ts": "2024-01-01T00:00:00Z", "amount": 5}\n')
+    out = tmp_path / "report.html"
+    assert main(["report", "--snapshot", str(log), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{log}:1: not a snapshot record" in err and "this is an event log" in err
     assert not out.exists()
