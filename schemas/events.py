@@ -26,6 +26,9 @@ EVENT_TYPES: Final = (ORDER, EMAIL_OPEN, CLICK, VISIT)
 # 64 KiB is far above any real event (~300 bytes) and keeps a hostile 1 MB payload out of state.
 MAX_EVENT_BYTES: Final = 64 * 1024
 MAX_ID_CHARS: Final = 128
+# A channel or item category is kept in the customer's state and published as a tag value: bounded
+# so that a producer's giant strings cannot bloat every state they reach.
+MAX_LABEL_CHARS: Final = 64
 MAX_AMOUNT: Final = 1e9
 # History from any year since 1970 is welcome (retail exports from the 1990s are real), but a number
 # below 10^11 is not taken as milliseconds: as milliseconds it would fall before 1973-03-03, as epoch
@@ -117,8 +120,8 @@ def _decode(raw: bytes, key: bytes | None) -> Event:
         ts,
         amount_cents=_amount_cents(doc.get("amount")),
         coupon=bool(_optional_str(doc, "coupon")),
-        channel=_optional_str(doc, "channel"),
-        categories=_categories(doc.get("items")),
+        channel=_label("channel", _optional_str(doc, "channel")),
+        categories=tuple(_label("items[].category", category) for category in _categories(doc.get("items"))),
     )
 
 
@@ -176,6 +179,12 @@ def _optional_str(doc: dict, field: str) -> str | None:
     if value is None or isinstance(value, str):
         return value or None
     raise _Invalid("bad_type", f"{field!r} must be a string, got {type(value).__name__}")
+
+
+def _label(field: str, value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_LABEL_CHARS:
+        raise _Invalid("bad_value", f"{field!r} must be at most {MAX_LABEL_CHARS} characters, got {len(value)} ({value[:32]!r}...)")
+    return value
 
 
 def _amount_cents(value: object) -> int:

@@ -12,6 +12,10 @@ mod fast;
 pub const EVENT_TYPES: [&str; 4] = ["order", "email_open", "click", "visit"];
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 pub const MAX_ID_CHARS: usize = 128;
+/// A channel or item category: kept in the customer's state (as a `top` counter key) and
+/// published as a tag value, so a producer's 2,000-character strings would bloat every state
+/// they reach (133 KB for one customer before this bound).
+pub const MAX_LABEL_CHARS: usize = 64;
 pub const MAX_AMOUNT: f64 = 1e9;
 pub const EARLIEST_MS: i128 = 0;
 pub const SMALLEST_EPOCH_MS: i128 = 100_000_000_000;
@@ -159,7 +163,9 @@ fn decode_text(text: &str, key: Option<&[u8]>) -> Result<Event, Rejection> {
     if kind == "order" {
         event.amount_cents = amount_cents(field(&doc, "amount"))?;
         event.coupon = optional_str(&doc, "coupon")?.is_some();
-        event.channel = optional_str(&doc, "channel")?.map(str::to_owned);
+        event.channel = optional_str(&doc, "channel")?
+            .map(|channel| label("channel", channel))
+            .transpose()?;
         event.categories = categories(field(&doc, "items"))?;
     }
     Ok(event)
@@ -444,7 +450,31 @@ fn categories(items: Option<&Value>) -> Result<Vec<String>, Rejection> {
             add_category(&mut found, category);
         }
     }
-    Ok(found.into_iter().map(str::to_owned).collect())
+    found
+        .into_iter()
+        .map(|category| label("items[].category", category))
+        .collect()
+}
+
+/// Whether a channel or category is within `MAX_LABEL_CHARS` characters.
+fn is_label(text: &str) -> bool {
+    text.len() <= MAX_LABEL_CHARS || text.chars().nth(MAX_LABEL_CHARS).is_none()
+}
+
+/// A channel or category, refused beyond `MAX_LABEL_CHARS` characters.
+fn label(name: &str, text: &str) -> Result<String, Rejection> {
+    if !is_label(text) {
+        let start: String = text.chars().take(32).collect();
+        return Err(reject(
+            "bad_value",
+            format!(
+                "'{name}' must be at most {MAX_LABEL_CHARS} characters, got {} ({}...)",
+                text.chars().count(),
+                str_repr(&start)
+            ),
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 /// One item's string `category`: kept when it is not empty and not already found.

@@ -195,9 +195,22 @@ def test_a_batch_is_decoded_record_by_record(batch):
     b'{"type":"visit\\u0000it\'s","customer_id":"c","event_id":"e","ts":100000000000}',
     b'{"type":"order","customer_id":"c","event_id":"e","ts":100000000000,"amount":0.125,"items":[{"category":"a"},'
     b'{"category":"b"},{"category":"a"},{"category":""},"x",{"category":1}],"coupon":"","channel":""}',
+    # channel and category length bounds (MAX_LABEL_CHARS = 64 characters, not bytes)
+    b'{"type":"order","customer_id":"c","event_id":"e","ts":100000000000,"amount":1,"channel":"' + "é".encode() * 64 + b'"}',
+    b'{"type":"order","customer_id":"c","event_id":"e","ts":100000000000,"amount":1,"channel":"' + "é".encode() * 65 + b'"}',
+    b'{"type":"order","customer_id":"c","event_id":"e","ts":100000000000,"amount":1,"channel":"' + b"x'" * 1000 + b'"}',
+    b'{"type":"order","customer_id":"c","event_id":"e","ts":100000000000,"amount":1,"items":[{"category":"a"},'
+    b'{"category":"' + b"y" * 65 + b'"}]}',
 ])
 def test_edge_documents(raw):
     assert_same(raw)
+
+
+def test_a_channel_or_category_beyond_the_label_bound_is_rejected_with_what_and_how_long():
+    raw = b'{"type":"order","customer_id":"c","event_id":"e","ts":100000000000,"amount":1,"channel":"' + b"w" * 2000 + b'"}'
+    reason, message = native_outcome(raw, None, None)
+    assert reason == "bad_value"
+    assert message.startswith("'channel' must be at most 64 characters, got 2000 ('wwww") and len(message) < 150
 
 
 def test_record_key_must_be_the_customer_id():

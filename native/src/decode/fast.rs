@@ -20,7 +20,8 @@
 //! (`checked_text`), and `latest_ms` after both (`decode_event`).
 
 use super::{
-    add_category, amount_cents, event_kind, is_identifier, key_matches, timestamp_millis, timestamp_text, Event,
+    add_category, amount_cents, event_kind, is_identifier, is_label, key_matches, timestamp_millis, timestamp_text,
+    Event,
 };
 use serde_json::{Number, Value};
 
@@ -82,10 +83,16 @@ pub(super) fn decode(text: &str, key: Option<&[u8]>) -> Option<Event> {
         };
         event.amount_cents = amount_cents(Some(&Value::Number(number))).ok()?;
         event.coupon = optional_str(fields.coupon)?.is_some();
-        event.channel = optional_str(fields.channel)?.map(str::to_owned);
+        let channel = optional_str(fields.channel)?;
+        if !channel.is_none_or(is_label) {
+            return None;
+        }
+        event.channel = channel.map(str::to_owned);
         event.categories = match fields.items {
             None | Some(Val::Null) => Vec::new(),
-            Some(Val::Items(found)) => found.into_iter().map(str::to_owned).collect(),
+            Some(Val::Items(found)) if found.iter().all(|category| is_label(category)) => {
+                found.into_iter().map(str::to_owned).collect()
+            }
             Some(_) => return None,
         };
     }
