@@ -29,7 +29,7 @@ from agents.faust_compat.in_order import InOrder
 from agents.faust_compat.offsets import OffsetGuard, fetch_only_active
 from agents.faust_compat.sensor import install_prometheus_sensor
 from agents.kafka_outputs import KafkaOutputs
-from agents.metrics import WorkerMetrics
+from agents.metrics import WorkerMetrics, declared_tag_values
 from agents.serving.redis_sink import RedisSink
 from agents.serving.views import register_views
 from config.settings import Settings
@@ -79,7 +79,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     source = app.topic(*settings.input_topics, settings.topic_ticks, partitions=settings.partitions, allow_empty=True, **RAW)
     dlq = app.topic(settings.topic_dlq, partitions=settings.partitions, **RAW)
     ticks = app.topic(settings.topic_ticks, partitions=settings.partitions, **RAW)
-    metrics = WorkerMetrics()
+    metrics = WorkerMetrics(tag_values=declared_tag_values(rules))
     engine = worker_engine(rules, settings.partitions)
     producer = partial(running_producer, app)
     changelog = Changelog(settings.topic_changelog, settings.partitions, settings.kafka_broker, producer)

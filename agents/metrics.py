@@ -1,7 +1,8 @@
 """Prometheus metrics of the worker: `tagstream_` prefix, base units, bounded labels only.
 
 Never a customer id in a label: label values come from closed sets (event types, rejection
-reasons, partitions, family names and values from the rule pack). Faust's own consumer and
+reasons, partitions, family names and the values the rule pack declares; a value taken from event
+data, such as a channel, is counted as `(free text)`). Faust's own consumer and
 producer metrics are exported beside these as `tagstream_faust_*`.
 """
 
@@ -15,15 +16,43 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily
 
+from stream.rules.families import CaseFamily, GridFamily, TopFamily
+
 if TYPE_CHECKING:
     from agents.driver import Handled
+    from stream.rules.ruleset import RuleSet
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+# The label of a tag value outside its family's declared values (`top` families take theirs from
+# event data, e.g. the channel): one series for all of them instead of one per distinct string.
+FREE_TEXT = "(free text)"
+
+
+def declared_tag_values(rules: RuleSet) -> dict[str, frozenset[str]]:
+    """Per family, the values its rules can produce (as `str()` gives them, which is how the
+    change counter labels them), None included for a first assignment."""
+    bands = {name for name, _, _ in rules.hour_bands}
+    declared: dict[str, frozenset[str]] = {}
+    for family in rules.families:
+        if isinstance(family, CaseFamily):
+            values = {case.value for case in family.cases}
+        elif isinstance(family, GridFamily):
+            values = {name for row in family.grid for name in row}
+        elif isinstance(family, TopFamily) and family.counter == "hour_band":
+            values = set(bands)
+        else:
+            values = set()
+        declared[family.name] = frozenset(str(value) for value in {*values, family.default, None})
+    return declared
 
 
 @dataclass
 class WorkerMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # the change counter's label values per family (`declared_tag_values`); None: labels as they come
+    tag_values: dict[str, frozenset[str]] | None = None
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -65,7 +94,12 @@ class WorkerMetrics:
         if handled.late:
             self.late.inc(handled.late)
         for family, old, new, count in handled.transitions:
-            self._child(self.changes, family, old, new).inc(count)
+            self._child(self.changes, family, self._tag_label(family, old), self._tag_label(family, new)).inc(count)
+
+    def _tag_label(self, family: str, value: str) -> str:
+        if self.tag_values is None or value in self.tag_values.get(family, ()):
+            return value
+        return FREE_TEXT
 
 
 class LabelledChildren:

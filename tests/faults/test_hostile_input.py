@@ -22,6 +22,7 @@ SEED = 20250305
 BURSTS = 10
 PER_BURST = 100
 HUGE = 900 * 1024  # under the broker's ~1 MB message limit, far over the 64 KiB event limit
+HIGH_CARDINALITY = 3000  # orders of one customer with as many distinct channels
 
 
 def bad_records(rng: random.Random, customer: str, topics: dict[str, str], n: int) -> list[tuple[str, bytes | None, bytes | None, str]]:
@@ -49,6 +50,8 @@ def bad_records(rng: random.Random, customer: str, topics: dict[str, str], n: in
         lambda: (topics["visit"], key, orjson.dumps({"event_id": "x", "type": "visit", "customer_id": customer, "ts": 4102444800000}), "future_ts"),
         lambda: (topics["email_open"], key, orjson.dumps({"event_id": "x", "type": "click", "customer_id": customer, "ts": "2025-03-01T12:00:00Z"}), "wrong_topic"),
         lambda: (topics["click"], key, None, "not_json"),  # a tombstone
+        lambda: (topics["order"], key, order(channel="w" * 2000), "bad_value"),  # giant strings: bounded in the state
+        lambda: (topics["order"], key, order(items=[{"category": "c" * 2000}]), "bad_value"),
     ]
     burst = [rng.choice(makers)() for _ in range(n - 1)]
     # one ~900 KB payload per burst: too large for an event, small enough for the broker
@@ -56,6 +59,13 @@ def bad_records(rng: random.Random, customer: str, topics: dict[str, str], n: in
                                                       "ts": "2025-03-01T12:00:00Z", "page": "a" * HUGE}), "too_large"))
     rng.shuffle(burst)
     return burst
+
+
+def distinct_channels(customer: str, after_ts: int, n: int) -> list[bytes]:
+    """n valid orders of one customer, each with a channel never seen before: a high-cardinality
+    burst (the channel becomes a tag value and, unbounded, a metric label)."""
+    return [orjson.dumps({"event_id": f"hc-{i}", "type": "order", "customer_id": customer, "ts": after_ts + 1000 * i,
+                          "amount": 1.0, "channel": f"channel-{i:05d}-" + "x" * 40}) for i in range(n)]
 
 
 def hostile_stream(rng: random.Random, valid: list[bytes], topics: dict[str, str], lateness_ms: int):
@@ -90,6 +100,10 @@ def hostile_stream(rng: random.Random, valid: list[bytes], topics: dict[str, str
     for _, i in pending_dups:
         out.append((topics[events[i]["type"]], events[i]["customer_id"].encode(), valid[i], None))
         sent_valid.append(valid[i])
+    customer = events[-1]["customer_id"]
+    for line in distinct_channels(customer, max(ts) + 1000, HIGH_CARDINALITY):
+        out.append((topics["order"], customer.encode(), line, None))
+        sent_valid.append(line)
     return out, sent_valid, swapped
 
 
@@ -149,5 +163,8 @@ def test_hostile_records_are_dead_lettered_and_valid_ones_match_the_oracle(deplo
     assert metric_value(metrics, "tagstream_events_rejected_total") == len(bad)
     assert metric_value(metrics, "tagstream_events_duplicate_total") == duplicates_offline, "the same duplicates as offline"
     assert metric_value(metrics, "tagstream_events_late_total") == 0, "reordering stayed within the lateness bound"
+    change_series = [line for line in metrics.splitlines() if line.startswith("tagstream_tag_changes_total{")]
+    assert len(change_series) < 300 and len(metrics) < 512 * 1024, (len(change_series), len(metrics))
+    assert 'preferred_channel",from_value="(free text)",to_value="(free text)"' in metrics, "channels counted as one label"
     assert not result.missing and not result.extra, f"valid records give the oracle's changes: {result.summary()}"
     assert not result.differing and not result.wrong_key and result.duplicates == 0, result.summary()
