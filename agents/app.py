@@ -71,6 +71,13 @@ def faust_app(settings: Settings) -> faust.App:
         # (agents/record_batches.py); aiokafka's default of 16 KiB would split them into several,
         # each waiting for the one before it to be sent. Under the broker's 1 MiB limit on a batch.
         producer_max_batch_size=512 * 1024,
+        # Faust's own internal topics (the leader's assignor topic) as replicated as ours; the worker
+        # resolves 0 (auto) before the app is made (agents/commands/worker.py).
+        topic_replication_factor=settings.replication_factor or 1,
+        # Faust's /router and /table views expose the cluster's layout and table contents; the
+        # worker serves its own lookups (agents/serving/views.py).
+        web_router_enabled=settings.faust_web_endpoints,
+        web_tables_enabled=settings.faust_web_endpoints,
     )
 
 
@@ -160,7 +167,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
             guard.forget(partitions)
 
     register_views(app, app.topic(settings.topic_orders, **RAW), partial(customer_record, engine), lambda: redis_client,
-                   engine_idle=engine_thread.idle)
+                   engine_idle=engine_thread.idle, token=settings.api_token)
     return Worker(app, driver, metrics, redis)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import InvalidReplicationFactorError, KafkaError, TopicAlreadyExistsError
 
 from config.settings import Settings
 
@@ -26,6 +26,19 @@ def admin_client(settings: Settings, timeout_s: float = 60.0) -> KafkaAdminClien
             time.sleep(0.5)
 
 
+def replication_factor(settings: Settings, admin: KafkaAdminClient | None = None) -> int:
+    """The setting, or for 0 (auto) 3 on a cluster of 3 or more brokers and 1 on a smaller one
+    (a laptop's single broker)."""
+    if settings.replication_factor:
+        return settings.replication_factor
+    client = admin or admin_client(settings)
+    try:
+        return 3 if len(client.describe_cluster()["brokers"]) >= 3 else 1
+    finally:
+        if admin is None:
+            client.close()
+
+
 def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics; refuse to run against existing ones with a different partition count."""
     admin = admin_client(settings)
@@ -39,10 +52,14 @@ def ensure_topics(settings: Settings) -> list[str]:
             )
         missing = [t for t in settings.all_topics if t not in existing]
         if missing:
+            replicas = replication_factor(settings, admin)
             try:
-                admin.create_topics([NewTopic(t, settings.partitions, 1, topic_configs=_configs(settings, t)) for t in missing])
+                admin.create_topics([NewTopic(t, settings.partitions, replicas, topic_configs=_configs(settings, t)) for t in missing])
             except TopicAlreadyExistsError:
                 pass  # created concurrently by another `make up` or worker
+            except InvalidReplicationFactorError:
+                raise RuntimeError(f"cannot create topics with replication factor {replicas}: the cluster at "
+                                   f"{settings.kafka_broker} has fewer brokers (set TAGSTREAM_REPLICATION_FACTOR)") from None
         return missing
     finally:
         admin.close()

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from stream.timeutil import parse_duration
 
@@ -42,6 +43,9 @@ class Settings:
     max_future: str = _setting("5m", "How far an event's time may be ahead of the wall clock (a duration: 90s, 5m, 400d); later events are rejected as `future_ts` and move no watermark")
     web_bind: str = _setting("127.0.0.1", "Address of the web server (metrics, lookups)")
     web_port: int = _setting(6066, "Port of the web server")
+    api_token: str = _setting("", "Bearer token the HTTP lookups (`/customers`, `/audiences`) require (`Authorization: Bearer TOKEN`); empty: none (the web server binds to 127.0.0.1 by default). `/metrics` stays open for Prometheus")
+    faust_web_endpoints: bool = _setting(False, "Serve Faust's own `/router` and `/table` endpoints (off: they expose the cluster's layout and table contents, and tagstream uses neither)")
+    replication_factor: int = _setting(0, "Replication factor of the topics tagstream creates (inputs, ticks, changes, dead letters, changelog, Faust's own); 0 (auto): 3 when the cluster has 3 or more brokers, else 1")
     instance_id: str = _setting("auto", "The worker's static member name in the consumer group (Kafka `group.instance.id`): a worker restarted under the same name takes its partitions back at once instead of waiting out the dead process's session. `auto`: host name and web port; empty: dynamic membership (a stopped worker's partitions move at once, a restart rebalances)")
     commit_interval: float = _setting(0.5, "Seconds between offset commits")
     batch_size: int = _setting(1000, "Records the agent processes per batch (one delivery wait, one state write each)")
@@ -85,6 +89,16 @@ class Settings:
                 self.topic_ticks, self.topic_changes, self.topic_dlq, self.topic_changelog]
 
 
+def without_password(url: str) -> str:
+    """A URL as it may be printed or written into a report: any password replaced by `***`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 SETTINGS_DOC = {f.name: (f"TAGSTREAM_{f.name.upper()}", f.default, f.metadata["doc"]) for f in fields(Settings)}
 
 
@@ -101,7 +115,14 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     return settings
 
 
+_BOOLEAN = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def _convert(name: str, kind: type, raw: str) -> Any:
+    if kind is bool:
+        if raw.strip().lower() not in _BOOLEAN:
+            raise ValueError(f"TAGSTREAM_{name.upper()}={raw!r} is not true or false")
+        return _BOOLEAN[raw.strip().lower()]
     try:
         return kind(raw)
     except ValueError:
@@ -119,5 +140,7 @@ def _validate(settings: Settings) -> None:
         raise ValueError("source_idle_after must not be negative")
     if settings.partitions < 1:
         raise ValueError("partitions must be at least 1")
+    if settings.replication_factor < 0:
+        raise ValueError("replication_factor must be 0 (auto) or more")
     if len(set(settings.all_topics)) != len(settings.all_topics):
         raise ValueError(f"topic names must be distinct: {settings.all_topics}")

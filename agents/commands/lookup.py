@@ -10,7 +10,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from agents.serving.profiles import TAG, customer_key
-from config.settings import load_settings
+from config.settings import load_settings, without_password
 
 HELP = "print a customer's current tags and metrics from Redis"
 
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         fields = Redis.from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=3).hgetall(customer_key(args.customer_id))
     except RedisError as error:
-        print(f"tagstream lookup: Redis at {settings.redis_url}: {error}", file=sys.stderr)
+        print(f"tagstream lookup: Redis at {without_password(settings.redis_url)}: {error}", file=sys.stderr)
         return 1
     if not fields:
         print(f"tagstream lookup: unknown customer {args.customer_id!r}", file=sys.stderr)

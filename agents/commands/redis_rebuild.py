@@ -21,7 +21,7 @@ from agents.progress import Progress
 from agents.record_batches import BatchProducer
 from agents.serving.profiles import PREFIX
 from agents.serving.redis_sink import RedisSink
-from config.settings import Settings, load_settings
+from config.settings import Settings, load_settings, without_password
 from stream.native import Engine
 from stream.rules.plan_export import plan_json
 from stream.rules.ruleset import load_rules
@@ -89,7 +89,7 @@ async def rebuild(settings: Settings, rules_path: str | None) -> tuple[int, int]
     sink = RedisSink(client, engine.profile_builder, WorkerMetrics(), resync=customers.keys, lookup=customers.get)
     sink.offer(customers.items())
     if not await sink.drain():
-        raise RuntimeError(f"writing to Redis at {settings.redis_url} failed")
+        raise RuntimeError(f"writing to Redis at {without_password(settings.redis_url)} failed")
     await client.aclose()
     return len(customers), len(stale)
 

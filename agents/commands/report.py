@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from agents.commands.arguments import EXIT_FAILED, UsageError
 from agents.report import render_report
 from agents.serving.profiles import CUSTOMER, record_from_hash
-from config.settings import load_settings
+from config.settings import load_settings, without_password
 
 HELP = "render a customer snapshot (from `backtest --snapshot-out`) as one self-contained HTML page"
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.redis is not None:
         url = args.redis or load_settings().redis_url
         records: Iterator[dict] = read_redis(url)
-        snapshot, source = Path(url), url
+        snapshot, source = Path(without_password(url)), without_password(url)
     else:
         snapshot = Path(args.snapshot)
         if not snapshot.is_file():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from agents.commands.arguments import port
-from agents.topics import ensure_topics
+from agents.topics import ensure_topics, replication_factor
 from config.settings import load_settings
 from stream.rules.ruleset import RuleError, load_rules
 
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     created = ensure_topics(settings)
     if created:
         print(f"tagstream worker: created topics {', '.join(created)}", file=sys.stderr)
+    settings = replace(settings, replication_factor=replication_factor(settings))  # Faust's topics too
     from faust import Worker as FaustWorker  # imported late: `tagstream --help` stays fast
 
     from agents.app import create_app

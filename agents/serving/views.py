@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import hmac
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
@@ -17,14 +19,31 @@ from redis.exceptions import RedisError
 from agents.serving.profiles import audience_key
 
 MAX_PAGE = 1000
+Handler = Callable[..., Awaitable[Any]]
 
 
 def register_views(app: faust.App, routing_topic: faust.TopicT, record_of: Callable[[str], dict | None],
-                   redis: Callable[[], Redis], engine_idle: AbstractAsyncContextManager = nullcontext()) -> None:
+                   redis: Callable[[], Redis], engine_idle: AbstractAsyncContextManager = nullcontext(),
+                   token: str = "") -> None:
     """`record_of`: a customer's snapshot record from the engine's state, None if unknown; read
-    once `engine_idle` is entered (agents/engine_thread.py)."""
+    once `engine_idle` is entered (agents/engine_thread.py). With a `token`, every lookup needs
+    `Authorization: Bearer <token>` (a request routed to another worker carries its headers)."""
+
+    def guarded(handler: Handler) -> Handler:
+        """The token is checked first, before a lookup is routed or Redis is asked anything."""
+
+        @functools.wraps(handler)
+        async def check(web: Any, request: Any, **match: str) -> Any:
+            given = request.headers.get("Authorization", "").encode()
+            if token and not hmac.compare_digest(given, f"Bearer {token}".encode()):
+                return web.json({"error": "missing or wrong bearer token (Authorization: Bearer TOKEN)"}, status=401,
+                                headers={"WWW-Authenticate": 'Bearer realm="tagstream"'})
+            return await handler(web, request, **match)
+
+        return check
 
     @app.page("/customers/{customer_id}")
+    @guarded
     @app.topic_route(topic=routing_topic, match_info="customer_id")
     async def customer(web: Any, request: Any, customer_id: str) -> Any:
         async with engine_idle:
@@ -34,6 +53,7 @@ def register_views(app: faust.App, routing_topic: faust.TopicT, record_of: Calla
         return web.json(record)
 
     @app.page("/audiences/{family}/{value}")
+    @guarded
     async def audience(web: Any, request: Any, family: str, value: str) -> Any:
         try:
             cursor = int(request.query.get("cursor", 0))

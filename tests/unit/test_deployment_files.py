@@ -32,6 +32,21 @@ def test_compose_creates_every_default_topic():
         assert topic in script
 
 
+def test_compose_publishes_on_loopback_only_with_pinned_images_and_credentials_from_the_environment():
+    services = compose()["services"]
+    for name, service in services.items():
+        for published in service.get("ports", []):
+            assert str(published).startswith("127.0.0.1:"), f"{name} publishes {published} on every interface"
+        image = service.get("image", "")
+        if name != "worker":  # built from this repo
+            assert ":" in image and not image.endswith(":latest"), f"{name}: image {image!r} is not pinned"
+    grafana = services["grafana"]["environment"]
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    assert "${REDIS_PASSWORD:?" in " ".join(services["redis"]["command"])
+    assert "${REDIS_PASSWORD:?" in services["worker"]["environment"]["TAGSTREAM_REDIS_URL"]
+
+
 @pytest.mark.skipif(
     shutil.which("docker") is None
     or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
