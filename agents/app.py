@@ -28,6 +28,7 @@ from agents.faust_compat.consumer_state import committed_offset, highwater, runn
 from agents.faust_compat.in_order import InOrder
 from agents.faust_compat.offsets import OffsetGuard, fetch_only_active
 from agents.faust_compat.sensor import install_prometheus_sensor
+from agents.kafka_clients import client_options, faust_credentials
 from agents.kafka_outputs import KafkaOutputs
 from agents.metrics import WorkerMetrics, declared_tag_values
 from agents.serving.redis_sink import RedisSink
@@ -52,6 +53,7 @@ def faust_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_broker}",
+        broker_credentials=faust_credentials(settings),
         datadir=settings.data_dir,
         topic_partitions=settings.partitions,
         web_bind=settings.web_bind,
@@ -89,7 +91,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     metrics = WorkerMetrics(tag_values=declared_tag_values(rules))
     engine = worker_engine(rules, settings.partitions)
     producer = partial(running_producer, app)
-    changelog = Changelog(settings.topic_changelog, settings.partitions, settings.kafka_broker, producer)
+    changelog = Changelog(settings.topic_changelog, settings.partitions, client_options(settings), producer)
     writes = StateWrites(settings.partitions)
 
     redis_client = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
@@ -116,7 +118,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         max_future_ms=settings.max_future_ms,
     )
     guard = OffsetGuard(committed=partial(committed_offset, app))
-    in_order = InOrder(guard, settings.kafka_broker, list(settings.input_topics), settings.topic_ticks,
+    in_order = InOrder(guard, client_options(settings), list(settings.input_topics), settings.topic_ticks,
                        partial(highwater, app), driver.quiet_for, owned, metrics)
     install_prometheus_sensor(app, metrics.registry)
     intake = BatchIntake(app.consumer, source_topics, on_fetched=app.monitor.on_fetched)

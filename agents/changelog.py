@@ -33,6 +33,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -148,11 +149,11 @@ class Changelog:
     """The changelog topic: bulk writes through the worker's producer, bulk reads with a consumer
     of its own (no group: reading never moves anybody's offsets)."""
 
-    def __init__(self, topic: str, partitions: int, bootstrap: str, producer: Callable[[], BatchProducer],
+    def __init__(self, topic: str, partitions: int, connection: dict[str, Any], producer: Callable[[], BatchProducer],
                  ack_timeout_s: float = 30.0) -> None:
         self.topic = topic
         self.partitions = partitions
-        self.bootstrap = bootstrap
+        self.connection = connection  # Kafka client options (agents/kafka_clients.py)
         self.producer = producer  # the running aiokafka producer (asked each time: it exists only once started)
         self.ack_timeout_s = ack_timeout_s
 
@@ -170,7 +171,7 @@ class Changelog:
         end offset it had when the read began. A worker reads a partition only once the group
         assigned it, after the previous owner's last writes (its revocation waits for them)."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+            **self.connection, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=16 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
             # An offsets request waits behind the fetch in flight on the connection (its long
             # poll, 500 ms by default): half a second per partition when switching partitions.

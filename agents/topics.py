@@ -11,6 +11,7 @@ import time
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import InvalidReplicationFactorError, KafkaError, TopicAlreadyExistsError
 
+from agents.kafka_clients import client_options
 from config.settings import Settings
 
 
@@ -19,7 +20,7 @@ def admin_client(settings: Settings, timeout_s: float = 60.0) -> KafkaAdminClien
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return KafkaAdminClient(bootstrap_servers=settings.kafka_broker, client_id="tagstream-admin")
+            return KafkaAdminClient(**client_options(settings), client_id="tagstream-admin")
         except KafkaError as error:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kafka at {settings.kafka_broker} did not answer within {timeout_s:.0f}s: {error}") from None

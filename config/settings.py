@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 from stream.timeutil import parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def _setting(default: Any, doc: str) -> Any:
@@ -26,6 +28,11 @@ def _setting(default: Any, doc: str) -> Any:
 @dataclass(frozen=True)
 class Settings:
     kafka_broker: str = _setting("127.0.0.1:9092", "Kafka bootstrap server(s), host:port[,host:port]")
+    kafka_security_protocol: str = _setting("PLAINTEXT", "How every Kafka client connects: `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL` (managed Kafka services: `SASL_SSL`)")
+    kafka_sasl_mechanism: str = _setting("PLAIN", "SASL mechanism: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`")
+    kafka_sasl_username: str = _setting("", "SASL user name")
+    kafka_sasl_password: str = _setting("", "SASL password (never printed)")
+    kafka_ssl_cafile: str = _setting("", "CA certificate(s) (PEM) the broker's certificate is checked against; empty: the system's trusted CAs")
     redis_url: str = _setting("redis://127.0.0.1:6379/0", "Redis for the serving layer")
     app_id: str = _setting("tagstream", "Faust app id: consumer group and prefix of internal topics")
     partitions: int = _setting(8, "Partition count of every input topic, the tick topic and the state changelog")
@@ -140,6 +147,14 @@ def _validate(settings: Settings) -> None:
         raise ValueError("source_idle_after must not be negative")
     if settings.partitions < 1:
         raise ValueError("partitions must be at least 1")
+    if settings.kafka_security_protocol not in SECURITY_PROTOCOLS:
+        raise ValueError(f"kafka_security_protocol must be one of {', '.join(SECURITY_PROTOCOLS)}, not {settings.kafka_security_protocol!r}")
+    if settings.kafka_sasl_mechanism not in SASL_MECHANISMS:
+        raise ValueError(f"kafka_sasl_mechanism must be one of {', '.join(SASL_MECHANISMS)}, not {settings.kafka_sasl_mechanism!r}")
+    if settings.kafka_security_protocol.startswith("SASL") and not (settings.kafka_sasl_username and settings.kafka_sasl_password):
+        raise ValueError(f"{settings.kafka_security_protocol} needs TAGSTREAM_KAFKA_SASL_USERNAME and TAGSTREAM_KAFKA_SASL_PASSWORD")
+    if settings.kafka_ssl_cafile and not Path(settings.kafka_ssl_cafile).is_file():
+        raise ValueError(f"kafka_ssl_cafile: no such file: {settings.kafka_ssl_cafile}")
     if settings.replication_factor < 0:
         raise ValueError("replication_factor must be 0 (auto) or more")
     if len(set(settings.all_topics)) != len(settings.all_topics):

@@ -6,6 +6,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+# A second listener, SASL_SSL (PLAIN over TLS with a self-signed CA), so that the secured client
+# settings are tested against a real secured broker; its CA and credentials are in $KAFKA_DIR/tls.
+KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
+KAFKA_SASL_USER="tagstream"
+KAFKA_SASL_PASSWORD="local-sasl-secret"
 REDIS_PORT="${REDIS_PORT:-6379}"
 STATE="${TAGSTREAM_LOCAL_DIR:-$ROOT/.local}"
 LIBS="$STATE/kafka-libs"
@@ -51,17 +56,40 @@ ensure_redis_binary() {
   $sudo service redis-server stop >/dev/null 2>&1 || true
 }
 
+# A CA and a server certificate for 127.0.0.1/localhost, made once per broker directory.
+ensure_tls() {
+  local tls="$KAFKA_DIR/tls"
+  [ -f "$tls/server-keystore.pem" ] && return
+  command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tagstream local CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" >/dev/null 2>&1 || die "openssl could not make the CA"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" \
+    >/dev/null 2>&1 || die "openssl could not make the server key"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$tls/san.ext"
+  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$tls/san.ext" -out "$tls/server.pem" >/dev/null 2>&1 || die "openssl could not sign the server certificate"
+  openssl pkcs8 -topk8 -nocrypt -in "$tls/server.key" -out "$tls/server.pk8" || die "openssl pkcs8 failed"
+  cat "$tls/server.pk8" "$tls/server.pem" "$tls/ca.pem" > "$tls/server-keystore.pem"
+  printf 'username=%s\npassword=%s\n' "$KAFKA_SASL_USER" "$KAFKA_SASL_PASSWORD" > "$tls/credentials"
+}
+
 write_kafka_config() {
   mkdir -p "$KAFKA_DIR/data"
+  ensure_tls
   cat > "$KAFKA_DIR/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SASL_USER="$KAFKA_SASL_PASSWORD";
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$KAFKA_DIR/tls/server-keystore.pem
 log.dirs=$KAFKA_DIR/data
 auto.create.topics.enable=false
 num.partitions=8

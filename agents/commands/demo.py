@@ -21,6 +21,7 @@ from kafka import KafkaConsumer
 
 from agents.commands.arguments import port, positive_float
 from agents.commands.tail import describe_group, same_moment
+from agents.kafka_clients import client_options
 from agents.topics import delete_topics, ensure_topics
 from config.settings import ROOT, Settings, load_settings
 
@@ -95,7 +96,7 @@ def _wait_for_web(port: int, worker: subprocess.Popen, log: Path, timeout_s: flo
 
 
 def _show_changes(settings: Settings, seconds: float | None, processes: list[subprocess.Popen]) -> int:
-    consumer = KafkaConsumer(settings.topic_changes, bootstrap_servers=settings.kafka_broker,
+    consumer = KafkaConsumer(settings.topic_changes, **client_options(settings),
                              auto_offset_reset="earliest", isolation_level="read_committed", consumer_timeout_ms=500)
     started, shown, group = time.monotonic(), 0, []
     try:

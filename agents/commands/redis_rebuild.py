@@ -16,6 +16,7 @@ from kafka import KafkaConsumer
 from redis.asyncio import Redis
 
 from agents.changelog import Changelog
+from agents.kafka_clients import client_options
 from agents.metrics import WorkerMetrics
 from agents.progress import Progress
 from agents.record_batches import BatchProducer
@@ -40,10 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 async def read_changelog(settings: Settings) -> tuple[list[tuple[str, bytes]], list[bytes]]:
     """Every customer's latest stored state and every tag tables record, partition by partition."""
     topic = settings.topic_changelog
-    partitions = _partition_count(settings.kafka_broker, topic)
+    partitions = _partition_count(settings, topic)
     if not partitions:
         raise RuntimeError(f"no changelog topic {topic!r}: has a worker with app id {settings.app_id!r} ever run?")
-    changelog = Changelog(topic, partitions, settings.kafka_broker, producer=_no_producer)
+    changelog = Changelog(topic, partitions, client_options(settings), producer=_no_producer)
     customers: list[tuple[str, bytes]] = []
     tables: list[bytes] = []
     progress = Progress("redis-rebuild: reading changelog partitions", total=partitions)
@@ -59,9 +60,9 @@ def _no_producer() -> BatchProducer:
     raise RuntimeError("redis-rebuild only reads the changelog")
 
 
-def _partition_count(bootstrap: str, topic: str) -> int:
+def _partition_count(settings: Settings, topic: str) -> int:
     """0 if the topic does not exist."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(**client_options(settings))
     try:
         return len(consumer.partitions_for_topic(topic) or ())
     finally:

@@ -30,6 +30,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from agents.commands.arguments import positive_float
+from agents.kafka_clients import client_options
 from agents.log_order import ORDER_NOTE, LogOrder, add_order_options
 from config.settings import Settings, load_settings
 from schemas.events import Rejection, decode_event
@@ -225,7 +226,7 @@ def _confirm(producer: KafkaProducer | None, inflight: list) -> None:
 
 def _producer(settings: Settings) -> KafkaProducer:
     return KafkaProducer(
-        bootstrap_servers=settings.kafka_broker,
+        **client_options(settings),
         acks="all",
         enable_idempotence=True,  # retries after a broker hiccup do not duplicate records
         linger_ms=20,

@@ -9,6 +9,7 @@ import orjson
 from kafka import KafkaConsumer
 
 from agents.commands.arguments import positive_float, positive_int
+from agents.kafka_clients import client_options
 from config.settings import load_settings
 
 HELP = "follow the tag-change topic and print one line per change"
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings({"kafka_broker": args.kafka_broker})
     consumer = KafkaConsumer(
         settings.topic_changes,
-        bootstrap_servers=settings.kafka_broker,
+        **client_options(settings),
         auto_offset_reset="earliest" if args.from_beginning else "latest",
         enable_auto_commit=False,
         isolation_level="read_committed",

@@ -5,6 +5,7 @@ consumer of its own is simpler and safer than moving Faust's consumer position."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -18,10 +19,10 @@ class RawRecord:
     value: bytes | None
 
 
-async def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int,
+async def read_range(connection: dict[str, Any], topic: str, partition: int, start: int, end: int,
                      timeout_s: float = 30.0) -> list[RawRecord]:
     """Records with start <= offset < end, in order. Fewer if some are gone (retention)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+    consumer = AIOKafkaConsumer(**connection, enable_auto_commit=False, group_id=None,
                                 auto_offset_reset="earliest", isolation_level="read_uncommitted")
     await consumer.start()
     try:

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class InOrder:
     guard: OffsetGuard
-    bootstrap: str
+    connection: dict[str, Any]  # Kafka client options (agents/kafka_clients.py) for the hole reader
     input_topics: Sequence[str]
     tick_topic: str
     highwater: Callable[[str, int], "int | None"]
@@ -59,7 +59,7 @@ class InOrder:
                 repeats.append(m)
                 continue
             if verdict is Verdict.HOLE:
-                filled = await read_range(self.bootstrap, m.topic, m.partition, expected, m.offset)
+                filled = await read_range(self.connection, m.topic, m.partition, expected, m.offset)
                 self.metrics.offset_holes.inc()
                 logger.warning("%s[%d]: the consumer skipped offsets %d-%d; read %d of them from Kafka directly",
                                m.topic, m.partition, expected, m.offset - 1, len(filled))
@@ -76,7 +76,7 @@ class InOrder:
             expected, end = self.guard.next_offset(topic, partition), self.highwater(topic, partition)
             if expected is None or end is None or expected >= end or self.quiet_for(topic, partition) < STALL_AFTER_S:
                 continue
-            filled = await read_range(self.bootstrap, topic, partition, expected, min(end, expected + TAIL_READ_MAX))
+            filled = await read_range(self.connection, topic, partition, expected, min(end, expected + TAIL_READ_MAX))
             self.metrics.offset_holes.inc()
             logger.warning("%s[%d]: offsets %d-%d were not delivered for %.0fs; read %d of them from Kafka directly",
                            topic, partition, expected, end - 1, STALL_AFTER_S, len(filled))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from agents.faust_compat.hole_reader import read_range
+from agents.kafka_clients import client_options
 
 
 def test_a_range_of_one_partition_comes_back_whole_and_in_order(deployment):
@@ -16,7 +17,7 @@ def test_a_range_of_one_partition_comes_back_whole_and_in_order(deployment):
     producer.flush()
     producer.close()
 
-    records = asyncio.run(read_range(deployment.settings.kafka_broker, topic, 3, 5, 12))
+    records = asyncio.run(read_range(client_options(deployment.settings), topic, 3, 5, 12))
 
     assert [(r.offset, r.key, r.value) for r in records] == [(n, f"k{n}".encode(), f"v{n}".encode()) for n in range(5, 12)]
     assert {(r.topic, r.partition) for r in records} == {(topic, 3)}
@@ -30,6 +31,6 @@ def test_a_range_past_the_end_returns_what_there_is(deployment):
     producer.flush()
     producer.close()
 
-    records = asyncio.run(read_range(deployment.settings.kafka_broker, topic, 1, 1, 10, timeout_s=2))
+    records = asyncio.run(read_range(client_options(deployment.settings), topic, 1, 1, 10, timeout_s=2))
 
     assert [r.offset for r in records] == [1, 2]

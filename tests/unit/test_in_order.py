@@ -14,7 +14,7 @@ from agents.metrics import WorkerMetrics
 
 def intake(owned: set[int]) -> InOrder:
     guard = OffsetGuard(committed=lambda topic, partition: 0)
-    return InOrder(guard, "unused:9092", ["orders"], "ticks", highwater=lambda topic, partition: None,
+    return InOrder(guard, {"bootstrap_servers": "unused:9092"}, ["orders"], "ticks", highwater=lambda topic, partition: None,
                    quiet_for=lambda topic, partition: 0.0, owned=lambda: owned, metrics=WorkerMetrics())
 
 
