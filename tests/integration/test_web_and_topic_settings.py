@@ -33,8 +33,11 @@ def test_lookups_need_the_bearer_token_and_faust_views_are_off(deployment):
             assert status(base + path) == 401, f"{path} without a token"
             assert status(base + path, "wrong") == 401, f"{path} with a wrong token"
         deadline = time.monotonic() + 60
-        while (answer := status(base + "/customers/c1", "s3cret-token")) == 503 and time.monotonic() < deadline:
-            time.sleep(0.5)  # routed once the worker holds its partitions
+        # Routed once the worker holds its partitions: until then Faust answers 503, or 500 while
+        # its producer has no metadata for the routing topic yet (a startup race in Faust's
+        # topic_route, noted in the stop-25 note, left as it is).
+        while (answer := status(base + "/customers/c1", "s3cret-token")) in (500, 503) and time.monotonic() < deadline:
+            time.sleep(0.5)
         assert answer == 404, "authorized: an unknown customer"
         assert status(base + "/audiences/lifecycle/active", "s3cret-token") == 200
         assert status(base + "/metrics") == 200, "Prometheus scrapes without a token"
