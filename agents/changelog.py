@@ -70,16 +70,23 @@ class Staged:
     tables: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)  # partition -> (key, JSON)
     customers: dict[int, list[tuple[str, bytes]]] = field(default_factory=dict)
     watermarks: dict[int, bytes] = field(default_factory=dict)
+    erased: dict[int, list[str]] = field(default_factory=dict)  # partition -> customers erased on request
 
     def written_customers(self) -> list[tuple[str, bytes]]:
         return [entry for partition in sorted(self.customers) for entry in self.customers[partition]]
 
-    def records(self, partitions: int) -> Iterator[tuple[int, bytes, bytes]]:
+    def erased_customers(self) -> list[str]:
+        return [customer_id for partition in sorted(self.erased) for customer_id in self.erased[partition]]
+
+    def records(self, partitions: int) -> Iterator[tuple[int, bytes, bytes | None]]:
         """`(partition, key, value)` in the order they must be written: per partition, tag
-        tables, customers, then the watermark."""
-        for partition in sorted(self.tables.keys() | self.customers.keys() | self.watermarks.keys()):
+        tables, erasures (tombstones: compaction removes the customer), customers (one erased and
+        back in the same batch is written after its tombstone), then the watermark."""
+        for partition in sorted(self.tables.keys() | self.customers.keys() | self.watermarks.keys() | self.erased.keys()):
             if partition in self.tables:
                 yield (partition, *self.tables[partition])
+            for customer_id in self.erased.get(partition, ()):
+                yield partition, customer_id.encode(), None
             for customer_id, raw in self.customers.get(partition, ()):
                 yield partition, customer_id.encode(), raw
             if partition in self.watermarks:
@@ -109,6 +116,10 @@ class StateWrites:
             staged.watermarks[partition] = raw
         for partition in (staged.customers.keys() | staged.watermarks.keys()) & self._tables_due.keys():
             staged.tables[partition] = self._tables_due.pop(partition)
+
+    def stage_erased(self, partition: int, customer_id: str) -> None:
+        """A customer erased on request: its changelog key gets a tombstone."""
+        self._staged.erased.setdefault(partition, []).append(customer_id)
 
     def take(self) -> Staged:
         """Hand over the staged writes and start afresh: a failed write must neither leave stale

@@ -22,8 +22,10 @@ from typing import Any, Protocol
 import orjson
 
 from agents.changelog import StateWrites, StoredPartition
-from schemas.events import EVENT_TYPES  # the engine's order of event types too
+from schemas.events import EVENT_TYPES, MAX_ID_CHARS  # the engine's order of event types too
+from stream.changes import erasure_event
 from stream.native import ChangeBatch, Engine
+from stream.partitioner import partition_of_key
 from stream.rules.plan_export import plan_json
 from stream.rules.ruleset import RuleSet
 
@@ -74,6 +76,29 @@ class Handled:
     duplicates: int = 0
     late: int = 0
     transitions: list[tuple[str, str, str, int]] = field(default_factory=list)  # family, str(from), str(to), count
+    erased: list[str] = field(default_factory=list)  # customers erased on request
+
+
+def is_erase_request(record: Record) -> bool:
+    """A tombstone (no value) with a key on an input topic asks to erase the key's customer
+    (README, "Erasure"); one without a key stays a dead letter."""
+    return record.value is None and record.key is not None
+
+
+def _customer_id(key: bytes | None) -> str | None:
+    try:
+        text = (key or b"").decode()
+    except UnicodeDecodeError:
+        return None
+    return text if 0 < len(text) <= MAX_ID_CHARS and text.isprintable() else None
+
+
+@dataclass
+class Erasure:
+    """An erase request among a batch's engine calls."""
+
+    record: Record
+    customer_id: str
 
 
 @dataclass
@@ -90,10 +115,10 @@ class EngineBatch:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.handled = Handled()
-        self.runs: list[list[Record] | None] = []  # each call's input records (None: a clock tick)
+        self.runs: list[list[Record] | Erasure | None] = []  # each call's input records (None: a clock tick)
         self._calls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
 
-    def call(self, run: list[Record] | None, method: Callable[..., Any], *args: Any) -> None:
+    def call(self, run: list[Record] | Erasure | None, method: Callable[..., Any], *args: Any) -> None:
         self.runs.append(run)
         self._calls.append((method, args))
 
@@ -178,15 +203,19 @@ class PartitionDriver:
         run: list[Record] = []
         for record in records:
             if record.topic != self.tick_topic:
-                if record.offset > self.applied.get((record.topic, record.partition), -1):
-                    run.append(record)
-                    self.applied[(record.topic, record.partition)] = record.offset
-                else:
+                if record.offset <= self.applied.get((record.topic, record.partition), -1):
                     batch.handled.duplicates += 1  # applied before a restart: already in the stored state
-                continue
+                    continue
+                self.applied[(record.topic, record.partition)] = record.offset
+                if not is_erase_request(record):
+                    run.append(record)
+                    continue
             self._ingest(run, batch)
             run = []
-            self._tick(record, batch)
+            if record.topic == self.tick_topic:
+                self._tick(record, batch)
+            else:
+                self._erase(record, batch)
         self._ingest(run, batch)
         return batch
 
@@ -196,6 +225,12 @@ class PartitionDriver:
         for run, result in zip(batch.runs, results.outputs):
             if run is None:
                 self._collect(result, handled)
+                continue
+            if isinstance(run, Erasure):
+                handled.erased.append(run.customer_id)
+                handled.changes.append((run.record.key or b"", erasure_event(run.customer_id, run.record.topic,
+                                                                          run.record.partition, run.record.offset)))
+                self.writes.stage_erased(run.record.partition, run.customer_id)
                 continue
             changes, rejected, consumed, duplicates, late = result
             for index, reason, message in rejected:
@@ -223,6 +258,22 @@ class PartitionDriver:
         caught_up = [self.caught_up_bits(p) if p in present else 0 for p in range(self.writes.partitions)]
         records = [(r.partition, self.kind_of[r.topic], r.topic, r.key, r.value) for r in run]
         batch.call(run, self.engine.ingest_records, records, caught_up, wall_ms, self.max_future_ms, self.live_clock)
+
+    def _erase(self, record: Record, batch: EngineBatch) -> None:
+        """An erase request: the customer goes from the engine, its changelog key gets a
+        tombstone, and one `customer.erased` event is published (`settle`). A request that
+        cannot name a customer of this partition is dead-lettered."""
+        customer_id = _customer_id(record.key)
+        if customer_id is None:
+            batch.handled.dead.append(Dead(record.topic, record.partition, record.offset, record.key, record.value,
+                                           "bad_value", "an erase request (a record without a value) needs the "
+                                           f"customer id as its key: 1..{MAX_ID_CHARS} printable characters"))
+        elif partition_of_key(record.key or b"", self.writes.partitions) != record.partition:
+            batch.handled.dead.append(Dead(record.topic, record.partition, record.offset, record.key, record.value,
+                                           "wrong_partition", f"an erase request for {customer_id!r} on partition "
+                                           f"{record.partition}; Kafka's key partitioner puts it elsewhere"))
+        else:
+            batch.call(Erasure(record, customer_id), self.engine.erase_customer, record.partition, customer_id)
 
     def _tick(self, record: Record, batch: EngineBatch) -> None:
         try:

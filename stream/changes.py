@@ -23,6 +23,24 @@ SPEC_VERSION = "1.0"
 CHANGE_TYPE = "dev.tagstream.tag.changed.v1"
 SOURCE = "urn:tagstream:engine"
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+ERASED_TYPE = "dev.tagstream.customer.erased.v1"
+
+
+def erasure_event(customer_id: str, topic: str, partition: int, offset: int) -> bytes:
+    """The CloudEvent telling downstream systems that a customer was erased (on request) and
+    they should delete what they hold too. Its id is a hash of the request record, so a re-run
+    after a crash publishes the same bytes."""
+    request = {"topic": topic, "partition": partition, "offset": offset}
+    identity = orjson.dumps([customer_id, ERASED_TYPE, topic, partition, offset])
+    return orjson.dumps({
+        "specversion": SPEC_VERSION,
+        "id": hashlib.blake2b(identity, digest_size=16).hexdigest(),
+        "source": SOURCE,
+        "type": ERASED_TYPE,
+        "subject": f"customer/{customer_id}",
+        "datacontenttype": "application/json",
+        "data": {"customer_id": customer_id, "request": request},
+    }, option=orjson.OPT_SORT_KEYS)
 
 
 # Not frozen: a frozen dataclass's __init__ costs ~5x a plain one, and the engine makes two or three

@@ -774,6 +774,13 @@ impl Engine {
         })
     }
 
+    /// Forget one customer of a partition entirely (an erase request); false if it was not held.
+    /// Its pending write goes too: the caller writes the erasure (a changelog tombstone) instead.
+    fn erase_customer(&mut self, partition: usize, customer_id: &str) -> PyResult<bool> {
+        self.check_partition(partition)?;
+        Ok(self.partitions[partition].erase(customer_id))
+    }
+
     /// Forget a partition's customers and watermark (it was revoked).
     fn drop_partition(&mut self, partition: usize) -> PyResult<()> {
         self.check_partition(partition)?;

@@ -497,6 +497,39 @@ impl Partition {
         }
     }
 
+    /// Forget a customer entirely (an erase request): its state, buffered events, deadline and
+    /// pending write; false if it was not here. The last slot moves into the freed one, so the
+    /// slot numbers held elsewhere are renumbered and the deadline heap is rebuilt (erasures are
+    /// rare; this costs a pass over the partition's wake times).
+    pub fn erase(&mut self, customer_id: &str) -> bool {
+        let Some(slot) = self.index.remove(customer_id) else {
+            return false;
+        };
+        let last = (self.slots.len() - 1) as u32;
+        let renumber = |numbers: &mut Vec<u32>| {
+            numbers.retain(|number| *number != slot);
+            numbers
+                .iter_mut()
+                .filter(|number| **number == last)
+                .for_each(|number| *number = slot);
+        };
+        renumber(&mut self.dirty);
+        renumber(&mut self.buffered);
+        self.slots.swap_remove(slot as usize);
+        self.wake_of.swap_remove(slot as usize);
+        self.is_dirty.swap_remove(slot as usize);
+        if slot != last {
+            let moved = &self.slots[slot as usize].customer_id;
+            *self.index.get_mut(moved).expect("every slot is indexed") = slot;
+        }
+        self.wakes = (self.wake_of.iter().enumerate())
+            .filter_map(|(slot, wake)| wake.map(|wake| Reverse((wake, slot as u32))))
+            .collect::<Vec<_>>()
+            .into();
+        self.scheduled = self.wakes.len();
+        true
+    }
+
     /// After a restart: index every customer once from its stored state.
     pub fn rebuild_index(&mut self) {
         self.wakes.clear();
