@@ -53,6 +53,10 @@ class BackgroundSink(Protocol):
     def offer(self, customers: Iterable[tuple[str, bytes]]) -> None:
         """Customers (id, stored state bytes) whose state the batch wrote; must not block."""
 
+    def erase(self, customer_ids: Iterable[str]) -> None:
+        """Customers the batch erased on request (before anything `offer`ed with the same
+        batch: one erased and back again is offered after); must not block."""
+
     async def run(self) -> None:
         """Write what was offered, forever (a worker task)."""
 
@@ -109,8 +113,10 @@ class Checkpoint:
             await until_delivered(sink.name, lambda sink=sink: sink.publish(applied.handled), self.metrics.delivery_retries)
         await until_delivered("state", lambda: self.changelog.write(applied.staged), self.metrics.delivery_retries)
         self.release(applied.records)
-        written = applied.staged.written_customers()
+        erased, written = applied.staged.erased_customers(), applied.staged.written_customers()
         for background in self.background:
+            if erased:
+                background.erase(erased)
             background.offer(written)
 
 

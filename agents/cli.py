@@ -16,7 +16,7 @@ from stream.rules.ruleset import RuleError
 COMMANDS = {
     "worker": "worker", "demo": "demo", "topics": "topics", "backtest": "backtest", "whatif": "whatif",
     "report": "report", "generate": "generate", "replay": "replay", "tail": "tail", "lookup": "lookup",
-    "redis-rebuild": "redis_rebuild",
+    "redis-rebuild": "redis_rebuild", "erase": "erase",
 }
 
 

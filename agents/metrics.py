@@ -60,6 +60,7 @@ class WorkerMetrics:
         self.rejected = Counter("tagstream_events_rejected", "Records sent to the dead-letter topic", ["reason"], registry=r)
         self.duplicates = Counter("tagstream_events_duplicate", "Events ignored as duplicate event ids", registry=r)
         self.late = Counter("tagstream_events_late", "Events older than their partition's watermark", registry=r)
+        self.erased = Counter("tagstream_customers_erased", "Customers erased on request (README, Erasure)", registry=r)
         self.changes = Counter("tagstream_tag_changes", "Tag changes emitted", ["family", "from_value", "to_value"], registry=r)
         self.watermark = Gauge("tagstream_watermark_seconds", "Event-time watermark per partition (epoch seconds)", ["partition"], registry=r)
         self.lag = Gauge("tagstream_event_time_lag_seconds", "Wall clock minus the partition's watermark", ["partition"], registry=r)
@@ -93,6 +94,8 @@ class WorkerMetrics:
             self.duplicates.inc(handled.duplicates)
         if handled.late:
             self.late.inc(handled.late)
+        if handled.erased:
+            self.erased.inc(len(handled.erased))
         for family, old, new, count in handled.transitions:
             self._child(self.changes, family, self._tag_label(family, old), self._tag_label(family, new)).inc(count)
 

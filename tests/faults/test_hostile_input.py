@@ -1,6 +1,6 @@
 """Hostile input at volume: bursts of ~1k malformed records (not JSON, not UTF-8, wrong types,
 missing fields, negative/NaN/huge amounts, unknown types, key != customer_id, the wrong topic,
-tombstones, 900 KB payloads, timestamps in 1970 and 2100) interleaved with a valid generated log
+tombstones that name no customer, 900 KB payloads, timestamps in 1970 and 2100) interleaved with a valid generated log
 that also carries 10 % duplicate event ids and events reordered within the lateness bound. The
 worker never exits, every bad record lands in the dead-letter topic with its reason, and the valid
 ones produce exactly what backtest computes over the valid lines in the order they were sent."""
@@ -49,7 +49,7 @@ def bad_records(rng: random.Random, customer: str, topics: dict[str, str], n: in
         lambda: (topics["email_open"], key, orjson.dumps({"event_id": "x", "type": "email_open", "customer_id": customer, "ts": "2100-01-01T00:00:00Z"}), "future_ts"),
         lambda: (topics["visit"], key, orjson.dumps({"event_id": "x", "type": "visit", "customer_id": customer, "ts": 4102444800000}), "future_ts"),
         lambda: (topics["email_open"], key, orjson.dumps({"event_id": "x", "type": "click", "customer_id": customer, "ts": "2025-03-01T12:00:00Z"}), "wrong_topic"),
-        lambda: (topics["click"], key, None, "not_json"),  # a tombstone
+        lambda: (topics["click"], b"\x00not-an-id", None, "bad_value"),  # a tombstone: an erase request naming no customer
         lambda: (topics["order"], key, order(channel="w" * 2000), "bad_value"),  # giant strings: bounded in the state
         lambda: (topics["order"], key, order(items=[{"category": "c" * 2000}]), "bad_value"),
     ]
