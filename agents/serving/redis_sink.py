@@ -117,8 +117,10 @@ class RedisSink:
         while self._dirty:
             batch = [self._dirty.popitem() for _ in range(min(self.batch, len(self._dirty)))]
             if not await self._write(batch):
+                erased = set(self._erase)  # erased while the write was under way: not to be written again
                 for customer_id, pending in batch:
-                    self._dirty.setdefault(customer_id, pending)  # a newer one may have arrived
+                    if customer_id not in erased:
+                        self._dirty.setdefault(customer_id, pending)  # a newer one may have arrived
                 self.metrics.redis_pending.set(self.pending)
                 return False
             await asyncio.sleep(0)  # let the stream run between batches
