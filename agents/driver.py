@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import orjson
 
 from agents.changelog import StateWrites, StoredPartition
-from schemas.events import EVENT_TYPES, MAX_ID_CHARS  # the engine's order of event types too
+from schemas.events import EVENT_TYPES, MAX_ID_CHARS, is_identifier  # EVENT_TYPES: the engine's order of types too
 from stream.changes import erasure_event
 from stream.native import ChangeBatch, Engine
 from stream.partitioner import partition_of_key
@@ -85,12 +85,12 @@ def is_erase_request(record: Record) -> bool:
     return record.value is None and record.key is not None
 
 
-def _customer_id(key: bytes | None) -> str | None:
+def _customer_id(key: bytes) -> str | None:
     try:
-        text = (key or b"").decode()
+        text = key.decode()
     except UnicodeDecodeError:
         return None
-    return text if 0 < len(text) <= MAX_ID_CHARS and text.isprintable() else None
+    return text if is_identifier(text) else None
 
 
 @dataclass
@@ -193,8 +193,8 @@ class PartitionDriver:
 
     def prepare(self, records: Sequence[Record]) -> EngineBatch:
         """The batch as engine calls, with everything they read from the consumer and the
-        clock taken now, on the event loop: runs of input records split by the clock's ticks,
-        records applied before a restart left out (counted as duplicates)."""
+        clock taken now, on the event loop: runs of input records split by the clock's ticks
+        and by erase requests, records applied before a restart left out (counted as duplicates)."""
         now = self.now()
         for record in records:
             self.last_offset[(record.topic, record.partition)] = record.offset
@@ -228,8 +228,8 @@ class PartitionDriver:
                 continue
             if isinstance(run, Erasure):
                 handled.erased.append(run.customer_id)
-                handled.changes.append((run.record.key or b"", erasure_event(run.customer_id, run.record.topic,
-                                                                          run.record.partition, run.record.offset)))
+                handled.changes.append((run.customer_id.encode(), erasure_event(run.customer_id, run.record.topic,
+                                                                               run.record.partition, run.record.offset)))
                 self.writes.stage_erased(run.record.partition, run.customer_id)
                 continue
             changes, rejected, consumed, duplicates, late = result
@@ -263,12 +263,13 @@ class PartitionDriver:
         """An erase request: the customer goes from the engine, its changelog key gets a
         tombstone, and one `customer.erased` event is published (`settle`). A request that
         cannot name a customer of this partition is dead-lettered."""
-        customer_id = _customer_id(record.key)
+        key = record.key or b""  # an erase request has one (`is_erase_request`)
+        customer_id = _customer_id(key)
         if customer_id is None:
             batch.handled.dead.append(Dead(record.topic, record.partition, record.offset, record.key, record.value,
                                            "bad_value", "an erase request (a record without a value) needs the "
                                            f"customer id as its key: 1..{MAX_ID_CHARS} printable characters"))
-        elif partition_of_key(record.key or b"", self.writes.partitions) != record.partition:
+        elif partition_of_key(key, self.writes.partitions) != record.partition:
             batch.handled.dead.append(Dead(record.topic, record.partition, record.offset, record.key, record.value,
                                            "wrong_partition", f"an erase request for {customer_id!r} on partition "
                                            f"{record.partition}; Kafka's key partitioner puts it elsewhere"))

@@ -37,8 +37,8 @@ def client_options(settings: Settings) -> dict[str, Any]:
     `ssl_context`)."""
     options: dict[str, Any] = {"bootstrap_servers": settings.kafka_broker,
                                "security_protocol": settings.kafka_security_protocol, **_sasl(settings)}
-    if _uses_tls(settings):
-        options["ssl_context"] = ssl_context(settings)
+    if (context := ssl_context(settings)) is not None:
+        options["ssl_context"] = context
     return options
 
 

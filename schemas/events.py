@@ -167,9 +167,14 @@ def _required_str(doc: dict, field: str) -> str:
     return value
 
 
+def is_identifier(text: str) -> bool:
+    """A valid event or customer id: 1..MAX_ID_CHARS printable characters."""
+    return 0 < len(text) <= MAX_ID_CHARS and text.isprintable()
+
+
 def _identifier(doc: dict, field: str) -> str:
     value = _required_str(doc, field)
-    if not 0 < len(value) <= MAX_ID_CHARS or not value.isprintable():
+    if not is_identifier(value):
         raise _Invalid("bad_value", f"{field!r} must be 1..{MAX_ID_CHARS} printable characters")
     return value
 

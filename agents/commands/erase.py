@@ -10,7 +10,7 @@ from kafka import KafkaProducer
 from agents.commands.arguments import UsageError
 from agents.kafka_clients import client_options
 from config.settings import load_settings
-from schemas.events import MAX_ID_CHARS
+from schemas.events import MAX_ID_CHARS, is_identifier
 
 HELP = "erase customers: their state, Redis profile and audience memberships; downstream is told"
 
@@ -29,7 +29,7 @@ Events of the customer that arrive later start a new customer. README, "Erasure"
 
 def run(args: argparse.Namespace) -> int:
     for customer_id in args.customer_ids:
-        if not (0 < len(customer_id) <= MAX_ID_CHARS and customer_id.isprintable()):
+        if not is_identifier(customer_id):
             raise UsageError(f"{customer_id!r} is not a customer id (1..{MAX_ID_CHARS} printable characters)")
     settings = load_settings({"kafka_broker": args.kafka_broker})
     producer = KafkaProducer(**client_options(settings), acks="all", max_block_ms=30000)

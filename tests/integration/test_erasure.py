@@ -15,7 +15,7 @@ from agents.kafka_clients import client_options
 from agents.serving.profiles import CUSTOMER
 from stream.changes import ERASED_TYPE
 from tests.integration.harness import metric_value
-from tests.integration.test_redis_serving import actual_redis, http_json, prepare, wait_until_equal
+from tests.integration.test_redis_serving import actual_redis, http_json, serving, wait_until_equal
 
 
 def without(expected: tuple[dict, dict], customer_id: str) -> tuple[dict, dict]:
@@ -35,13 +35,7 @@ def stored_customers(deployment) -> set[str]:
 
 
 def test_an_erased_customer_is_gone_from_state_redis_and_a_rebuild_and_downstream_is_told(deployment, tmp_path):
-    log, expected = prepare(deployment, tmp_path, customers=80, days=150)
-    assert deployment.cli("replay", str(log)).returncode == 0
-    worker = deployment.start_worker("--clock", "event")
-    client = deployment.redis.client()
-    try:
-        assert wait_until_equal(client, expected) == expected
-        victim = sorted(expected[0])[0][len(CUSTOMER):]
+    with serving(deployment, tmp_path, customers=80, days=150) as (worker, client, expected, victim):
         base = f"http://127.0.0.1:{worker.port}"
         assert http_json(f"{base}/customers/{victim}")[0] == 200
         erased = deployment.cli("erase", victim)
@@ -57,8 +51,6 @@ def test_an_erased_customer_is_gone_from_state_redis_and_a_rebuild_and_downstrea
         assert [e["data"]["customer_id"] for e in told] == [victim], "one erased event, for that customer"
         assert metric_value(worker.metrics() or "", "tagstream_customers_erased_total") == 1
         assert worker.alive, worker.tail()
-    finally:
-        worker.stop()
     stored = stored_customers(deployment)
     assert victim not in stored and len(stored) == len(expected[0]) - 1, "the changelog holds a tombstone"
     client.flushall()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
 
@@ -109,14 +111,23 @@ def http_json(url: str) -> tuple[int, dict]:
         return error.code, orjson.loads(error.read())
 
 
-def test_lookups_and_a_full_rebuild_serve_the_same_profiles(deployment, tmp_path):
-    log, expected = prepare(deployment, tmp_path, customers=120, days=200)
+@contextmanager
+def serving(deployment, tmp_path, customers: int, days: int) -> Iterator[tuple]:
+    """A worker that has tagged a replayed generated log, with Redis holding exactly the backtest
+    snapshot: (worker, Redis client, expected Redis, the first customer's id). Stopped on exit."""
+    log, expected = prepare(deployment, tmp_path, customers=customers, days=days)
     assert deployment.cli("replay", str(log)).returncode == 0
     worker = deployment.start_worker("--clock", "event")
     client = deployment.redis.client()
     try:
         assert wait_until_equal(client, expected) == expected
-        customer_id = sorted(expected[0])[0][len(CUSTOMER):]
+        yield worker, client, expected, sorted(expected[0])[0][len(CUSTOMER):]
+    finally:
+        worker.stop()
+
+
+def test_lookups_and_a_full_rebuild_serve_the_same_profiles(deployment, tmp_path):
+    with serving(deployment, tmp_path, customers=120, days=200) as (worker, client, expected, customer_id):
         base = f"http://127.0.0.1:{worker.port}"
 
         status, body = http_json(f"{base}/customers/{customer_id}")
@@ -145,5 +156,3 @@ def test_lookups_and_a_full_rebuild_serve_the_same_profiles(deployment, tmp_path
         rebuilt = deployment.cli("redis-rebuild")
         assert rebuilt.returncode == 0, rebuilt.stderr
         assert actual_redis(client) == expected
-    finally:
-        worker.stop()
