@@ -4,7 +4,7 @@ batch's outputs are acknowledged and read back in bulk when the worker takes par
 The engine (`stream._native.Engine`) holds the live state of the partitions this worker owns;
 the changelog is its durable copy, read only when a partition is (re)loaded. Keys are the
 customer id as raw UTF-8 (the same bytes as the input records' keys), values the engine's state
-bytes (format 2, `native/src/engine/codec.rs`; format-1 JSON written by earlier versions is still
+bytes (format 3, `native/src/engine/codec.rs`; format-1 JSON written by earlier versions is still
 read). A partition's states go to the same partition of the changelog, so reading partition p
 back gives exactly the customers of input partition p.
 

@@ -596,7 +596,7 @@ impl Engine {
         Ok(metrics)
     }
 
-    /// Every customer's stored form (state format 2), sorted by customer id.
+    /// Every customer's stored form (state format 3), sorted by customer id.
     fn export_states<'py>(&self, py: Python<'py>) -> Vec<(String, Bound<'py, PyBytes>)> {
         self.everyone_sorted()
             .into_iter()
@@ -604,7 +604,7 @@ impl Engine {
             .collect()
     }
 
-    /// Replace customers' states with stored ones (format 2, or the JSON of format 1 that
+    /// Replace customers' states with stored ones (format 3 or 2, or the JSON of format 1 that
     /// earlier versions wrote: the upgrade path), then index every partition's wakes afresh,
     /// as a restarted worker does. Watermarks are left as they are.
     fn import_states(&mut self, states: Vec<(String, Vec<u8>)>) -> PyResult<()> {
@@ -619,7 +619,7 @@ impl Engine {
         Ok(())
     }
 
-    /// A customer's current state in its stored form (state format 2), None if not held here:
+    /// A customer's current state in its stored form (state format 3), None if not held here:
     /// what the worker's lookups and Redis re-syncs read, so it keeps no second copy of its state.
     fn stored_state<'py>(&self, py: Python<'py>, customer_id: &str) -> Option<Bound<'py, PyBytes>> {
         self.partitions[self.partition_of(customer_id)]

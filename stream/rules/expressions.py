@@ -8,6 +8,10 @@ access, arbitrary calls, unknown names) is rejected at load time with the offend
 Comparisons are None-safe (a customer who never ordered has no `days_since_last_order`, and every
 comparison with it is false) and division by zero yields None rather than an exception; arithmetic,
 unary minus and min/max/abs pass None through. Strings may only be compared with `==`/`!=`.
+
+`tag.<family>` reads another family's current value (`tag.value_tier == "high"`, `tag.vip and
+tag.churn_risk`): a tag is a string, bool or number, so it may only be compared with `==`/`!=` or
+used as true/false, never in arithmetic or an ordering where a string would have no meaning.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ _COMPARE = {ast.Lt: "_lt", ast.LtE: "_le", ast.Gt: "_gt", ast.GtE: "_ge", ast.Eq
 _MIRROR = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq}
 _ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 _FUNCTIONS = {"min", "max", "abs"}
+TAG_PREFIX = "tag"  # `tag.<family>` reads that family's current value
 _ARITY = {"min": (2, None), "max": (2, None), "abs": (1, 1)}  # (fewest, most) arguments
 
 
@@ -104,7 +109,7 @@ def compile_condition(
     if _depth(tree.body) > MAX_DEPTH:
         raise ExpressionError(f"{_shortened(source)}: nested too deeply (at most {MAX_DEPTH} levels)")
     checker = _Checker(source, known, set(time_dependent))
-    body = checker.rewrite(tree.body)
+    body = checker.rewrite(tree.body, boolean=True)
     function = ast.Expression(
         ast.Lambda(
             args=ast.arguments(posonlyargs=[], args=[ast.arg("m")], kwonlyargs=[], kw_defaults=[], defaults=[]),
@@ -150,11 +155,13 @@ class _Checker:
     def fail(self, what: str) -> ExpressionError:
         return ExpressionError(f"in {self.source!r}: {what}")
 
-    def rewrite(self, node: ast.expr, compared: bool = False, string_ok: bool = False) -> ast.expr:
+    def rewrite(self, node: ast.expr, compared: bool = False, string_ok: bool = False, boolean: bool = False) -> ast.expr:
+        """`boolean`: only the truth of this node's value matters (the whole condition, an operand
+        of `not`, or of `and`/`or` in such a place)."""
         if isinstance(node, ast.BoolOp):
-            return ast.BoolOp(node.op, [self.rewrite(value) for value in node.values])
+            return ast.BoolOp(node.op, [self.rewrite(value, boolean=boolean) for value in node.values])
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return ast.UnaryOp(node.op, self.rewrite(node.operand))
+            return ast.UnaryOp(node.op, self.rewrite(node.operand, boolean=True))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return _call("_neg", [self.rewrite(node.operand)])
         if isinstance(node, ast.Compare):
@@ -171,6 +178,8 @@ class _Checker:
             return node
         if isinstance(node, ast.Name):
             return self.metric(node.id, compared)
+        if isinstance(node, ast.Attribute):
+            return self.tag(node, string_ok or boolean)
         raise self.fail(f"{ast.unparse(node)!r} is not allowed (use metrics, numbers, comparisons, and/or/not, + - * /)")
 
     def metric(self, name: str, compared: bool) -> ast.expr:
@@ -180,6 +189,17 @@ class _Checker:
             raise self.fail(f"unknown metric {name!r}")
         if name in self.time_dependent and not compared:
             raise self.fail(f"{name!r} changes with time and may only be compared directly with a number")
+        self.names.add(name)
+        return ast.Subscript(ast.Name("m", ast.Load()), ast.Constant(name), ast.Load())
+
+    def tag(self, node: ast.Attribute, allowed: bool) -> ast.expr:
+        if not (isinstance(node.value, ast.Name) and node.value.id == TAG_PREFIX):
+            raise self.fail(f"{ast.unparse(node)!r} is not allowed (another family's value is read as tag.<family>)")
+        name = f"{TAG_PREFIX}.{node.attr}"
+        if not self.known(name):
+            raise self.fail(f"{name}: no family {node.attr!r} in this rule pack (or its pack is switched off)")
+        if not allowed:
+            raise self.fail(f"{name} is a tag value: compare it with == or != or use it as true/false")
         self.names.add(name)
         return ast.Subscript(ast.Name("m", ast.Load()), ast.Constant(name), ast.Load())
 

@@ -5,7 +5,10 @@
 - `rfm_grid`: the named segment at (R, FM) in a 5x5 grid (the classic RFM segment map).
 
 Each decides a value from the metrics computed for one customer at one instant and names the rule
-that produced it, so every tag change can explain itself.
+that produced it, so every tag change can explain itself. Two optional brakes keep a tag from
+flapping: a case's `stay` condition also holds it while the family already has that value
+(hysteresis: enter at one threshold, leave at another), and a family's `min_dwell_ms` keeps a value
+at least that long before it may change again (applied by the engine, which knows when it changed).
 """
 
 from __future__ import annotations
@@ -22,6 +25,14 @@ TagValue = str | bool | int | float
 class Case:
     value: TagValue
     condition: CompiledCondition
+    # Also holds while the family's current value is this case's value: leaving needs `when` and
+    # `stay` both false, so a value near its threshold does not flip back and forth.
+    stay: CompiledCondition | None = None
+
+
+def is_same_value(a: object, b: object) -> bool:
+    """Equal as tag values: `True` is not the value `1` (the engine compares them typed, too)."""
+    return a is not None and type(a) is type(b) and a == b
 
 
 @dataclass(frozen=True)
@@ -30,16 +41,16 @@ class CaseFamily:
     cases: tuple[Case, ...]
     default: TagValue
     reads: tuple[str, ...]  # metrics reported with a change: every metric any case looks at
+    min_dwell_ms: int = 0
 
-    def __post_init__(self) -> None:
-        # (test, outcome) pairs flattened once: `decide` runs for most events and deadlines.
-        checks = tuple((case.condition.evaluate, (case.value, case.condition.source)) for case in self.cases)
-        object.__setattr__(self, "_checks", checks)
-
-    def decide(self, metrics: Mapping[str, object], counters: Mapping[str, Mapping[str, int]]) -> tuple[TagValue, str]:
-        for test, outcome in self._checks:  # type: ignore[attr-defined]
-            if test(metrics):
-                return outcome
+    def decide(
+        self, metrics: Mapping[str, object], counters: Mapping[str, Mapping[str, int]], current: object = None
+    ) -> tuple[TagValue, str]:
+        for case in self.cases:
+            if case.condition.evaluate(metrics):
+                return case.value, case.condition.source
+            if case.stay is not None and is_same_value(current, case.value) and case.stay.evaluate(metrics):
+                return case.value, case.stay.source
         return self.default, "default"
 
 
@@ -50,8 +61,11 @@ class TopFamily:
     default: TagValue
     min_count: int
     reads: tuple[str, ...] = ()
+    min_dwell_ms: int = 0
 
-    def decide(self, metrics: Mapping[str, object], counters: Mapping[str, Mapping[str, int]]) -> tuple[TagValue, str]:
+    def decide(
+        self, metrics: Mapping[str, object], counters: Mapping[str, Mapping[str, int]], current: object = None
+    ) -> tuple[TagValue, str]:
         counts = counters.get(self.counter)
         if not counts:
             return self.default, "default"
@@ -71,8 +85,11 @@ class GridFamily:
     grid: tuple[tuple[str, ...], ...]  # rows R=5..1, columns FM=1..5
     default: TagValue
     reads: tuple[str, ...] = ("rfm_r", "rfm_f", "rfm_m", "rfm_fm")
+    min_dwell_ms: int = 0
 
-    def decide(self, metrics: Mapping[str, object], counters: Mapping[str, Mapping[str, int]]) -> tuple[TagValue, str]:
+    def decide(
+        self, metrics: Mapping[str, object], counters: Mapping[str, Mapping[str, int]], current: object = None
+    ) -> tuple[TagValue, str]:
         r, fm = metrics.get("rfm_r"), metrics.get("rfm_fm")
         if not isinstance(r, int) or not isinstance(fm, int):
             return self.default, "default"

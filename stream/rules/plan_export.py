@@ -16,7 +16,8 @@ import orjson
 from schemas.events import EVENT_TYPES
 from stream.metrics import RECENCY_ANCHORS, RFM, Window
 from stream.rules.families import CaseFamily, Family, GridFamily, TopFamily
-from stream.rules.ruleset import COUNTERS, RuleSet
+from stream.rules.expressions import TAG_PREFIX
+from stream.rules.ruleset import COUNTERS, RuleSet, tag_reads
 
 _I64_MAX = 2**63 - 1
 _BOOL = {ast.And: "and", ast.Or: "or"}
@@ -54,7 +55,10 @@ def plan_json(rules: RuleSet) -> bytes:
         # core saturates any step * DAY_MS beyond i64 anyway, so i64::MAX days means the same.
         "recency_steps": [[ids[name], _anchor(name), [min(step, _I64_MAX) for step in steps]]
                           for name, steps in plan.recency_steps.items()],
-        "families": [_family(family, ids) for family in rules.families],
+        "families": [_family(family, ids, rules) for family in rules.families],
+        # `tag.<family>` metrics: filled from the customer's current tags, in dependency order
+        "tag_metrics": [[ids[name], index] for index, family in enumerate(rules.families)
+                        if (name := f"{TAG_PREFIX}.{family.name}") in ids],
         "by_trigger": [[rules.families.index(f) for f in rules.by_trigger[kind]] for kind in EVENT_TYPES],
     })
 
@@ -78,10 +82,24 @@ def _anchor(name: str) -> list[object]:
     return [which, None if event_type is None else EVENT_TYPES.index(event_type)]
 
 
-def _family(family: Family, ids: dict[str, int]) -> dict[str, object]:
-    common = {"name": family.name, "default": _number(family.default), "reads": [ids[name] for name in family.reads]}
+def _family(family: Family, ids: dict[str, int], rules: RuleSet) -> dict[str, object]:
+    common = {
+        "name": family.name,
+        "default": _number(family.default),
+        "reads": [ids[name] for name in family.reads],
+        "min_dwell_ms": family.min_dwell_ms,
+        "depends_on": [[f.name for f in rules.families].index(name) for name in tag_reads(family)],
+    }
     if isinstance(family, CaseFamily):
-        cases = [[_number(case.value), case.condition.source, condition_tree(case.condition.source, ids)] for case in family.cases]
+        cases = [
+            [
+                _number(case.value),
+                case.condition.source,
+                condition_tree(case.condition.source, ids),
+                None if case.stay is None else [case.stay.source, condition_tree(case.stay.source, ids)],
+            ]
+            for case in family.cases
+        ]
         return {**common, "kind": "cases", "cases": cases}
     if isinstance(family, TopFamily):
         return {**common, "kind": "top", "counter": COUNTERS.index(family.counter), "min_count": family.min_count}
@@ -114,6 +132,8 @@ def _node(node: ast.expr, ids: dict[str, int]) -> list[object]:
         return ["const", _number(node.value)]
     if isinstance(node, ast.Name):
         return ["const", node.id == "true"] if node.id in ("true", "false") else ["metric", ids[node.id]]
+    if isinstance(node, ast.Attribute):  # validated: tag.<family>
+        return ["metric", ids[f"{TAG_PREFIX}.{node.attr}"]]
     raise ValueError(f"not a validated condition node: {ast.dump(node)}")
 
 

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from schemas.events import EVENT_TYPES
 from stream.metrics import LIFETIME, RECENCY_ANCHORS, RFM, MetricPlan, RfmScale, Window, changed_by, parse_window
-from stream.rules.expressions import CompiledCondition, ExpressionError, compile_condition
+from stream.rules.expressions import TAG_PREFIX, CompiledCondition, ExpressionError, compile_condition
 from stream.rules.families import Case, CaseFamily, Family, GridFamily, TagValue, TopFamily
 from stream.timeutil import parse_duration
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "config" / "rules" / "default.toml"
 COUNTERS = ("channel", "category", "hour_band")
+MAX_DWELL_MS = 3650 * 86_400_000
 
 
 class RuleError(ValueError):
@@ -76,9 +77,9 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
 
 
 FAMILY_KEYS = {  # per kind, the keys a family table may have
-    "cases": ("kind", "pack", "default", "cases"),
-    "top": ("kind", "pack", "default", "counter", "min_count"),
-    "rfm_grid": ("kind", "pack", "default", "grid"),
+    "cases": ("kind", "pack", "default", "cases", "min_dwell"),
+    "top": ("kind", "pack", "default", "counter", "min_count", "min_dwell"),
+    "rfm_grid": ("kind", "pack", "default", "grid", "min_dwell"),
 }
 
 
@@ -160,6 +161,8 @@ class _Builder:
         return tuple(float(v) for v in value)
 
     def known(self, name: str) -> bool:
+        if name.startswith(f"{TAG_PREFIX}."):
+            return name.removeprefix(f"{TAG_PREFIX}.") in self.family_names
         return (
             name in LIFETIME
             or name in RECENCY_ANCHORS
@@ -202,7 +205,7 @@ class _Builder:
         declared = self.section("families")
         if not declared:
             raise self.fail("families", "a rule pack needs at least one family")
-        families = []
+        enabled = {}
         for name, spec in declared.items():
             key = f"families.{name}"
             if not isinstance(spec, dict):
@@ -211,41 +214,74 @@ class _Builder:
             if pack is not None and pack not in packs:
                 listed = ", ".join(sorted(packs)) or "none"
                 raise self.fail(f"{key}.pack", f"pack {pack!r} is not declared in [packs] (declared: {listed})")
-            if pack is not None and not packs[pack]:
-                continue
-            families.append(self.family(key, name, spec))
-        return tuple(families)
+            if pack is None or packs[pack]:
+                enabled[name] = spec
+        self.family_names = set(enabled)  # what `tag.<family>` may read
+        families = [self.family(f"families.{name}", name, spec) for name, spec in enabled.items()]
+        return self.in_dependency_order(families)
+
+    def in_dependency_order(self, families: list[Family]) -> tuple[Family, ...]:
+        """Families reading `tag.<other>` come after that other family, so one pass decides
+        both at the same instant; otherwise the pack's order is kept. A cycle is refused."""
+        by_name = {family.name: family for family in families}
+        placed: dict[str, Family] = {}
+
+        def place(family: Family, path: tuple[str, ...]) -> None:
+            if family.name in placed:
+                return
+            if family.name in path:
+                cycle = " -> ".join((*path[path.index(family.name):], family.name))
+                raise self.fail(f"families.{family.name}", f"tag reads form a cycle: {cycle}")
+            for dependency in sorted(tag_reads(family), key=list(by_name).index):  # in the pack's order
+                place(by_name[dependency], (*path, family.name))
+            placed[family.name] = family
+
+        for family in families:
+            place(family, ())
+        return tuple(placed.values())
 
     def family(self, key: str, name: str, spec: dict) -> Family:
         kind = spec.get("kind", "cases")
         if kind in FAMILY_KEYS:
             self.only(key, spec, FAMILY_KEYS[kind])
         default = self.tag_value(f"{key}.default", spec.get("default"))
+        dwell = self.min_dwell(f"{key}.min_dwell", spec.get("min_dwell", "0s"))
         if kind == "cases":
-            return self.case_family(key, name, spec, default)
+            return self.case_family(key, name, spec, default, dwell)
         if kind == "top":
             counter = spec.get("counter")
             if counter not in COUNTERS:
                 raise self.fail(f"{key}.counter", f"must be one of {COUNTERS}, got {counter!r}")
-            return TopFamily(name, counter, default, self.positive_int(f"{key}.min_count", spec.get("min_count", 1)))
+            min_count = self.positive_int(f"{key}.min_count", spec.get("min_count", 1))
+            return TopFamily(name, counter, default, min_count, min_dwell_ms=dwell)
         if kind == "rfm_grid":
             if self.plan.rfm is None:
                 raise self.fail(key, "an rfm_grid family needs an [rfm] section")
-            return GridFamily(name, self.grid(f"{key}.grid", spec.get("grid")), default)
+            return GridFamily(name, self.grid(f"{key}.grid", spec.get("grid")), default, min_dwell_ms=dwell)
         raise self.fail(f"{key}.kind", f"unknown kind {kind!r} (expected cases, top or rfm_grid)")
 
-    def case_family(self, key: str, name: str, spec: dict, default: TagValue) -> CaseFamily:
+    def min_dwell(self, key: str, value: object) -> int:
+        """How long a value is kept before the family may change again ("14d", "12h"; 0: no
+        minimum). At most ten years: a longer dwell is a family that never changes."""
+        dwell = self.duration({}, key, value)
+        if not 0 <= dwell <= MAX_DWELL_MS:
+            raise self.fail(key, f"must be between 0s and 3650d, got {value!r}")
+        return dwell
+
+    def case_family(self, key: str, name: str, spec: dict, default: TagValue, dwell: int) -> CaseFamily:
         raw_cases = spec.get("cases")
         if not isinstance(raw_cases, list) or not raw_cases:
             raise self.fail(f"{key}.cases", "must be a non-empty list of {value = ..., when = \"...\"}")
         cases = []
         for index, case in enumerate(raw_cases):
             where = f"{key}.cases[{index}]"
-            if not isinstance(case, dict) or set(case) != {"value", "when"}:
-                raise self.fail(where, "must have exactly `value` and `when`")
-            cases.append(Case(self.tag_value(f"{where}.value", case["value"]), self.condition(f"{where}.when", case["when"])))
-        reads = sorted({n for case in cases for n in case.condition.names})
-        return CaseFamily(name, tuple(cases), default, tuple(reads))
+            if not isinstance(case, dict) or not {"value", "when"} <= set(case) <= {"value", "when", "stay"}:
+                raise self.fail(where, "must have `value` and `when`, and may have `stay`")
+            stay = self.condition(f"{where}.stay", case["stay"]) if "stay" in case else None
+            value = self.tag_value(f"{where}.value", case["value"])
+            cases.append(Case(value, self.condition(f"{where}.when", case["when"]), stay))
+        reads = sorted({n for case in cases for c in (case.condition, case.stay) if c for n in c.names})
+        return CaseFamily(name, tuple(cases), default, tuple(reads), min_dwell_ms=dwell)
 
     def condition(self, key: str, text: object) -> CompiledCondition:
         if not isinstance(text, str):
@@ -276,17 +312,22 @@ class _Builder:
 
     def triggers(self, families: tuple[Family, ...]) -> dict[str, tuple[Family, ...]]:
         """Which families an event of each type can change: those reading a metric it moves
-        (or a counter, for orders). Between deadlines nothing else moves, so nothing else needs
-        re-deciding; that skips most of the work for the frequent opens, clicks and visits."""
+        (or a counter, for orders), and those reading the tag of such a family. Between deadlines
+        nothing else moves, so nothing else needs re-deciding; that skips most of the work for the
+        frequent opens, clicks and visits. `families` is in dependency order, so one pass closes it."""
         windows = partial(parse_window, order_days=self.order_windows, activity_days=self.activity_windows)
-        return {
-            event_type: tuple(
-                f for f in families
-                if (isinstance(f, TopFamily) and event_type == "order")
-                or any(changed_by(event_type, name, windows(name)) for name in f.reads)
-            )
-            for event_type in EVENT_TYPES
-        }
+        by_type = {}
+        for event_type in EVENT_TYPES:
+            moved: dict[str, Family] = {}
+            for f in families:
+                if (
+                    (isinstance(f, TopFamily) and event_type == "order")
+                    or any(changed_by(event_type, name, windows(name)) for name in f.reads)
+                    or any(dependency in moved for dependency in tag_reads(f))
+                ):
+                    moved[f.name] = f
+            by_type[event_type] = tuple(moved.values())
+        return by_type
 
     def require(self, names: Iterable[str]) -> None:
         self.required |= set(names)
@@ -312,6 +353,12 @@ class _Builder:
         self.plan.recency_steps = {
             metric: tuple(sorted(step for step in steps if step >= 0)) for metric, steps in self.steps.items()
         }
+
+
+def tag_reads(family: Family) -> list[str]:
+    """The families whose current value `family` reads (`tag.<name>` in its conditions)."""
+    prefix = f"{TAG_PREFIX}."
+    return [name.removeprefix(prefix) for name in family.reads if name.startswith(prefix)]
 
 
 def _ceil(value: float) -> int:

@@ -162,7 +162,7 @@ cases = [{ value = "x" }]
 default = "active"
 """,
             "families.lifecycle.cases[0]",
-            "must have exactly `value` and `when`",
+            "must have `value` and `when`, and may have `stay`",
         ),
         (
             """
@@ -171,7 +171,7 @@ cases = [{ value = "x", when = "orders_total > 0", note = "typo" }]
 default = "active"
 """,
             "families.lifecycle.cases[0]",
-            "must have exactly `value` and `when`",
+            "must have `value` and `when`, and may have `stay`",
         ),
         (
             """
@@ -220,9 +220,9 @@ default = "active"
         ("[windows]\norder = [30]\n" + ONE_FAMILY, "windows.order", "unknown key (expected orders, activity)"),
         (RFM + "monetary_metrics = 'revenue_365d'\n" + ONE_FAMILY, "rfm.monetary_metrics", "unknown key"),
         ("[families.lifecycle]\ncases = [{ value = 'a', when = 'true' }]\ndefualt = 'b'\n", "families.lifecycle.defualt",
-         "unknown key (expected kind, pack, default, cases)"),
+         "unknown key (expected kind, pack, default, cases, min_dwell)"),
         ("[families.x]\nkind = 'top'\ncounter = 'channel'\ndefault = 'u'\nmin = 2\n", "families.x.min",
-         "unknown key (expected kind, pack, default, counter, min_count)"),
+         "unknown key (expected kind, pack, default, counter, min_count, min_dwell)"),
         ("[time]\nallowed_lateness = '1m'\n", "families", "a rule pack needs at least one family"),
         (
             "[families.x]\ncases = [{ value = 'a', when = 'rfm_r >= 4' }]\ndefault = 'b'\n",

@@ -1,10 +1,13 @@
-//! Customer state <-> bytes for the changelog-backed table, format version 2.
+//! Customer state <-> bytes for the changelog-backed table, format version 3.
 //!
 //! Version 1 is the positional JSON array the Python engine wrote before stop 21 (~1,000 bytes
 //! for a typical customer).
 //! Version 2 is binary: ~250 bytes for that customer, 8 more per remembered event id (hashed).
 //! `decode` and `decode_wake` still read version 1 (its first byte is `[`), so a changelog written
 //! by the Python engine upgrades in place: every state is rewritten as version 2 when next stored.
+//!
+//! Version 3 is version 2 with one section after the tags (below, 12.); a version-2 state reads
+//! as version 3 without it.
 //!
 //! # Version 2
 //!
@@ -46,6 +49,8 @@
 //!     k-th value of the family's table in `TagTables`, so a tag the pack can produce is one byte.
 //!     The codes are positions in the tables named by the fingerprint: a state written under
 //!     other tables is decoded with them (`decode_known`) and its tags moved by family name.
+//! 12. Version 3 only: `uvar` number of dwell stamps (`tag_since`, set for families with a
+//!     minimum dwell time), then per stamp the `uvar` tag slot and `ivar` B - the instant.
 //!
 //! A text (channel, category, counter key, string tag) is one `uvar` h then: h even, h / 2 bytes of
 //! UTF-8 follow and the string joins the state's string list; h odd, it is the (h / 2)-th string of
@@ -53,9 +58,9 @@
 //! so an `hour_band` key costs one byte; changing that list needs a new format version. Counter
 //! keys are otherwise written out (unique within a counter); a channel, category or string tag
 //! seen earlier in the state costs one byte (e.g. `top` tag values, which are counter keys).
-//! Nothing may follow the tags.
+//! Nothing may follow the last section.
 //!
-//! Costs: an empty state 17 bytes + 1 per tag slot; the base 6 bytes for a timestamp of today in
+//! Costs: an empty state 18 bytes + 1 per tag slot; the base 6 bytes for a timestamp of today in
 //! ms, each other timestamp ~5 (1 if equal to an earlier one); an order day ~4-5 bytes, an activity
 //! day 2, a recent id 8, a counter key its UTF-8 length + 2 (a default hour band 2), a tag 1 (one
 //! outside its table: 1 + its payload, a string seen before 2). The test's typical customer (a year
@@ -136,14 +141,22 @@ impl TagTables {
     /// a family the pack dropped loses its tag, a new one starts undecided (as version 1 did).
     pub fn remap(&self, mut state: CustomerState, current: &TagTables) -> CustomerState {
         let mut old = std::mem::take(&mut state.tags);
-        state.tags = current
+        let since = std::mem::take(&mut state.tag_since);
+        let earlier: Vec<Option<usize>> = current
             .families
             .iter()
-            .map(|family| {
-                let at = self.families.iter().position(|known| known == family)?;
-                old.get_mut(at).and_then(Option::take)
-            })
+            .map(|family| self.families.iter().position(|known| known == family))
             .collect();
+        state.tags = earlier
+            .iter()
+            .map(|at| at.and_then(|at| old.get_mut(at).and_then(Option::take)))
+            .collect();
+        if since.iter().any(Option::is_some) {
+            state.tag_since = earlier
+                .iter()
+                .map(|at| at.and_then(|at| since.get(at).copied().flatten()))
+                .collect();
+        }
         state
     }
 }
@@ -169,7 +182,9 @@ fn scalar_json(value: &Scalar) -> Value {
     }
 }
 
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
+/// The format without the dwell stamps (stop 25 and before): still read.
+const VERSION_2: u8 = 2;
 
 const DAY_MS: i64 = 86_400_000;
 /// The first entries of every state's string list (see the module docs): part of format 2.
@@ -312,6 +327,17 @@ pub fn encode(state: &CustomerState, tables: &TagTables) -> Vec<u8> {
             }
         }
     }
+    let stamps: Vec<(usize, i64)> = state
+        .tag_since
+        .iter()
+        .enumerate()
+        .filter_map(|(slot, since)| Some((slot, (*since)?)))
+        .collect();
+    w.uvar(stamps.len() as u64);
+    for (slot, since) in stamps {
+        w.uvar(slot as u64);
+        w.ivar(base.unwrap_or(0).wrapping_sub(since));
+    }
     w.out
 }
 
@@ -330,7 +356,7 @@ pub fn decode_known(
     earlier: &[TagTables],
 ) -> Result<CustomerState, String> {
     let decoded = match raw.first() {
-        Some(&VERSION) => match written_with(raw) {
+        Some(&(VERSION | VERSION_2)) => match written_with(raw) {
             Some(fingerprint) if fingerprint != tables.fingerprint => {
                 match earlier.iter().find(|old| old.fingerprint == fingerprint) {
                     Some(old) => decode_v2(raw, old).map(|state| old.remap(state, tables)),
@@ -351,7 +377,7 @@ pub fn decode_known(
 /// Only `CustomerState::wake_time()` of the state stored as `raw`, without decoding the rest.
 pub fn decode_wake(customer_id: &str, raw: &[u8]) -> Result<Option<i64>, String> {
     let decoded = match raw.first() {
-        Some(&VERSION) => wake_v2(raw),
+        Some(&(VERSION | VERSION_2)) => wake_v2(raw),
         Some(b'[') => wake_v1(raw),
         Some(other) => Err(format!("unknown state format {other}")),
         None => Err("state bytes are empty".to_owned()),
@@ -782,6 +808,19 @@ fn decode_v2(raw: &[u8], tables: &TagTables) -> Read<CustomerState> {
             },
         };
         state.tags.push(tag);
+    }
+    if raw[0] == VERSION {
+        let stamps = r.count()?;
+        for _ in 0..stamps {
+            let start = r.at;
+            let slot = r.uvar()?;
+            if slot >= state.tags.len() as u64 {
+                return Err(format!(
+                    "dwell stamp for tag slot {slot} at byte {start}, past the last"
+                ));
+            }
+            state.set_since(slot as usize, base.wrapping_sub(r.ivar()?));
+        }
     }
     if r.at != raw.len() {
         return Err(format!("{} bytes after the end of the state", raw.len() - r.at));
@@ -1392,7 +1431,7 @@ mod tests {
         let tables = default_pack();
         let empty = CustomerState::new(12);
         let raw = roundtrip(&empty, &tables);
-        assert_eq!(raw.len(), 29, "{raw:?}");
+        assert_eq!(raw.len(), 30, "{raw:?}");
         let mut only_pending = CustomerState::new(12);
         only_pending.buffer(event("a", 1, 5, 0, None, &[]));
         only_pending.buffer(event("b", 1, 3, 0, None, &[]));
@@ -1404,7 +1443,7 @@ mod tests {
         one_order.counter(1).count("x");
         one_order.tags[11] = Some(text("x"));
         roundtrip(&one_order, &tables);
-        assert_eq!(roundtrip(&CustomerState::new(0), &TagTables::default()).len(), 17);
+        assert_eq!(roundtrip(&CustomerState::new(0), &TagTables::default()).len(), 18);
     }
 
     #[test]
@@ -1431,6 +1470,39 @@ mod tests {
         let again = decode("c1", &encode(&back, &new), &new).expect("rewritten under the new tables");
         assert_eq!(again.tags, expected);
         assert_eq!(TagTables::from_json(&new.to_json()).expect("reads its own JSON"), new);
+    }
+
+    #[test]
+    fn dwell_stamps_round_trip_and_move_with_their_family() {
+        let old = default_pack();
+        let mut state = typical_state(12);
+        state.set_since(3, state.clock.unwrap() - 5 * DAY_MS);
+        state.set_since(11, i64::MIN);
+        let raw = roundtrip(&state, &old);
+        // Per stamp its slot (1 byte) and its distance from the base: 5 days 5 bytes, i64::MIN 10.
+        assert_eq!(raw.len(), encode(&typical_state(12), &old).len() + 1 + 5 + 1 + 10);
+        let new = TagTables::new(old.families[1..].to_vec(), old.values[1..].to_vec());
+        let back = decode_known(C, &raw, &new, std::slice::from_ref(&old)).expect("decodes");
+        assert_eq!(back.since(2), state.since(3));
+        assert_eq!(back.since(10), Some(i64::MIN));
+        assert_eq!(back.tag_since.iter().flatten().count(), 2);
+        let mut past_the_last = raw.clone();
+        let at = past_the_last.len() - 10 - 1; // the slot of the second stamp
+        past_the_last[at] = 12;
+        assert!(decode(C, &past_the_last, &old)
+            .unwrap_err()
+            .contains("dwell stamp for tag slot 12"));
+    }
+
+    #[test]
+    fn a_version_2_state_reads_as_one_without_dwell_stamps() {
+        let tables = default_pack();
+        let state = typical_state(12);
+        let mut raw = encode(&state, &tables);
+        assert_eq!(raw.pop(), Some(0), "no dwell stamps: one zero byte");
+        raw[0] = VERSION_2;
+        assert_eq!(decode(C, &raw, &tables).unwrap(), state);
+        assert_eq!(decode_wake(C, &raw).unwrap(), state.wake_time());
     }
 
     #[test]

@@ -124,6 +124,15 @@ pub fn compute(plan: &Plan, state: &CustomerState, now: i64, need: Need, metrics
             }
         }
     }
+    for &(metric, family) in &plan.tag_metrics {
+        metrics[metric] = state.tags.get(family).cloned().flatten().unwrap_or(Scalar::Null);
+    }
+}
+
+/// When the minimum dwell of `family` (its index) ends, if it has one and has changed.
+pub fn dwell_end(plan: &Plan, state: &CustomerState, family: usize) -> Option<i64> {
+    let since = state.since(family)?;
+    Some(since.saturating_add(plan.families[family].min_dwell_ms))
 }
 
 fn earliest(best: &mut Option<i64>, at: i64) {
@@ -143,6 +152,11 @@ pub fn next_change(plan: &Plan, state: &CustomerState, now: i64) -> Option<i64> 
                 // overflow, and a deadline past i64 is never due, as i64::MAX is not.
                 earliest(&mut best, at.saturating_add(step.saturating_mul(DAY_MS)));
             }
+        }
+    }
+    for &family in &plan.dwelling {
+        if let Some(end) = dwell_end(plan, state, family).filter(|end| *end > now) {
+            earliest(&mut best, end);
         }
     }
     let today = now.div_euclid(DAY_MS);

@@ -111,7 +111,7 @@ pub struct Slot {
 }
 
 /// How a customer's state is held. A compact partition (the worker's) keeps customers it is not
-/// working on as their stored bytes (state format 2, written with the partition's tag tables,
+/// working on as their stored bytes (state format 3, written with the partition's tag tables,
 /// ~350 bytes) and decodes one when an event or a deadline needs it (~1-2 µs): the decoded form
 /// takes ten times the memory.
 enum Form {
@@ -252,7 +252,7 @@ impl Partition {
             .map(|slot| self.slots[*slot as usize].state(&self.tables))
     }
 
-    /// A customer's stored form (state format 2): the bytes it is kept as, or its state encoded.
+    /// A customer's stored form (state format 3): the bytes it is kept as, or its state encoded.
     pub fn stored(&self, customer_id: &str) -> Option<Cow<'_, [u8]>> {
         self.index
             .get(customer_id)

@@ -54,6 +54,8 @@ pub struct Case {
     /// The rule as a change names it, already a JSON string literal (`quoted`).
     pub rule: Vec<u8>,
     pub condition: Expr,
+    /// Hysteresis: also holds while the family's current value is `value` (rule, condition).
+    pub stay: Option<(Vec<u8>, Expr)>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +81,12 @@ pub struct Family {
     /// `reads` sorted by metric name, each once: the order a change's metrics are written in.
     pub sorted_reads: Vec<usize>,
     pub kind: Kind,
+    /// A value is kept at least this long before the family may change again (0: no minimum).
+    pub min_dwell_ms: i64,
+    /// Families whose tag this one reads (`tag.<name>`): all earlier in the plan's order.
+    pub depends_on: Vec<usize>,
+    /// The metric id of `tag.<this family>` when some family reads it.
+    pub tag_metric: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +114,10 @@ pub struct Plan {
     /// `windows` split by series (orders, activity), and each series' deadline edges.
     pub series_windows: [Vec<Window>; 2],
     pub edges: [Vec<(i64, Vec<usize>)>; 2],
+    /// (metric id of `tag.<family>`, family index): filled from the customer's current tags.
+    pub tag_metrics: Vec<(usize, usize)>,
+    /// Indices of the families with a minimum dwell time.
+    pub dwelling: Vec<usize>,
 }
 
 type Parsed<T> = Result<T, String>;
@@ -260,10 +272,18 @@ fn family(value: &Value) -> Parsed<Family> {
                 .iter()
                 .map(|case| {
                     let parts = list(case)?;
+                    let stay = match parts.get(3) {
+                        None | Some(Value::Null) => None,
+                        Some(stay) => {
+                            let stay = list(stay)?;
+                            Some((quoted(&text(&stay[0])?), expression(&stay[1])?))
+                        }
+                    };
                     Ok(Case {
                         value: scalar(&parts[0])?,
                         rule: quoted(&text(&parts[1])?),
                         condition: expression(&parts[2])?,
+                        stay,
                     })
                 })
                 .collect::<Parsed<_>>()?,
@@ -307,6 +327,9 @@ fn family(value: &Value) -> Parsed<Family> {
         sorted_reads: reads.clone(),
         reads,
         kind,
+        min_dwell_ms: int(field(value, "min_dwell_ms")?)?,
+        depends_on: ids(field(value, "depends_on")?)?,
+        tag_metric: None,
     })
 }
 
@@ -377,6 +400,24 @@ impl Plan {
             .iter()
             .map(family)
             .collect::<Parsed<_>>()?;
+        let tag_metrics: Vec<(usize, usize)> = list(field(&doc, "tag_metrics")?)?
+            .iter()
+            .map(|entry| Ok((int(&entry[0])? as usize, int(&entry[1])? as usize)))
+            .collect::<Parsed<_>>()?;
+        for (index, family) in families.iter().enumerate() {
+            if family.depends_on.iter().any(|dependency| *dependency >= index) {
+                return Err(format!(
+                    "rule plan: family {:?} reads a tag not decided before it",
+                    family.name
+                ));
+            }
+        }
+        for &(metric, family) in &tag_metrics {
+            match families.get_mut(family) {
+                Some(family) if metric < metrics.len() => family.tag_metric = Some(metric),
+                _ => return Err(format!("rule plan: bad tag metric {metric} of family {family}")),
+            }
+        }
         for family in &mut families {
             if family.reads.iter().any(|read| *read >= metrics.len()) {
                 return Err(format!(
@@ -414,7 +455,11 @@ impl Plan {
                     ))
                 })
                 .collect::<Parsed<_>>()?,
+            dwelling: (0..families.len())
+                .filter(|index| families[*index].min_dwell_ms > 0)
+                .collect(),
             families,
+            tag_metrics,
             by_trigger,
             rfm_inputs,
             metric_keys: metrics

@@ -79,6 +79,9 @@ pub struct CustomerState {
     pub next_deadline: Option<i64>,
     pub late_events: i64,
     pub changed_at: Option<i64>,
+    /// Per family slot, when a family with a minimum dwell time last changed; empty until one
+    /// does (most packs have none, and an empty vector costs no heap).
+    pub tag_since: Vec<Option<i64>>,
 }
 
 impl CustomerState {
@@ -100,6 +103,18 @@ impl CustomerState {
                 .pending
                 .iter()
                 .any(|event| event.id_hash == hash && event.event_id == event_id)
+    }
+
+    /// When the family in `slot` last changed, if it has a minimum dwell time.
+    pub fn since(&self, slot: usize) -> Option<i64> {
+        self.tag_since.get(slot).copied().flatten()
+    }
+
+    pub fn set_since(&mut self, slot: usize, at: i64) {
+        if self.tag_since.len() <= slot {
+            self.tag_since.resize(self.tags.len().max(slot + 1), None);
+        }
+        self.tag_since[slot] = Some(at);
     }
 
     pub fn counter(&mut self, index: usize) -> &mut Counter {

@@ -1,7 +1,7 @@
 //! One customer's timeline: apply events, let time pass, evaluate rules,
 //! report what changed. Everything happens at an explicit instant of event time.
 
-use super::metrics::{changing_at, compute, next_change, Need, DAY_MS};
+use super::metrics::{changing_at, compute, dwell_end, next_change, Need, DAY_MS};
 use super::plan::{Family, Kind, Plan};
 use super::state::{add_to_bucket, CustomerState, PendingEvent, ORDER};
 use crate::changes::{ChangeRef, Metrics, Text};
@@ -14,6 +14,7 @@ pub struct Scratch {
     metrics: Vec<Scalar>,
     changing: Vec<usize>,
     families: Vec<usize>,
+    selected: Vec<bool>,
 }
 
 /// Per selection of families (first evaluation, each event type), what computing their reads
@@ -110,15 +111,30 @@ fn apply_order(plan: &Plan, state: &mut CustomerState, event: &PendingEvent, day
     }
 }
 
-/// A family's value at these metrics, borrowed from the plan where it comes from there, and the
-/// rule that gave it (a JSON string literal).
-fn decide<'a>(family: &'a Family, metrics: &[Scalar], state: &CustomerState) -> (Cow<'a, Scalar>, &'a [u8]) {
+/// A family's value at these metrics (`current` is its value now, which a case's `stay` keeps),
+/// borrowed from the plan where it comes from there, and the rule that gave it (a JSON string
+/// literal).
+fn decide<'a>(
+    family: &'a Family,
+    metrics: &[Scalar],
+    state: &CustomerState,
+    current: Option<&Scalar>,
+) -> (Cow<'a, Scalar>, &'a [u8]) {
     let default = || (Cow::Borrowed(&family.default), DEFAULT_RULE);
     match &family.kind {
-        Kind::Cases(cases) => cases
-            .iter()
-            .find(|case| case.condition.holds(metrics))
-            .map_or_else(default, |case| (Cow::Borrowed(&case.value), case.rule.as_slice())),
+        Kind::Cases(cases) => {
+            for case in cases {
+                if case.condition.holds(metrics) {
+                    return (Cow::Borrowed(&case.value), case.rule.as_slice());
+                }
+                if let Some((rule, stay)) = &case.stay {
+                    if current == Some(&case.value) && stay.holds(metrics) {
+                        return (Cow::Borrowed(&case.value), rule.as_slice());
+                    }
+                }
+            }
+            default()
+        }
         Kind::Top {
             counter,
             min_count,
@@ -212,11 +228,7 @@ impl Context<'_> {
             *need
         } else {
             changing_at(plan, state, now, &mut scratch.changing);
-            let changing = &scratch.changing;
-            scratch.families.clear();
-            scratch.families.extend(
-                (0..plan.families.len()).filter(|f| plan.families[*f].reads.iter().any(|read| changing.contains(read))),
-            );
+            select_at_deadline(plan, state, now, scratch);
             prune(plan, state, now);
             let of_family = &self.selections.of_family;
             scratch
@@ -228,11 +240,20 @@ impl Context<'_> {
         let before = self.out.count;
         for &index in &scratch.families {
             let family = &plan.families[index];
-            let (value, rule) = decide(family, &scratch.metrics, state);
+            if state.tags[index].is_some() && dwell_end(plan, state, index).is_some_and(|end| now < end) {
+                continue;
+            }
+            let (value, rule) = decide(family, &scratch.metrics, state, state.tags[index].as_ref());
             if state.tags[index].as_ref() == Some(value.as_ref()) {
                 continue;
             }
             let old = state.tags[index].replace(value.into_owned()).unwrap_or(Scalar::Null);
+            if let Some(metric) = family.tag_metric {
+                scratch.metrics[metric].clone_from(state.tags[index].as_ref().expect("just set"));
+            }
+            if family.min_dwell_ms > 0 {
+                state.set_since(index, now);
+            }
             let change = ChangeRef {
                 customer_id,
                 family: Text::Quoted(&family.name_json),
@@ -289,6 +310,29 @@ impl Context<'_> {
         apply_event(self.plan, state, event);
         let now = state.clock.map_or(watermark, |clock| clock.max(watermark));
         self.evaluate(customer_id, state, now, Some(&event.event_id), Some(event.kind));
+    }
+}
+
+/// The families to re-decide at a deadline, in the plan's (dependency) order: those reading a
+/// metric that changes at `now`, those whose minimum dwell ends at `now`, and those reading the
+/// tag of a family already selected.
+fn select_at_deadline(plan: &Plan, state: &CustomerState, now: i64, scratch: &mut Scratch) {
+    let Scratch {
+        changing,
+        families,
+        selected,
+        ..
+    } = scratch;
+    families.clear();
+    selected.clear();
+    for (index, family) in plan.families.iter().enumerate() {
+        let pick = family.reads.iter().any(|read| changing.contains(read))
+            || (family.min_dwell_ms > 0 && dwell_end(plan, state, index) == Some(now))
+            || family.depends_on.iter().any(|dependency| selected[*dependency]);
+        selected.push(pick);
+        if pick {
+            families.push(index);
+        }
     }
 }
 
