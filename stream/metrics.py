@@ -7,7 +7,12 @@ Names follow one grammar so a rule pack can use any declared window without code
   `clicks`, `visits` (activity windows), N from the pack's `[windows]` section;
 - recency in whole days: `days_since_{first,last}_{order,event}`, `days_since_last_{open,click,visit}`,
   `days_since_reactivation` (None when the anchor never happened);
-- RFM scores 1-5: `rfm_r`, `rfm_f`, `rfm_m` and `rfm_fm` (round-half-up mean of F and M).
+- RFM scores 1-5: `rfm_r`, `rfm_f`, `rfm_m` and `rfm_fm` (round-half-up mean of F and M);
+- property metrics, named by the pack (`[metrics.<name>]`, `PropertyMetric`): over one event type's
+  properties (a visit's `page`, an order's `delivery`, any top-level field), filtered by a `where`
+  predicate, in a window of N days or over the whole history: `count`, `sum` of a numeric property
+  (to the hundredth), `distinct` string values, or the `top` (most frequent) string value;
+- `tag.<family>`: another family's current value.
 
 This module is the vocabulary the rule loader checks names against and the plan it hands to the
 compiled core (stream.rules.plan_export); the core computes the values (native/src/engine/metrics.rs).
@@ -18,6 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from stream.rules.expressions import CompiledCondition
 
 # Order buckets hold [orders, revenue cents, coupon orders]; activity buckets hold
 # [email opens, clicks, visits] (orders are not activity: they have their own series).
@@ -94,6 +101,33 @@ def changed_by(event_type: str, name: str, window: Window | None) -> bool:
         return False
     series, field_index = SERIES_OF_TYPE[event_type]
     return window.series == series and (field_index is None or window.field == field_index)
+
+
+AGGREGATES = ("count", "sum", "distinct", "top")
+# Per customer and property metric, at most this many (day, value) entries of `distinct` and `top`
+# are kept: a producer sending a new page per visit cannot grow a state without bound. Beyond it,
+# new values are not counted until old ones leave the window.
+MAX_PROPERTY_KEYS = 64
+# A property's text is cut to this many characters (pages are paths; a 10 KB one is garbage), and
+# a number beyond this magnitude is not summed (it would overflow the hundredths kept).
+MAX_PROPERTY_CHARS = 256
+MAX_PROPERTY_NUMBER = 1e12
+
+
+@dataclass(frozen=True)
+class PropertyMetric:
+    """`[metrics.<name>]` of a rule pack: what one event type's properties add up to."""
+
+    name: str
+    event_type: str
+    aggregate: str  # one of AGGREGATES
+    property: str | None  # the property summed, counted distinct or ranked (None for `count`)
+    days: int | None  # a window of the last N days (today included); None: the whole history
+    where: CompiledCondition | None  # which events count; None: all of the type
+
+    @property
+    def is_text(self) -> bool:
+        return self.aggregate == "top"
 
 
 @dataclass

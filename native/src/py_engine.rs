@@ -8,6 +8,7 @@ use crate::engine::lanes::{Item, Lanes, Tally};
 use crate::engine::metrics::{compute, Need};
 use crate::engine::partition::{Outcome, Partition};
 use crate::engine::plan::Plan;
+use crate::engine::properties;
 use crate::engine::snapshot::{customer_record, sorted_tags};
 use crate::engine::state::{id_hash, CustomerState, PendingEvent};
 use crate::engine::timeline::{Context, Output, Selections};
@@ -264,7 +265,14 @@ impl Engine {
     }
 
     /// Count a decoded event and wrap it for its partition.
-    fn route(&mut self, seq: usize, partition: usize, event: Event, arrival: Arrival, caught_up: u8) -> Item<Routed> {
+    fn route(
+        &mut self,
+        seq: usize,
+        partition: usize,
+        (event, raw): (Event, &[u8]),
+        arrival: Arrival,
+        caught_up: u8,
+    ) -> Item<Routed> {
         let totals = &mut self.totals;
         totals.events += 1;
         totals.newest = Some(totals.newest.map_or(event.ts, |newest| newest.max(event.ts)));
@@ -283,6 +291,7 @@ impl Engine {
                     coupon: event.coupon,
                     channel: event.channel,
                     categories: event.categories,
+                    feeds: properties::feeds(&self.plan, event_kind, raw),
                 },
                 arrival,
                 caught_up,
@@ -317,7 +326,7 @@ impl Engine {
             match decode_event(raw, None, None) {
                 Ok(event) => {
                     let partition = self.partition_of(&event.customer_id);
-                    items.push(self.route(index, partition, event, arrival, 0));
+                    items.push(self.route(index, partition, (event, raw), arrival, 0));
                 }
                 Err(rejection) => rejected.push((index, rejection.reason, rejection.message)),
             }
@@ -341,7 +350,8 @@ impl Engine {
                 Ok(event) => {
                     consumed[record.kind] += 1;
                     let caught_up = intake.caught_up.get(record.partition).copied().unwrap_or(0);
-                    items.push(self.route(index, record.partition, event, arrival, caught_up));
+                    let raw = record.value.unwrap_or_default();
+                    items.push(self.route(index, record.partition, (event, raw), arrival, caught_up));
                 }
                 Err((reason, message)) => rejected.push((index, reason, message)),
             }

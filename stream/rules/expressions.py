@@ -9,6 +9,12 @@ Comparisons are None-safe (a customer who never ordered has no `days_since_last_
 comparison with it is false) and division by zero yields None rather than an exception; arithmetic,
 unary minus and min/max/abs pass None through. Strings may only be compared with `==`/`!=`.
 
+A property metric's `where` is a predicate over one event's properties (`compile_condition(...,
+predicate=True)`): names are the event's fields (`page`, `source`), whose values may be strings,
+numbers or missing, and `startswith(page, "/test-drive")` / `contains(page, "suv")` test text.
+Orderings and arithmetic hold only between numbers, so a text where a number was expected is
+false (or None), never an error, as in the compiled core.
+
 `tag.<family>` reads another family's current value (`tag.value_tier == "high"`, `tag.vip and
 tag.churn_risk`): a tag is a string, bool or number, so it may only be compared with `==`/`!=` or
 used as true/false, never in arithmetic or an ordering where a string would have no meaning.
@@ -28,8 +34,9 @@ _COMPARE = {ast.Lt: "_lt", ast.LtE: "_le", ast.Gt: "_gt", ast.GtE: "_ge", ast.Eq
 _MIRROR = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq}
 _ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 _FUNCTIONS = {"min", "max", "abs"}
+_TEXT_FUNCTIONS = {"startswith", "contains"}  # predicates over event properties only
 TAG_PREFIX = "tag"  # `tag.<family>` reads that family's current value
-_ARITY = {"min": (2, None), "max": (2, None), "abs": (1, 1)}  # (fewest, most) arguments
+_ARITY = {"min": (2, None), "max": (2, None), "abs": (1, 1), "startswith": (2, 2), "contains": (2, 2)}  # (fewest, most)
 
 
 class ExpressionError(ValueError):
@@ -48,6 +55,10 @@ class CompiledCondition:
     steps: dict[str, set[int]] = field(default_factory=dict)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float))  # bool included: True counts as 1, as in the core
+
+
 def _none_safe(op: Callable[[object, object], bool]) -> Callable[[object, object], bool]:
     def compare(a: object, b: object) -> bool:
         return a is not None and b is not None and op(a, b)
@@ -55,33 +66,49 @@ def _none_safe(op: Callable[[object, object], bool]) -> Callable[[object, object
     return compare
 
 
+def _ordered(op: Callable[[float, float], bool]) -> Callable[[object, object], bool]:
+    def compare(a: object, b: object) -> bool:
+        return _is_number(a) and _is_number(b) and op(a, b)  # type: ignore[arg-type]  # both numbers
+
+    return compare
+
+
 def _div(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0:
+    if not (_is_number(a) and _is_number(b)) or b == 0:
         return None
-    return a / b
+    return a / b  # type: ignore[operator]  # both numbers
 
 
 def _none_safe_call(function: Callable[..., float]) -> Callable[..., float | None]:
     def call(*args: float | None) -> float | None:
-        return None if any(a is None for a in args) else function(*args)
+        return function(*args) if all(_is_number(a) for a in args) else None
 
     return call
 
 
 def _arith(op: Callable[[float, float], float]) -> Callable[[float | None, float | None], float | None]:
     def apply(a: float | None, b: float | None) -> float | None:
-        return None if a is None or b is None else op(a, b)
+        return op(a, b) if _is_number(a) and _is_number(b) else None  # type: ignore[arg-type]  # both numbers
 
     return apply
 
 
+def _text_test(op: Callable[[str, str], bool]) -> Callable[[object, object], bool]:
+    def test(text: object, part: object) -> bool:
+        return isinstance(text, str) and isinstance(part, str) and op(text, part)
+
+    return test
+
+
 _RUNTIME = {
-    "_lt": _none_safe(lambda a, b: a < b),
-    "_le": _none_safe(lambda a, b: a <= b),
-    "_gt": _none_safe(lambda a, b: a > b),
-    "_ge": _none_safe(lambda a, b: a >= b),
+    "_lt": _ordered(lambda a, b: a < b),
+    "_le": _ordered(lambda a, b: a <= b),
+    "_gt": _ordered(lambda a, b: a > b),
+    "_ge": _ordered(lambda a, b: a >= b),
     "_eq": _none_safe(lambda a, b: a == b),
     "_ne": _none_safe(lambda a, b: a != b),
+    "startswith": _text_test(str.startswith),
+    "contains": _text_test(lambda text, part: part in text),
     "_div": _div,
     "_add": _arith(lambda a, b: a + b),
     "_sub": _arith(lambda a, b: a - b),
@@ -95,11 +122,17 @@ _BINOP = {ast.Add: "_add", ast.Sub: "_sub", ast.Mult: "_mul", ast.Div: "_div"}
 
 
 def compile_condition(
-    source: str, known: Callable[[str], bool], time_dependent: Collection[str] = ()
+    source: str,
+    known: Callable[[str], bool],
+    time_dependent: Collection[str] = (),
+    text: Collection[str] = (),
+    predicate: bool = False,
 ) -> CompiledCondition:
     """Compile `source`; `known(name)` says whether a metric exists. Time-dependent metrics (the
     `days_since_*` family) may only be compared directly with a number: that is what lets the
-    engine compute the exact instant a rule flips without scanning customers every day."""
+    engine compute the exact instant a rule flips without scanning customers every day. `text`
+    metrics (and tags) are strings: only ==, != or truth. `predicate`: a property metric's
+    `where`, whose names are event properties of any type."""
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as error:
@@ -108,7 +141,7 @@ def compile_condition(
         raise ExpressionError(f"{_shortened(source)}: nested too deeply (at most {MAX_DEPTH} levels)") from None
     if _depth(tree.body) > MAX_DEPTH:
         raise ExpressionError(f"{_shortened(source)}: nested too deeply (at most {MAX_DEPTH} levels)")
-    checker = _Checker(source, known, set(time_dependent))
+    checker = _Checker(source, known, set(time_dependent), set(text), predicate)
     body = checker.rewrite(tree.body, boolean=True)
     function = ast.Expression(
         ast.Lambda(
@@ -145,10 +178,15 @@ class _Checker:
     """Walks the parsed condition, rejecting anything outside the language, and rewrites it into
     calls to the None-safe runtime helpers."""
 
-    def __init__(self, source: str, known: Callable[[str], bool], time_dependent: set[str]) -> None:
+    def __init__(
+        self, source: str, known: Callable[[str], bool], time_dependent: set[str], text: set[str], predicate: bool
+    ) -> None:
         self.source = source
         self.known = known
         self.time_dependent = time_dependent
+        self.text = text
+        self.predicate = predicate
+        self.functions = _FUNCTIONS | _TEXT_FUNCTIONS if predicate else _FUNCTIONS
         self.names: set[str] = set()
         self.steps: dict[str, set[int]] = {}
 
@@ -172,6 +210,8 @@ class _Checker:
             return self.function_call(node)
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and not string_ok:
             raise self.fail(f"string {node.value!r} may only be compared with == or != (metrics are numbers)")
+        if isinstance(node, ast.Name) and node.id in self.text and not (string_ok or boolean):
+            raise self.fail(f"{node.id} is text: compare it with == or != or use it as true/false")
         if isinstance(node, ast.Constant) and type(node.value) is int and not -(2**63) <= node.value < 2**63:
             raise self.fail(f"the number {node.value} is out of range (whole numbers are 64-bit: up to 9223372036854775807)")
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
@@ -212,12 +252,13 @@ class _Checker:
             self.note_steps(left, type(op), right)
             self.note_steps(right, _MIRROR[type(op)], left)
             equality = type(op) in (ast.Eq, ast.NotEq)
-            pairs.append(_none_safe_compare(op, self.side(left, right, equality), self.side(right, left, equality)))
+            sides = (self.side(left, right, equality), self.side(right, left, equality))
+            pairs.append(_call(_COMPARE[type(op)], list(sides)) if self.predicate else _none_safe_compare(op, *sides))
         return pairs[0] if len(pairs) == 1 else ast.BoolOp(ast.And(), pairs)
 
     def side(self, node: ast.expr, other: ast.expr, equality: bool) -> ast.expr:
         direct = isinstance(node, ast.Name) and _number(other) is not None
-        return self.rewrite(node, compared=direct, string_ok=equality)
+        return self.rewrite(node, compared=direct, string_ok=equality or self.predicate)
 
     def note_steps(self, node: ast.expr, op: type[ast.cmpop], other: ast.expr) -> None:
         """For `metric op number` with a whole-day metric, the day counts where the truth flips:
@@ -232,13 +273,14 @@ class _Checker:
             steps.add(math.floor(value) + 1)
 
     def function_call(self, node: ast.Call) -> ast.expr:
-        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords:
-            raise self.fail(f"only {sorted(_FUNCTIONS)} may be called")
+        if not isinstance(node.func, ast.Name) or node.func.id not in self.functions or node.keywords:
+            raise self.fail(f"only {sorted(self.functions)} may be called")
         fewest, most = _ARITY[node.func.id]
         if len(node.args) < fewest or (most is not None and len(node.args) > most):
             wanted = f"exactly {fewest}" if fewest == most else f"at least {fewest}"
             raise self.fail(f"{node.func.id}() takes {wanted} argument{'s' if fewest > 1 else ''}, got {len(node.args)}")
-        return _call(node.func.id, [self.rewrite(arg) for arg in node.args])
+        text = node.func.id in _TEXT_FUNCTIONS
+        return _call(node.func.id, [self.rewrite(arg, string_ok=text) for arg in node.args])
 
 
 def _number(node: ast.expr) -> float | None:

@@ -3,6 +3,7 @@
 - `cases`: ordered conditions, first match wins, else the default (lifecycle, value tier, flags).
 - `top`: the most frequent key of a counter (preferred channel, top category, order hour band).
 - `rfm_grid`: the named segment at (R, FM) in a 5x5 grid (the classic RFM segment map).
+- `value`: a property metric's value itself (the top model viewed), or the default.
 
 Each decides a value from the metrics computed for one customer at one instant and names the rule
 that produced it, so every tag change can explain itself. Two optional brakes keep a tag from
@@ -96,4 +97,24 @@ class GridFamily:
         return self.grid[5 - r][fm - 1], f"rfm grid R={r} FM={fm}"
 
 
-Family = CaseFamily | TopFamily | GridFamily
+@dataclass(frozen=True)
+class ValueFamily:
+    """The value of a property metric itself (the model a customer looked at most), else the
+    default."""
+
+    name: str
+    metric: str
+    default: TagValue
+    reads: tuple[str, ...]
+    min_dwell_ms: int = 0
+
+    def decide(
+        self, metrics: Mapping[str, object], counters: Mapping[str, Mapping[str, int]], current: object = None
+    ) -> tuple[TagValue, str]:
+        value = metrics.get(self.metric)
+        if value is None:
+            return self.default, "default"
+        return value, f"value of {self.metric}"  # type: ignore[return-value]  # metrics are tag-like scalars
+
+
+Family = CaseFamily | TopFamily | GridFamily | ValueFamily

@@ -14,8 +14,8 @@ import math
 import orjson
 
 from schemas.events import EVENT_TYPES
-from stream.metrics import RECENCY_ANCHORS, RFM, Window
-from stream.rules.families import CaseFamily, Family, GridFamily, TopFamily
+from stream.metrics import AGGREGATES, RECENCY_ANCHORS, RFM, PropertyMetric, Window
+from stream.rules.families import CaseFamily, Family, GridFamily, TopFamily, ValueFamily
 from stream.rules.expressions import TAG_PREFIX
 from stream.rules.ruleset import COUNTERS, RuleSet, tag_reads
 
@@ -59,6 +59,8 @@ def plan_json(rules: RuleSet) -> bytes:
         # `tag.<family>` metrics: filled from the customer's current tags, in dependency order
         "tag_metrics": [[ids[name], index] for index, family in enumerate(rules.families)
                         if (name := f"{TAG_PREFIX}.{family.name}") in ids],
+        "properties": (properties := _properties(rules)),
+        "property_metrics": [_property_metric(m, ids, properties, rules) for m in rules.property_metrics],
         "by_trigger": [[rules.families.index(f) for f in rules.by_trigger[kind]] for kind in EVENT_TYPES],
     })
 
@@ -68,9 +70,32 @@ def _metric_ids(rules: RuleSet) -> dict[str, int]:
     names = {w.name for w in plan.windows} | {w.name for w in plan.deadline_windows}
     names |= set(plan.recency) | set(plan.lifetime) | set(plan.recency_steps)
     names |= {name for family in rules.families for name in family.reads}
+    names |= {metric.name for metric in rules.property_metrics}
     if plan.rfm is not None:
         names |= {*RFM, "days_since_last_order", plan.rfm.frequency_metric, plan.rfm.monetary_metric}
     return {name: index for index, name in enumerate(sorted(names))}
+
+
+def _properties(rules: RuleSet) -> list[str]:
+    """The event properties some property metric reads, sorted: the core keeps only these."""
+    names = {m.property for m in rules.property_metrics if m.property} | {
+        name for m in rules.property_metrics if m.where for name in m.where.names
+    }
+    return sorted(names)
+
+
+def _property_metric(metric: PropertyMetric, ids: dict[str, int], properties: list[str], rules: RuleSet) -> dict[str, object]:
+    by_property = {name: index for index, name in enumerate(properties)}
+    return {
+        "metric": ids[metric.name],
+        "event_type": EVENT_TYPES.index(metric.event_type),
+        "aggregate": AGGREGATES.index(metric.aggregate),
+        "property": None if metric.property is None else by_property[metric.property],
+        "days": metric.days,
+        "where": None if metric.where is None else condition_tree(metric.where.source, by_property),
+        # a rule reads it and it has a window: a day leaving the window is a deadline
+        "deadlines": metric.days is not None and any(metric.name in f.reads for f in rules.families),
+    }
 
 
 def _window(window: Window, ids: dict[str, int]) -> list[object]:
@@ -105,6 +130,8 @@ def _family(family: Family, ids: dict[str, int], rules: RuleSet) -> dict[str, ob
         return {**common, "kind": "top", "counter": COUNTERS.index(family.counter), "min_count": family.min_count}
     if isinstance(family, GridFamily):
         return {**common, "kind": "rfm_grid", "grid": [list(row) for row in family.grid]}
+    if isinstance(family, ValueFamily):
+        return {**common, "kind": "value", "metric": ids[family.metric]}
     raise TypeError(f"unknown family kind {type(family).__name__}")
 
 
@@ -125,8 +152,10 @@ def _node(node: ast.expr, ids: dict[str, int]) -> list[object]:
     if isinstance(node, ast.BinOp):
         return [_ARITHMETIC[type(node.op)], _node(node.left, ids), _node(node.right, ids)]
     if isinstance(node, ast.Call):
-        name = node.func.id  # type: ignore[attr-defined]  # validated: min, max or abs
+        name = node.func.id  # type: ignore[attr-defined]  # validated: min, max, abs, startswith or contains
         args = [_node(arg, ids) for arg in node.args]
+        if name in ("startswith", "contains"):
+            return [name, args[0], args[1]]
         return ["abs", args[0]] if name == "abs" else [name, args]
     if isinstance(node, ast.Constant):
         return ["const", _number(node.value)]

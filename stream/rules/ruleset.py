@@ -7,6 +7,7 @@ e.g. `default.toml: families.lifecycle.cases[2].when: unknown metric 'dayz_since
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,13 +15,26 @@ from functools import cached_property, partial
 from pathlib import Path
 
 from schemas.events import EVENT_TYPES
-from stream.metrics import LIFETIME, RECENCY_ANCHORS, RFM, MetricPlan, RfmScale, Window, changed_by, parse_window
+from stream.metrics import (
+    AGGREGATES,
+    LIFETIME,
+    RECENCY_ANCHORS,
+    RFM,
+    MetricPlan,
+    PropertyMetric,
+    RfmScale,
+    Window,
+    changed_by,
+    parse_window,
+)
 from stream.rules.expressions import TAG_PREFIX, CompiledCondition, ExpressionError, compile_condition
-from stream.rules.families import Case, CaseFamily, Family, GridFamily, TagValue, TopFamily
+from stream.rules.families import Case, CaseFamily, Family, GridFamily, TagValue, TopFamily, ValueFamily
 from stream.timeutil import parse_duration
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "config" / "rules" / "default.toml"
 COUNTERS = ("channel", "category", "hour_band")
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # a property metric or an event property
+METRIC_KEYS = ("event", "aggregate", "property", "days", "where")
 MAX_DWELL_MS = 3650 * 86_400_000
 
 
@@ -39,6 +53,7 @@ class RuleSet:
     hour_bands: tuple[tuple[str, int, int], ...]  # (name, first hour, last hour) in UTC
     families: tuple[Family, ...]
     plan: MetricPlan = field(compare=False)
+    property_metrics: tuple[PropertyMetric, ...] = ()
     # event type -> the families an event of that type can change (the rest wait for a deadline)
     by_trigger: dict[str, tuple[Family, ...]] = field(compare=False, default_factory=dict)
 
@@ -80,6 +95,7 @@ FAMILY_KEYS = {  # per kind, the keys a family table may have
     "cases": ("kind", "pack", "default", "cases", "min_dwell"),
     "top": ("kind", "pack", "default", "counter", "min_count", "min_dwell"),
     "rfm_grid": ("kind", "pack", "default", "grid", "min_dwell"),
+    "value": ("kind", "pack", "default", "metric", "min_dwell"),
 }
 
 
@@ -88,6 +104,8 @@ class _Builder:
         self.source = source
         self.doc = document
         self.required: set[str] = set()  # metrics some rule reads
+        self.property_metric_names: set[str] = set()
+        self.text_metrics: set[str] = set()  # property metrics whose value is a string
 
     def fail(self, key: str, problem: str) -> RuleError:
         return RuleError(f"{self.source}: {key}: {problem}")
@@ -107,9 +125,10 @@ class _Builder:
             raise self.fail(f"{key}.{unknown[0]}", f"unknown key (expected {', '.join(allowed)})")
 
     def build(self) -> RuleSet:
-        unknown = set(self.doc) - {"time", "state", "windows", "rfm", "hour_bands", "packs", "families"}
+        sections = ("time", "state", "windows", "rfm", "hour_bands", "packs", "metrics", "families")
+        unknown = set(self.doc) - set(sections)
         if unknown:
-            raise self.fail(sorted(unknown)[0], "unknown section (expected time, state, windows, rfm, hour_bands, packs, families)")
+            raise self.fail(sorted(unknown)[0], f"unknown section (expected {', '.join(sections)})")
         time = self.section("time", ("allowed_lateness",))
         state = self.section("state", ("dedup_ids", "reactivation_gap_days"))
         windows = self.section("windows", ("orders", "activity"))
@@ -119,6 +138,8 @@ class _Builder:
         self.time_dependent = set(RECENCY_ANCHORS)
         self.steps: dict[str, set[int]] = {}
         self.plan.rfm = self.rfm_scale()
+        self.family_names: set[str] = set()
+        self.property_metrics = self.metric_definitions()
         families = self.families()
         self.finish_plan()
         return RuleSet(
@@ -132,6 +153,7 @@ class _Builder:
             hour_bands=self.hour_bands(),
             families=families,
             plan=self.plan,
+            property_metrics=self.property_metrics,
         )
 
     def duration(self, table: dict, key: str, value: object) -> int:
@@ -164,11 +186,49 @@ class _Builder:
         if name.startswith(f"{TAG_PREFIX}."):
             return name.removeprefix(f"{TAG_PREFIX}.") in self.family_names
         return (
-            name in LIFETIME
+            name in self.property_metric_names
+            or name in LIFETIME
             or name in RECENCY_ANCHORS
             or (name in RFM and self.plan.rfm is not None)
             or parse_window(name, self.order_windows, self.activity_windows) is not None
         )
+
+    def metric_definitions(self) -> tuple[PropertyMetric, ...]:
+        metrics = [self.metric_definition(f"metrics.{name}", name, spec) for name, spec in self.section("metrics").items()]
+        self.property_metric_names = {metric.name for metric in metrics}
+        self.text_metrics = {metric.name for metric in metrics if metric.is_text}
+        return tuple(metrics)
+
+    def metric_definition(self, key: str, name: str, spec: object) -> PropertyMetric:
+        if not isinstance(spec, dict):
+            raise self.fail(key, "must be a table")
+        self.only(key, spec, METRIC_KEYS)
+        if not NAME.match(name) or self.known(name):
+            raise self.fail(key, "a metric's name is lower_snake_case (up to 64 characters) and not a built-in metric")
+        event = spec.get("event")
+        if event not in EVENT_TYPES:
+            raise self.fail(f"{key}.event", f"must be one of {', '.join(EVENT_TYPES)}, got {event!r}")
+        aggregate = spec.get("aggregate", "count")
+        if aggregate not in AGGREGATES:
+            raise self.fail(f"{key}.aggregate", f"must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+        read = spec.get("property")
+        if aggregate == "count" and read is not None:
+            raise self.fail(f"{key}.property", "a count reads no property (filter with `where`)")
+        if aggregate != "count" and not (isinstance(read, str) and NAME.match(read)):
+            raise self.fail(f"{key}.property", f"a {aggregate} needs the property it reads, e.g. property = \"page\"")
+        days = spec.get("days")
+        if days is not None and (self.positive_int(f"{key}.days", days) > 3650):
+            raise self.fail(f"{key}.days", f"at most 3650 days, got {days}")
+        where = spec.get("where")
+        return PropertyMetric(name, event, aggregate, read, days, None if where is None else self.predicate(f"{key}.where", where))
+
+    def predicate(self, key: str, text: object) -> CompiledCondition:
+        if not isinstance(text, str):
+            raise self.fail(key, "must be a string expression")
+        try:
+            return compile_condition(text, lambda name: bool(NAME.match(name)), predicate=True)
+        except ExpressionError as error:
+            raise self.fail(key, str(error)) from None
 
     def rfm_scale(self) -> RfmScale | None:
         rfm = self.section("rfm", ("recency_days", "frequency_metric", "frequency", "monetary_metric", "monetary"))
@@ -258,7 +318,13 @@ class _Builder:
             if self.plan.rfm is None:
                 raise self.fail(key, "an rfm_grid family needs an [rfm] section")
             return GridFamily(name, self.grid(f"{key}.grid", spec.get("grid")), default, min_dwell_ms=dwell)
-        raise self.fail(f"{key}.kind", f"unknown kind {kind!r} (expected cases, top or rfm_grid)")
+        if kind == "value":
+            metric = spec.get("metric")
+            if metric not in self.property_metric_names:
+                declared = ", ".join(sorted(self.property_metric_names)) or "none"
+                raise self.fail(f"{key}.metric", f"must name a metric of [metrics] (declared: {declared}), got {metric!r}")
+            return ValueFamily(name, metric, default, (metric,), min_dwell_ms=dwell)
+        raise self.fail(f"{key}.kind", f"unknown kind {kind!r} (expected cases, top, rfm_grid or value)")
 
     def min_dwell(self, key: str, value: object) -> int:
         """How long a value is kept before the family may change again ("14d", "12h"; 0: no
@@ -287,7 +353,7 @@ class _Builder:
         if not isinstance(text, str):
             raise self.fail(key, "must be a string expression")
         try:
-            compiled = compile_condition(text, self.known, self.time_dependent)
+            compiled = compile_condition(text, self.known, self.time_dependent, self.text_metrics)
         except ExpressionError as error:
             raise self.fail(key, str(error)) from None
         for metric, steps in compiled.steps.items():
@@ -316,6 +382,7 @@ class _Builder:
         nothing else moves, so nothing else needs re-deciding; that skips most of the work for the
         frequent opens, clicks and visits. `families` is in dependency order, so one pass closes it."""
         windows = partial(parse_window, order_days=self.order_windows, activity_days=self.activity_windows)
+        fed_by = {metric.name: metric.event_type for metric in self.property_metrics}
         by_type = {}
         for event_type in EVENT_TYPES:
             moved: dict[str, Family] = {}
@@ -323,6 +390,7 @@ class _Builder:
                 if (
                     (isinstance(f, TopFamily) and event_type == "order")
                     or any(changed_by(event_type, name, windows(name)) for name in f.reads)
+                    or any(fed_by.get(name) == event_type for name in f.reads)
                     or any(dependency in moved for dependency in tag_reads(f))
                 ):
                     moved[f.name] = f

@@ -125,6 +125,71 @@ min_dwell = "3d"
 """
 
 
+# Property metrics of every aggregate, windowed and over the whole history, read by cases, value
+# families, a combined family, a stay and a dwell.
+PROPERTIES = """
+[time]
+allowed_lateness = "1d"
+[windows]
+orders = [7]
+activity = [3]
+[metrics.drives_14d]
+event = "visit"
+where = "startswith(page, '/test-drive/') or source == 'showroom'"
+days = 14
+[metrics.model_3d]
+event = "visit"
+aggregate = "top"
+property = "model"
+days = 3
+[metrics.pages_7d]
+event = "visit"
+aggregate = "distinct"
+property = "page"
+where = "not contains(page, 'home')"
+days = 7
+[metrics.price_sum_30d]
+event = "visit"
+aggregate = "sum"
+property = "price"
+where = "price >= 20000"
+days = 30
+[metrics.top_delivery]
+event = "order"
+aggregate = "top"
+property = "delivery"
+[metrics.home_deliveries]
+event = "order"
+where = "delivery == 'home'"
+[metrics.spend_home]
+event = "order"
+aggregate = "sum"
+property = "amount"
+where = "delivery == 'home' and amount > 50"
+[families.test_drive]
+cases = [{ value = "yes", when = "drives_14d >= 2", stay = "drives_14d >= 1" }]
+default = "none"
+[families.model_interest]
+kind = "value"
+metric = "model_3d"
+default = "none"
+min_dwell = "2d"
+[families.research]
+cases = [
+  { value = "deep", when = "pages_7d >= 3 or price_sum_30d > 50000" },
+  { value = "suv", when = "tag.model_interest == 'suv' and tag.test_drive == 'yes'" },
+]
+default = "light"
+[families.delivery]
+kind = "value"
+metric = "top_delivery"
+default = "unknown"
+[families.home_buyer]
+cases = [{ value = true, when = "home_deliveries >= 2 and spend_home >= 100" }]
+default = false
+"""
+
+
 def _load(text: str, name: str) -> RuleSet:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
@@ -138,6 +203,7 @@ PACKS = {
     "default-2d-lateness": _load(DEFAULT_TEXT.replace('allowed_lateness = "5m"', 'allowed_lateness = "2d"'), "d.toml"),
     "exotic": _load(EXOTIC, "exotic.toml"),
     "stable": _load(STABLE, "stable.toml"),
+    "properties": _load(PROPERTIES, "properties.toml"),
 }
 assert [f.name for f in PACKS["stable"].families] == ["tier", "busy", "lapsed", "watch", "channel"]
 assert PACKS["default-2d-lateness"].allowed_lateness_ms == 2 * DAY_MS
@@ -157,9 +223,16 @@ class Ev:
     coupon: bool = False
     channel: str | None = None
     categories: tuple[str, ...] = ()
+    props: tuple[tuple[str, object], ...] = ()  # extra fields, top-level or in a `properties` object
+    nested: bool = False
 
     def doc(self) -> dict:
         doc = {"type": self.type, "event_id": self.event_id, "customer_id": self.customer_id, "ts": self.ts}
+        extra = {name: value for name, value in self.props if value is not None}
+        if self.nested and extra:
+            doc["properties"] = extra
+        else:
+            doc.update(extra)
         if self.type == "order":
             doc["amount"] = self.cents / 100
             if self.coupon:
@@ -177,6 +250,14 @@ action = st.tuples(
     st.booleans(),
     st.sampled_from([None, "web", "app", "store"]),
     st.lists(st.sampled_from(["shoes", "bags", "toys"]), max_size=3),
+    st.fixed_dictionaries({
+        "page": st.sampled_from([None, "/home", "/models/suv", "/models/van", "/test-drive/suv", "/test-drive/van"]),
+        "source": st.sampled_from([None, "web", "showroom"]),
+        "model": st.sampled_from([None, "suv", "van", 7, True]),
+        "price": st.sampled_from([None, 18_000, 25_999.99, 41_000.5, "cheap"]),
+        "delivery": st.sampled_from([None, "home", "pickup"]),
+    }),
+    st.booleans(),
 )
 # Whole-day distances that coincide with rule thresholds, windows and the reactivation gap of the packs.
 KEY_DAYS = (3, 6, 7, 14, 20, 28, 30, 41, 60, 90, 180, 365)
@@ -199,10 +280,14 @@ def histories(draw):
         if echo is not None and events:
             earlier = events[echo[0] % len(events)]
             customer, start = earlier.customer_id, earlier.ts + echo[1] * DAY_MS
-        for kind, offset, cents, coupon, channel, categories in actions:
+        for kind, offset, cents, coupon, channel, categories, props, nested in actions:
             eid = f"{kind[0]}{len(events):03d}"
             if kind == "order":
-                events.append(Ev(eid, kind, customer, start + offset, cents, coupon, channel, tuple(dict.fromkeys(categories))))
+                extra = (("delivery", props["delivery"]),)
+                events.append(Ev(eid, kind, customer, start + offset, cents, coupon, channel, tuple(dict.fromkeys(categories)), extra, nested))
+            elif kind == "visit":
+                extra = tuple((name, props[name]) for name in ("page", "source", "model", "price"))
+                events.append(Ev(eid, kind, customer, start + offset, props=extra, nested=nested))
             else:
                 events.append(Ev(eid, kind, customer, start + offset))
     duplicates = draw(st.lists(st.sampled_from(range(len(events))), max_size=3))
@@ -288,9 +373,40 @@ def plain_metrics(rules: RuleSet, events: list[Ev], now: int, names) -> dict[str
             values[name] = since(max((e.ts for e in events if e.type == LAST_OF[name]), default=None))
         elif name == "days_since_reactivation":
             values[name] = since(reactivated)
+        elif name in (properties := {m.name: m for m in rules.property_metrics}):
+            values[name] = property_metric(properties[name], events, today)
         else:
             raise AssertionError(f"the reference does not know {name}")
     return values
+
+
+def property_of(event: Ev, name: str) -> object:
+    """An event's property as the engine reads it: a top-level field, else one of `properties`;
+    text cut to 256 characters; only text, numbers and booleans."""
+    doc = event.doc()
+    value = doc.get(name, doc.get("properties", {}).get(name))
+    if isinstance(value, str):
+        return value[:256]
+    return value if isinstance(value, (int, float)) else None
+
+
+def property_metric(metric, events: list[Ev], today: int) -> object:
+    values = []
+    for e in events:
+        if e.type != metric.event_type or (metric.days is not None and today - e.ts // DAY_MS >= metric.days):
+            continue
+        if metric.where is not None and not metric.where.evaluate({n: property_of(e, n) for n in metric.where.names}):
+            continue
+        values.append(None if metric.property is None else property_of(e, metric.property))
+    if metric.aggregate == "count":
+        return len(values)
+    if metric.aggregate == "sum":
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= 1e12]
+        return sum(round(v * 100) for v in numbers) / 100
+    texts = Counter(v for v in values if isinstance(v, str))
+    if metric.aggregate == "distinct":
+        return len(texts)
+    return min(texts, key=lambda text: (-texts[text], text)) if texts else None
 
 
 def reference_counters(rules: RuleSet, events: list[Ev]) -> dict[str, dict[str, int]]:
@@ -336,7 +452,7 @@ class Reference:
 def flip_candidates(rules: RuleSet, events: list[Ev]) -> set[int]:
     """Instants at which the reference answer may change with no event: UTC midnights where a day
     enters or leaves a window, and whole-day thresholds after any event (a superset of anchors)."""
-    lengths = {*rules.order_windows, *rules.activity_windows}
+    lengths = {*rules.order_windows, *rules.activity_windows} | {m.days for m in rules.property_metrics if m.days}
     steps = {s for thresholds in rules.plan.recency_steps.values() for s in thresholds} | set(rules.plan.rfm.recency_days if rules.plan.rfm else ())
     found: set[int] = set()
     for e in events:

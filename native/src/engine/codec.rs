@@ -49,8 +49,14 @@
 //!     k-th value of the family's table in `TagTables`, so a tag the pack can produce is one byte.
 //!     The codes are positions in the tables named by the fingerprint: a state written under
 //!     other tables is decoded with them (`decode_known`) and its tags moved by family name.
-//! 12. Version 3 only: `uvar` number of dwell stamps (`tag_since`, set for families with a
-//!     minimum dwell time), then per stamp the `uvar` tag slot and `ivar` B - the instant.
+//! 12. Version 3 only: one byte with a bit per section that follows (bit 0 dwell stamps, 1
+//!     property entries, 2 property feeds; the others 0), each section a `uvar` count then its
+//!     items. Dwell stamps (`tag_since`, set for families with a minimum dwell time): `uvar` tag
+//!     slot and `ivar` B - the instant. Property metric entries (`props`): a keyed index (below),
+//!     `ivar` D - the day and `ivar` the total. Property feeds, per pending event that has any:
+//!     its `uvar` position among the pending events, `uvar` number of feeds and per feed a keyed
+//!     index and `ivar` amount. A keyed index is `uvar` metric << 1 | (a text follows), then the
+//!     text.
 //!
 //! A text (channel, category, counter key, string tag) is one `uvar` h then: h even, h / 2 bytes of
 //! UTF-8 follow and the string joins the state's string list; h odd, it is the (h / 2)-th string of
@@ -70,7 +76,9 @@
 use serde::de::{self, Deserializer as _, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::state::{id_hash, Counter, CustomerState, DayBucket, PendingEvent, Scalar, COUNTER_NAMES, TYPES};
+use super::state::{
+    id_hash, Counter, CustomerState, DayBucket, Feed, PendingEvent, PropEntry, Scalar, COUNTER_NAMES, TYPES,
+};
 use crate::decode::EVENT_TYPES;
 use crate::pyrepr::{str_repr, value_repr};
 
@@ -185,6 +193,8 @@ fn scalar_json(value: &Scalar) -> Value {
 pub const VERSION: u8 = 3;
 /// The format without the dwell stamps (stop 25 and before): still read.
 const VERSION_2: u8 = 2;
+/// Version 3's sections after the tags: dwell stamps, property entries, property feeds.
+const SECTIONS: u8 = 3;
 
 const DAY_MS: i64 = 86_400_000;
 /// The first entries of every state's string list (see the module docs): part of format 2.
@@ -333,10 +343,44 @@ pub fn encode(state: &CustomerState, tables: &TagTables) -> Vec<u8> {
         .enumerate()
         .filter_map(|(slot, since)| Some((slot, (*since)?)))
         .collect();
-    w.uvar(stamps.len() as u64);
+    let fed: Vec<(usize, &PendingEvent)> = state
+        .pending
+        .iter()
+        .enumerate()
+        .filter(|(_, event)| !event.feeds.is_empty())
+        .collect();
+    let sections = [!stamps.is_empty(), !state.props.is_empty(), !fed.is_empty()];
+    w.out.push(
+        sections
+            .iter()
+            .rev()
+            .fold(0, |bits, present| bits << 1 | u8::from(*present)),
+    );
+    if sections[0] {
+        w.uvar(stamps.len() as u64);
+    }
     for (slot, since) in stamps {
         w.uvar(slot as u64);
         w.ivar(base.unwrap_or(0).wrapping_sub(since));
+    }
+    if sections[1] {
+        w.uvar(state.props.len() as u64);
+    }
+    for entry in &state.props {
+        w.keyed(entry.metric, entry.key.as_deref());
+        w.ivar(base_day.wrapping_sub(entry.day));
+        w.ivar(entry.value);
+    }
+    if sections[2] {
+        w.uvar(fed.len() as u64);
+    }
+    for (index, event) in fed {
+        w.uvar(index as u64);
+        w.uvar(event.feeds.len() as u64);
+        for feed in &event.feeds {
+            w.keyed(feed.metric, feed.key.as_deref());
+            w.ivar(feed.amount);
+        }
     }
     w.out
 }
@@ -459,6 +503,14 @@ impl<'a> Writer<'a> {
         self.uvar(zigzag(value));
     }
 
+    /// A property metric index with whether a text follows, then the text.
+    fn keyed(&mut self, metric: u16, key: Option<&'a str>) {
+        self.uvar(u64::from(metric) << 1 | u64::from(key.is_some()));
+        if let Some(key) = key {
+            self.text(key, true);
+        }
+    }
+
     fn bytes(&mut self, data: &[u8]) {
         self.uvar(data.len() as u64);
         self.out.extend_from_slice(data);
@@ -568,6 +620,18 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of items that take at least one byte each: never more than the bytes left.
+    fn keyed(&mut self) -> Read<(u16, Option<Box<str>>)> {
+        let start = self.at;
+        let code = self.uvar()?;
+        let metric = u16::try_from(code >> 1).map_err(|_| format!("property metric {} at byte {start}", code >> 1))?;
+        let key = if code & 1 == 1 {
+            Some(self.text()?.into_boxed_str())
+        } else {
+            None
+        };
+        Ok((metric, key))
+    }
+
     fn count(&mut self) -> Read<usize> {
         let count = self.uvar()?;
         if count > (self.raw.len() - self.at) as u64 {
@@ -732,6 +796,7 @@ fn decode_v2(raw: &[u8], tables: &TagTables) -> Read<CustomerState> {
             coupon: flags & 2 == 2,
             channel,
             categories,
+            feeds: Vec::new(),
         });
     }
     state.orders_total = r.ivar()?;
@@ -810,7 +875,13 @@ fn decode_v2(raw: &[u8], tables: &TagTables) -> Read<CustomerState> {
         state.tags.push(tag);
     }
     if raw[0] == VERSION {
-        let stamps = r.count()?;
+        let start = r.at;
+        let sections = r.byte()?;
+        if sections >> SECTIONS != 0 {
+            return Err(format!("unknown sections {sections:#04x} at byte {start}"));
+        }
+        let count = |r: &mut Reader, bit: u8| if sections & 1 << bit != 0 { r.count() } else { Ok(0) };
+        let stamps = count(&mut r, 0)?;
         for _ in 0..stamps {
             let start = r.at;
             let slot = r.uvar()?;
@@ -820,6 +891,41 @@ fn decode_v2(raw: &[u8], tables: &TagTables) -> Read<CustomerState> {
                 ));
             }
             state.set_since(slot as usize, base.wrapping_sub(r.ivar()?));
+        }
+        let entries = count(&mut r, 1)?;
+        for _ in 0..entries {
+            let (metric, key) = r.keyed()?;
+            let day = base_day.wrapping_sub(r.ivar()?);
+            state.props.push(PropEntry {
+                metric,
+                day,
+                key,
+                value: r.ivar()?,
+            });
+        }
+        let fed = count(&mut r, 2)?;
+        for _ in 0..fed {
+            let start = r.at;
+            let index = r.uvar()?;
+            let feeds = r.count()?;
+            let feeds = (0..feeds)
+                .map(|_| {
+                    let (metric, key) = r.keyed()?;
+                    Ok(Feed {
+                        metric,
+                        key,
+                        amount: r.ivar()?,
+                    })
+                })
+                .collect::<Read<Vec<Feed>>>()?;
+            match state.pending.get_mut(index as usize) {
+                Some(event) => event.feeds = feeds,
+                None => {
+                    return Err(format!(
+                        "feeds for pending event {index} at byte {start}, past the last"
+                    ))
+                }
+            }
         }
     }
     if r.at != raw.len() {
@@ -1028,6 +1134,7 @@ fn v1_pending(value: &Value) -> Read<PendingEvent> {
             .iter()
             .map(|category| category.as_str().map(str::to_owned).ok_or_else(bad))
             .collect::<Read<_>>()?,
+        feeds: Vec::new(),
     })
 }
 
@@ -1204,6 +1311,7 @@ mod tests {
             coupon: amount_cents % 2 == 1,
             channel: channel.map(str::to_owned),
             categories: categories.iter().map(|c| c.to_string()).collect(),
+            feeds: vec![],
         }
     }
 
@@ -1479,8 +1587,9 @@ mod tests {
         state.set_since(3, state.clock.unwrap() - 5 * DAY_MS);
         state.set_since(11, i64::MIN);
         let raw = roundtrip(&state, &old);
-        // Per stamp its slot (1 byte) and its distance from the base: 5 days 5 bytes, i64::MIN 10.
-        assert_eq!(raw.len(), encode(&typical_state(12), &old).len() + 1 + 5 + 1 + 10);
+        // The count, per stamp its slot (1 byte) and its distance from the base: 5 days 5 bytes,
+        // i64::MIN 10.
+        assert_eq!(raw.len(), encode(&typical_state(12), &old).len() + 1 + 1 + 5 + 1 + 10);
         let new = TagTables::new(old.families[1..].to_vec(), old.values[1..].to_vec());
         let back = decode_known(C, &raw, &new, std::slice::from_ref(&old)).expect("decodes");
         assert_eq!(back.since(2), state.since(3));
@@ -1495,11 +1604,60 @@ mod tests {
     }
 
     #[test]
+    fn property_entries_and_the_feeds_of_pending_events_round_trip() {
+        let tables = default_pack();
+        let mut state = typical_state(12);
+        let today = state.clock.unwrap().div_euclid(DAY_MS);
+        state.props = vec![
+            PropEntry {
+                metric: 0,
+                day: 0,
+                key: None,
+                value: 12_345,
+            },
+            PropEntry {
+                metric: 2,
+                day: today - 3,
+                key: Some("/models/suv".into()),
+                value: 2,
+            },
+            PropEntry {
+                metric: 2,
+                day: today,
+                key: Some("/models/suv".into()),
+                value: 1,
+            },
+        ];
+        state.buffer(event("p1", 3, state.clock.unwrap() + 5, 0, None, &[]));
+        state.buffer(event("p2", 3, state.clock.unwrap() + 9, 0, None, &[]));
+        state.pending[1].feeds = vec![
+            Feed {
+                metric: 2,
+                key: Some("/models/suv".into()),
+                amount: 1,
+            },
+            Feed {
+                metric: 1,
+                key: None,
+                amount: -250,
+            },
+        ];
+        let raw = roundtrip(&state, &tables);
+        let plain = encode(&typical_state(12), &tables).len();
+        println!("3 property entries and 2 feeds: {} bytes more", raw.len() - plain);
+        assert!(raw.len() - plain < 60);
+    }
+
+    #[test]
     fn a_version_2_state_reads_as_one_without_dwell_stamps() {
         let tables = default_pack();
         let state = typical_state(12);
         let mut raw = encode(&state, &tables);
-        assert_eq!(raw.pop(), Some(0), "no dwell stamps: one zero byte");
+        assert_eq!(
+            raw.pop(),
+            Some(0),
+            "no dwell stamps, property entries or feeds: one byte"
+        );
         raw[0] = VERSION_2;
         assert_eq!(decode(C, &raw, &tables).unwrap(), state);
         assert_eq!(decode_wake(C, &raw).unwrap(), state.wake_time());
@@ -1618,6 +1776,7 @@ mod tests {
                 coupon: false,
                 channel: None,
                 categories: vec![],
+                feeds: vec![],
             },
             PendingEvent {
                 id_hash: id_hash("e8 ✓"),
@@ -1628,6 +1787,7 @@ mod tests {
                 coupon: true,
                 channel: Some("web".into()),
                 categories: vec!["books".into(), "ø".into()],
+                feeds: vec![],
             },
         ];
         expected.clock = Some(1_700_600_000_000);

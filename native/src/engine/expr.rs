@@ -39,6 +39,9 @@ pub enum Expr {
     Min(Vec<Expr>),
     Max(Vec<Expr>),
     Abs(Box<Expr>),
+    /// Property predicates: false unless both sides are text.
+    StartsWith(Box<Expr>, Box<Expr>),
+    Contains(Box<Expr>, Box<Expr>),
 }
 
 /// Python's `bool(value)`.
@@ -182,9 +185,10 @@ fn arith(op: Arith, a: &Scalar, b: &Scalar) -> Scalar {
     })
 }
 
-/// Python's `min`/`max` over the arguments: the first extreme one wins ties.
+/// Python's `min`/`max` over the arguments: the first extreme one wins ties; None unless all
+/// are numbers (a property may be text).
 fn extreme(values: Vec<Scalar>, wanted: Ordering) -> Scalar {
-    if values.iter().any(|value| matches!(value, Scalar::Null)) {
+    if values.iter().any(|value| number(value).is_none()) {
         return Scalar::Null;
     }
     let mut best: Option<Scalar> = None;
@@ -195,6 +199,13 @@ fn extreme(values: Vec<Scalar>, wanted: Ordering) -> Scalar {
         };
     }
     best.unwrap_or(Scalar::Null)
+}
+
+fn text_test(text: &Expr, part: &Expr, metrics: &[Scalar], test: fn(&str, &str) -> bool) -> Scalar {
+    Scalar::Bool(match (text.evaluate(metrics), part.evaluate(metrics)) {
+        (Scalar::Str(text), Scalar::Str(part)) => test(&text, &part),
+        _ => false,
+    })
 }
 
 impl Expr {
@@ -235,6 +246,8 @@ impl Expr {
                 args.iter().map(|arg| arg.evaluate(metrics)).collect(),
                 Ordering::Greater,
             ),
+            Expr::StartsWith(text, part) => text_test(text, part, metrics, |text, part| text.starts_with(part)),
+            Expr::Contains(text, part) => text_test(text, part, metrics, |text, part| text.contains(part)),
             Expr::Abs(inner) => match number(&inner.evaluate(metrics)) {
                 Some(Number::Int(value)) => value
                     .checked_abs()

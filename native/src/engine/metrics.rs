@@ -6,6 +6,7 @@
 //! the families reading them are re-decided.
 
 use super::plan::{Anchor, Lifetime, Plan, Window};
+use super::properties;
 use super::state::{CustomerState, DayBucket, ORDER};
 use crate::jsonfmt::Scalar;
 
@@ -124,6 +125,7 @@ pub fn compute(plan: &Plan, state: &CustomerState, now: i64, need: Need, metrics
             }
         }
     }
+    properties::compute(plan, state, today, metrics);
     for &(metric, family) in &plan.tag_metrics {
         metrics[metric] = state.tags.get(family).cloned().flatten().unwrap_or(Scalar::Null);
     }
@@ -153,6 +155,9 @@ pub fn next_change(plan: &Plan, state: &CustomerState, now: i64) -> Option<i64> 
                 earliest(&mut best, at.saturating_add(step.saturating_mul(DAY_MS)));
             }
         }
+    }
+    if let Some(edge) = properties::next_edge(plan, state, now.div_euclid(DAY_MS)) {
+        earliest(&mut best, edge);
     }
     for &family in &plan.dwelling {
         if let Some(end) = dwell_end(plan, state, family).filter(|end| *end > now) {
@@ -208,6 +213,7 @@ pub fn changing_at(plan: &Plan, state: &CustomerState, at: i64, names: &mut Vec<
             }
         }
     }
+    properties::changing_at(plan, state, at, names);
     if let Some(rfm) = &plan.rfm {
         if names.iter().any(|name| plan.rfm_inputs.contains(name)) {
             names.extend(rfm.scores);

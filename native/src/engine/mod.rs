@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod partition;
 pub mod plan;
 pub mod profile;
+pub mod properties;
 pub mod snapshot;
 pub mod state;
 pub mod timeline;

@@ -68,6 +68,36 @@ pub enum Kind {
     },
     /// Rows R = 5..1, columns FM = 1..5, each cell with its rule (quoted).
     Grid(Vec<Vec<(Scalar, Vec<u8>)>>),
+    /// A property metric's value itself, else the default.
+    Value {
+        metric: usize,
+        rule: Vec<u8>,
+    },
+}
+
+/// How a property metric adds up what its events contribute (`stream.metrics.AGGREGATES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    Count,
+    Sum,
+    Distinct,
+    Top,
+}
+
+/// `[metrics.<name>]` of the pack (`stream.metrics.PropertyMetric`).
+#[derive(Debug, Clone)]
+pub struct PropertyMetric {
+    pub metric: usize,
+    pub event_type: usize,
+    pub aggregate: Aggregate,
+    /// Index into `Plan::properties` of the property read (None for a count).
+    pub property: Option<usize>,
+    /// The window in days; None: the whole history.
+    pub days: Option<i64>,
+    /// Which events count: a condition over `Plan::properties` (ids are property indices).
+    pub filter: Option<Expr>,
+    /// Read by a rule and windowed: a day leaving its window is a deadline.
+    pub deadlines: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +148,9 @@ pub struct Plan {
     pub tag_metrics: Vec<(usize, usize)>,
     /// Indices of the families with a minimum dwell time.
     pub dwelling: Vec<usize>,
+    /// The event properties property metrics read, by name.
+    pub properties: Vec<String>,
+    pub property_metrics: Vec<PropertyMetric>,
 }
 
 type Parsed<T> = Result<T, String>;
@@ -260,8 +293,37 @@ fn expression(value: &Value) -> Parsed<Expr> {
         "ge" => compare(Compare::Ge),
         "eq" => compare(Compare::Eq),
         "ne" => compare(Compare::Ne),
+        "startswith" => Ok(Expr::StartsWith(arg(1)?, arg(2)?)),
+        "contains" => Ok(Expr::Contains(arg(1)?, arg(2)?)),
         other => Err(format!("rule plan: unknown operator {other:?}")),
     }
+}
+
+fn property_metric(value: &Value) -> Parsed<PropertyMetric> {
+    let optional = |key: &str| -> Parsed<Option<i64>> {
+        match field(value, key)? {
+            Value::Null => Ok(None),
+            other => int(other).map(Some),
+        }
+    };
+    Ok(PropertyMetric {
+        metric: int(field(value, "metric")?)? as usize,
+        event_type: int(field(value, "event_type")?)? as usize,
+        aggregate: match int(field(value, "aggregate")?)? {
+            0 => Aggregate::Count,
+            1 => Aggregate::Sum,
+            2 => Aggregate::Distinct,
+            3 => Aggregate::Top,
+            other => return Err(format!("rule plan: unknown aggregate {other}")),
+        },
+        property: optional("property")?.map(|index| index as usize),
+        days: optional("days")?,
+        filter: match field(value, "where")? {
+            Value::Null => None,
+            tree => Some(expression(tree)?),
+        },
+        deadlines: field(value, "deadlines")?.as_bool().unwrap_or(false),
+    })
 }
 
 fn family(value: &Value) -> Parsed<Family> {
@@ -317,6 +379,13 @@ fn family(value: &Value) -> Parsed<Family> {
                 })
                 .collect::<Parsed<_>>()?,
         ),
+        Some("value") => {
+            let metric = int(field(value, "metric")?)? as usize;
+            Kind::Value {
+                metric,
+                rule: Vec::new(), // named once the metric names are known (`Plan::from_json`)
+            }
+        }
         _ => return Err(format!("rule plan: family {name:?} has an unknown kind")),
     };
     let reads = ids(field(value, "reads")?)?;
@@ -418,7 +487,29 @@ impl Plan {
                 _ => return Err(format!("rule plan: bad tag metric {metric} of family {family}")),
             }
         }
+        let properties: Vec<String> = list(field(&doc, "properties")?)?
+            .iter()
+            .map(text)
+            .collect::<Parsed<_>>()?;
+        let property_metrics: Vec<PropertyMetric> = list(field(&doc, "property_metrics")?)?
+            .iter()
+            .map(property_metric)
+            .collect::<Parsed<_>>()?;
+        for metric in &property_metrics {
+            if metric.metric >= metrics.len()
+                || metric.event_type >= by_trigger.len()
+                || metric.property.is_some_and(|property| property >= properties.len())
+            {
+                return Err(format!("rule plan: bad property metric {}", metric.metric));
+            }
+        }
         for family in &mut families {
+            if let Kind::Value { metric, rule } = &mut family.kind {
+                let name = metrics
+                    .get(*metric)
+                    .ok_or_else(|| format!("rule plan: family {:?} reads an undeclared metric", family.name))?;
+                *rule = quoted(&format!("value of {name}"));
+            }
             if family.reads.iter().any(|read| *read >= metrics.len()) {
                 return Err(format!(
                     "rule plan: family {:?} reads an undeclared metric",
@@ -460,6 +551,8 @@ impl Plan {
                 .collect(),
             families,
             tag_metrics,
+            properties,
+            property_metrics,
             by_trigger,
             rfm_inputs,
             metric_keys: metrics
@@ -479,7 +572,7 @@ impl Plan {
                 let mut values: Vec<Scalar> = match &family.kind {
                     Kind::Cases(cases) => cases.iter().map(|case| case.value.clone()).collect(),
                     Kind::Grid(grid) => grid.iter().flatten().map(|(value, _)| value.clone()).collect(),
-                    Kind::Top { .. } => vec![],
+                    Kind::Top { .. } | Kind::Value { .. } => vec![],
                 };
                 values.push(family.default.clone());
                 let mut unique: Vec<Scalar> = vec![];

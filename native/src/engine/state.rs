@@ -28,6 +28,28 @@ pub struct PendingEvent {
     pub coupon: bool,
     pub channel: Option<String>,
     pub categories: Vec<String>,
+    /// What it contributes to the pack's property metrics (`engine::properties::feeds`).
+    pub feeds: Vec<Feed>,
+}
+
+/// One event's contribution to one property metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feed {
+    /// Index into `Plan::property_metrics`.
+    pub metric: u16,
+    /// The text counted by `distinct` and `top`.
+    pub key: Option<Box<str>>,
+    /// 1 for a count (and a text), hundredths for a sum.
+    pub amount: i64,
+}
+
+/// A property metric's total for one day (day 0 for a metric over the whole history) and text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropEntry {
+    pub metric: u16,
+    pub day: i64,
+    pub key: Option<Box<str>>,
+    pub value: i64,
 }
 
 /// One UTC day's counts: orders [orders, revenue cents, coupon orders] or activity [opens, clicks, visits].
@@ -82,6 +104,8 @@ pub struct CustomerState {
     /// Per family slot, when a family with a minimum dwell time last changed; empty until one
     /// does (most packs have none, and an empty vector costs no heap).
     pub tag_since: Vec<Option<i64>>,
+    /// Property metric entries, sorted by (metric, day, key).
+    pub props: Vec<PropEntry>,
 }
 
 impl CustomerState {
@@ -186,6 +210,7 @@ mod tests {
                 coupon: false,
                 channel: None,
                 categories: vec![],
+                feeds: vec![],
             });
         }
         let order: Vec<_> = state.pending.iter().map(|e| (e.ts, e.event_id.as_str())).collect();

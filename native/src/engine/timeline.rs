@@ -3,6 +3,7 @@
 
 use super::metrics::{changing_at, compute, dwell_end, next_change, Need, DAY_MS};
 use super::plan::{Family, Kind, Plan};
+use super::properties;
 use super::state::{add_to_bucket, CustomerState, PendingEvent, ORDER};
 use crate::changes::{ChangeRef, Metrics, Text};
 use crate::jsonfmt::Scalar;
@@ -74,6 +75,9 @@ pub fn apply_event(plan: &Plan, state: &mut CustomerState, event: &PendingEvent)
         let mut counts = [0; 3];
         counts[kind - 1] = 1;
         add_to_bucket(&mut state.activity_days, day, counts);
+    }
+    if !event.feeds.is_empty() {
+        properties::apply(plan, state, &event.feeds, day);
     }
     // Oldest out before the newest goes in: the vector never outgrows the window (a push onto a
     // full one would double its capacity for good).
@@ -151,6 +155,10 @@ fn decide<'a>(
                 _ => default(),
             }
         }
+        Kind::Value { metric, rule } => match &metrics[*metric] {
+            Scalar::Null => default(),
+            value => (Cow::Owned(value.clone()), rule.as_slice()),
+        },
         Kind::Grid(grid) => match (&metrics[family.reads[0]], &metrics[family.reads[3]]) {
             (Scalar::Int(r @ 1..=5), Scalar::Int(fm @ 1..=5)) => {
                 let (value, rule) = &grid[(5 - r) as usize][(fm - 1) as usize];
@@ -344,4 +352,5 @@ fn prune(plan: &Plan, state: &mut CustomerState, now: i64) {
     state
         .activity_days
         .retain(|bucket| bucket.day > today - plan.activity_retention_days);
+    properties::prune(plan, state, today);
 }
