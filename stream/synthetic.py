@@ -25,6 +25,7 @@ import bisect
 import itertools
 import operator
 import random
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -337,8 +338,12 @@ class _Sink:
         self._out.append({
             "event_id": self._next_id("v"), "type": "visit",
             "customer_id": self.customer_id, "ts": ts,
-            "page": page, "source": source,
+            "page": page, "source": source, **_PAGE_PROPERTIES.get(page, {}),
         })
+
+    @property
+    def orders_so_far(self) -> int:
+        return self._counts["o"]
 
     def email_open(self, ts: int, campaign_id: str) -> None:
         self._out.append({
@@ -639,12 +644,26 @@ def _ecommerce_order(
     ts = cal.day_ms(day) + _order_time_ms(rng, shopper, channel)
     items, products = _basket(rng, shopper)
     coupon = _coupon(rng, shopper, cal.months[day], first)
-    sink.order(ts, items, channel, {"coupon": coupon} if coupon else None)
+    extra: dict[str, Any] = {"coupon": coupon} if coupon else {}
+    if channel != "store":
+        extra["delivery"] = _delivery(sink)
+    sink.order(ts, items, channel, extra)
     if channel != "store" and rng.random() < 0.55:
         entry = _entry_page(rng, products[0].category, generic_share=0.5)
         pages = [entry, *(p.page for p in products[:2]), "/cart"]
         end = ts - rng.randint(30 * _SECOND_MS, 8 * _MINUTE_MS)
         _session(rng, sink, pages, channel, end, before=True)
+
+
+_DELIVERIES = ("home", "pickup", "locker")
+
+
+def _delivery(sink: _Sink) -> str:
+    """Each shopper has a usual delivery (from the customer id) and every fourth order goes home
+    (a gift, a bulky item). Derived, not drawn: the random stream, and so every other property
+    of the log, is the same as before deliveries were added."""
+    usual = _DELIVERIES[zlib.crc32(sink.customer_id.encode()) % len(_DELIVERIES)]
+    return "home" if sink.orders_so_far % 4 == 3 else usual
 
 
 def _browse_session(rng: random.Random, sink: _Sink, cal: _Calendar, shopper: _Shopper, day: int) -> None:
@@ -703,6 +722,15 @@ _MODELS_BY_BAND = {band: tuple(m for m in _MODELS if m.band == band) for band in
 _MODEL_PAGES = {m.name: f"/models/{m.name}" for m in _MODELS}
 _TEST_DRIVE_PAGES = {m.name: f"/test-drive/{m.name}" for m in _MODELS}
 _AUTO_EXTRA_PAGES = ("/financing", "/compare", "/offers")
+# What a model or test-drive page tells about the visitor's interest, sent with the visit.
+_PAGE_PROPERTIES = {
+    page: {"model": m.name, "price_band": m.band}
+    for m in _MODELS
+    for page in (_MODEL_PAGES[m.name], _TEST_DRIVE_PAGES[m.name])
+}
+# The kind of after-sales work a service order is, from its first item.
+_SERVICE_KIND = {"SRV-OIL": "maintenance", "SRV-INSPECTION": "maintenance", "SRV-MAJOR": "maintenance",
+                 "SRV-BATTERY": "repair", "SRV-BRAKES": "repair", "SRV-TIRES": "tires"}
 # sku, min, max price: totals stay within 80-1500 EUR.
 _SERVICES = (
     ("SRV-OIL", 80, 160), ("SRV-INSPECTION", 90, 220), ("SRV-BATTERY", 110, 260),
@@ -780,9 +808,12 @@ def _model_session(rng: random.Random, sink: _Sink, cal: _Calendar, home: _House
 
 def _showroom_visit(rng: random.Random, sink: _Sink, cal: _Calendar, model: _Model, day: int,
                     test_drive: bool) -> None:
+    """A test drive is booked on the website two days ahead (at noon: derived, not drawn)."""
     day = _store_day(cal, day)
     page = _TEST_DRIVE_PAGES[model.name] if test_drive else _MODEL_PAGES[model.name]
     sink.visit(cal.day_ms(day) + _STORE_HOURS.draw_ms(rng), page, "showroom")
+    if test_drive and day >= 2:
+        sink.visit(cal.day_ms(day - 2) + 12 * 3_600_000, page, "web")
 
 
 def _vehicle_order(rng: random.Random, sink: _Sink, cal: _Calendar, model: _Model, day: int) -> None:
@@ -810,7 +841,7 @@ def _service_order(rng: random.Random, sink: _Sink, cal: _Calendar, day: int) ->
         booking_ms = cal.day_ms(day - rng.randint(1, 6)) + _SHOPPING_HOURS.draw_ms(rng)
         _session(rng, sink, ("/service", "/service/booking"), "web", booking_ms)
     channel = "web" if booked_online else "store"
-    sink.order(cal.day_ms(day) + _STORE_HOURS.draw_ms(rng), items, channel)
+    sink.order(cal.day_ms(day) + _STORE_HOURS.draw_ms(rng), items, channel, {"service": _SERVICE_KIND[items[0]["sku"]]})
 
 
 def _purchase_journey(rng: random.Random, sink: _Sink, cal: _Calendar, home: _Household,

@@ -9,7 +9,8 @@ Each decides a value from the metrics computed for one customer at one instant a
 that produced it, so every tag change can explain itself. Two optional brakes keep a tag from
 flapping: a case's `stay` condition also holds it while the family already has that value
 (hysteresis: enter at one threshold, leave at another), and a family's `min_dwell_ms` keeps a value
-at least that long before it may change again (applied by the engine, which knows when it changed).
+it changed to at least that long before it may change again (applied by the engine, which knows
+when it changed; a customer's first value is not held).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ through `Backtest`, exactly as `tagstream backtest` reads a JSONL log.
 from __future__ import annotations
 
 import itertools
+import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from stream.changes import TagChange
 from stream.logfile import LogLine
 from stream.native import Engine
 from stream.rules.plan_export import plan_json
-from stream.rules.ruleset import RuleSet, load_rules
+from stream.rules.ruleset import DEFAULT_RULES, RuleSet, load_rules
 from stream.timeutil import DAY_MS, parse_instant
 
 HOUR_MS = 3_600_000
@@ -26,6 +28,7 @@ MINUTE_MS = 60_000
 T0 = parse_instant("2024-01-01T00:00:00Z")
 
 _DEFAULT: RuleSet | None = None
+_THRESHOLDS: RuleSet | None = None
 
 
 def default_rules() -> RuleSet:
@@ -33,6 +36,23 @@ def default_rules() -> RuleSet:
     if _DEFAULT is None:
         _DEFAULT = load_rules()
     return _DEFAULT
+
+
+def default_thresholds() -> RuleSet:
+    """The default pack without its brakes (every `stay` and `min_dwell` taken out): the
+    thresholds and the clock alone, which most specs pin down. The brakes have their own specs
+    (test_stable_tags_spec.py), the default pack's included."""
+    global _THRESHOLDS
+    if _THRESHOLDS is None:
+        text = DEFAULT_RULES.read_text(encoding="utf-8")
+        text = re.sub(r', stay = "[^"]*"', "", text)
+        text = re.sub(r'(?m)^min_dwell = "[^"]*"\n', "", text)
+        assert ", stay =" not in text and "min_dwell =" not in text
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "default-thresholds.toml"
+            path.write_text(text, encoding="utf-8")
+            _THRESHOLDS = load_rules(path)
+    return _THRESHOLDS
 
 
 def day(n: float, hours: float = 0, minutes: float = 0) -> int:
@@ -110,6 +130,11 @@ def run(docs: list[dict], as_of: int | str = "end", rules: RuleSet | None = None
     backtest.run(lines(docs), collect, lambda line, rejection: result.rejects.append(rejection))
     backtest.finish(as_of, collect)
     return result
+
+
+def run_thresholds(docs: list[dict], **options) -> Run:
+    """`run` with the default pack's thresholds only (`default_thresholds`) unless told otherwise."""
+    return run(docs, **{"rules": default_thresholds(), **options})
 
 
 def write_rules(tmp_path: Path, text: str, name: str = "pack.toml") -> Path:

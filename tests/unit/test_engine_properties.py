@@ -439,13 +439,15 @@ class Reference:
         changes = []
         for family in self.rules.families:  # dependency order: a tag read is already decided
             name, current = family.name, self.tags.get(family.name)
-            if name in self.tags and now < self.since.get(name, now) + family.min_dwell_ms:
+            if name in self.since and now < self.since[name] + family.min_dwell_ms:
                 continue
             metrics.update({f"tag.{n}": v for n, v in self.tags.items()})
             value = family.decide(metrics, counters, current)[0]
             if name not in self.tags or not same(current, value):
                 changes.append((now, name, current, value))
-                self.tags[name], self.since[name] = value, now
+                if name in self.tags:  # a dwell follows a change, not the first value
+                    self.since[name] = now
+                self.tags[name] = value
         return changes
 
 

@@ -42,10 +42,14 @@ def test_default_pack_declares_the_expected_families_in_order():
         ("churn_risk", "CaseFamily"),
         ("trend", "CaseFamily"),
         ("rfm_segment", "GridFamily"),
+        ("win_back", "CaseFamily"),
+        ("power_buyer", "CaseFamily"),
         ("coupon_user", "CaseFamily"),
         ("order_hour", "TopFamily"),
         ("preferred_channel", "TopFamily"),
         ("top_category", "TopFamily"),
+        ("delivery_preference", "ValueFamily"),
+        ("traffic_source", "ValueFamily"),
     ]
 
 
@@ -77,7 +81,7 @@ def test_default_pack_deadlines_come_from_rule_thresholds_and_rfm_boundaries():
     }
     assert {w.name for w in plan.deadline_windows} == {
         "orders_30d", "orders_90d", "orders_prev_90d", "orders_365d", "revenue_365d", "coupon_orders_365d",
-        "clicks_30d", "visits_7d", "visits_30d", "opens_30d",
+        "clicks_30d", "visits_7d", "visits_30d", "opens_30d", "opens_90d",
     }
 
 
@@ -303,7 +307,7 @@ def test_rule_error_is_a_value_error():
 
 # --- packs ---------------------------------------------------------------------------------------
 
-ECOMMERCE = {"coupon_user", "order_hour", "preferred_channel", "top_category"}
+ECOMMERCE = {"coupon_user", "order_hour", "preferred_channel", "top_category", "delivery_preference", "traffic_source"}
 
 
 def test_disabling_a_pack_drops_its_families(tmp_path):

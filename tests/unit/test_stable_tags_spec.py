@@ -10,7 +10,7 @@ import re
 import pytest
 
 from stream.rules.ruleset import RuleError
-from tests.unit.tagspec import day, order, pack, run, visit
+from tests.unit.tagspec import day, email_open, order, pack, run, visit
 
 VIP = """
 [windows]
@@ -60,24 +60,25 @@ min_dwell = "14d"
 
 def test_a_value_is_kept_for_the_minimum_dwell_then_re_decided_at_its_end(tmp_path):
     result = run(
-        [visit("c1", day(0), id="v1"), visit("c1", day(25), id="v2")], as_of=day(60), rules=pack(tmp_path, ENGAGEMENT)
+        [visit("c1", day(0), id="v1"), visit("c1", day(18), id="v2")], as_of=day(60), rules=pack(tmp_path, ENGAGEMENT)
     )
     assert result.of("engagement") == [
         ("engagement", None, "active", day(0), "v1"),
-        ("engagement", "active", "silent", day(14), None),  # silent from day 7, held to day 14
-        # v2 would make it active at day 25, but silent is held to day 28: the change waits for it
-        ("engagement", "silent", "active", day(28), None),
-        ("engagement", "active", "silent", day(42), None),  # silent from day 32, held to 28 + 14
+        ("engagement", "active", "silent", day(7), None),  # a customer's first value is not held
+        # v2 would make it active at day 18, but silent is held to day 21: the change waits for it
+        ("engagement", "silent", "active", day(21), None),
+        ("engagement", "active", "silent", day(35), None),  # silent from day 25, held to 21 + 14
     ]
 
 
-def test_a_value_that_holds_again_by_the_end_of_the_dwell_does_not_change(tmp_path):
+def test_a_change_that_no_longer_holds_when_the_dwell_ends_never_happens(tmp_path):
     result = run(
-        [visit("c1", day(0), id="v1"), visit("c1", day(10), id="v2")], as_of=day(40), rules=pack(tmp_path, ENGAGEMENT)
+        [visit("c1", day(0), id="v1"), visit("c1", day(12), id="v2")], as_of=day(40), rules=pack(tmp_path, ENGAGEMENT)
     )
     assert result.of("engagement") == [
         ("engagement", None, "active", day(0), "v1"),
-        ("engagement", "active", "silent", day(17), None),  # v2 leaves the window; the dwell ended at 14
+        ("engagement", "active", "silent", day(7), None),
+        # v2 (day 12) is held back to day 21, by when it has left the 7-day window
     ]
 
 
@@ -105,3 +106,16 @@ def test_a_bad_dwell_is_refused_naming_its_key(tmp_path, text, problem):
 def test_a_stay_condition_is_checked_like_a_when(tmp_path):
     with pytest.raises(RuleError, match=re.escape("families.vip.cases[0].stay: in 'revenue_31d >= 800': unknown metric")):
         pack(tmp_path, VIP.replace("revenue_30d >= 800", "revenue_31d >= 800"))
+
+
+def test_the_default_packs_engagement_leaves_active_when_the_months_activity_is_gone():
+    # thresholds alone: interested at day 0, silent at 30, interested at 40, active at 42,
+    # interested at 47 (day 40 leaves the 7-day window), silent at 72 (test_value_and_rfm_spec.py)
+    result = run([email_open("c1", day(0, 9), id="e1"), visit("c1", day(40, 9), id="v1"), visit("c1", day(42, 9), id="v2")],
+                 as_of=day(100))
+    assert result.of("engagement") == [
+        ("engagement", None, "interested", day(0, 9), "e1"),  # the open keeps it interested for 90 days
+        ("engagement", "interested", "active", day(42, 9), "v2"),
+        ("engagement", "active", "interested", day(70), None),  # stays active while 2 visits are in 30 days
+        ("engagement", "interested", "silent", day(90), None),
+    ]

@@ -1,8 +1,11 @@
-"""Value tier, VIP, frequency, churn risk, trend, RFM and the ecommerce pack, through `Backtest`."""
+"""Value tier, VIP, frequency, churn risk, trend, RFM and the ecommerce pack, through `Backtest`:
+the default pack's thresholds (its `stay` and `min_dwell` brakes are specified in
+test_stable_tags_spec.py)."""
 
 from __future__ import annotations
 
-from tests.unit.tagspec import click, day, email_open, order, run, visit
+from tests.unit.tagspec import click, day, email_open, order, visit
+from tests.unit.tagspec import run_thresholds as run
 
 
 def test_value_tier_rises_with_365_day_revenue_and_falls_at_utc_midnight_when_orders_leave_the_window():

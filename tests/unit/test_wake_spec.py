@@ -13,7 +13,7 @@ import orjson
 from stream.native import Engine, stored_wake
 from stream.rules.plan_export import plan_json
 from stream.rules.ruleset import RuleSet, load_rules
-from tests.unit.tagspec import day, default_rules, email_open, pack, visit
+from tests.unit.tagspec import day, default_thresholds, email_open, pack, visit
 
 VISITS_ONLY = """
 [families.engagement]
@@ -52,7 +52,7 @@ def test_a_bucket_with_visits_wakes_the_customer_when_it_leaves_the_window(tmp_p
 
 
 def test_the_earliest_edge_wins_across_buckets_and_recency_steps():
-    customer = Customer(default_rules(), [email_open("c1", day(98) + 5), visit("c1", day(100) + 7)])
+    customer = Customer(default_thresholds(), [email_open("c1", day(98) + 5), visit("c1", day(100) + 7)])
     # visits_7d drops day 100 at day 107; the opens of day 98 leave opens_30d at day 128;
     # days_since_last_event reaches 60 at day 160 (plus the 7 ms into day 100).
     assert customer.wake() == day(107)

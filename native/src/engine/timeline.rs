@@ -255,13 +255,15 @@ impl Context<'_> {
             if state.tags[index].as_ref() == Some(value.as_ref()) {
                 continue;
             }
-            let old = state.tags[index].replace(value.into_owned()).unwrap_or(Scalar::Null);
+            let previous = state.tags[index].replace(value.into_owned());
             if let Some(metric) = family.tag_metric {
                 scratch.metrics[metric].clone_from(state.tags[index].as_ref().expect("just set"));
             }
-            if family.min_dwell_ms > 0 {
+            // A dwell follows a change of value; a customer's first value may change at once.
+            if family.min_dwell_ms > 0 && previous.is_some() {
                 state.set_since(index, now);
             }
+            let old = previous.unwrap_or(Scalar::Null);
             let change = ChangeRef {
                 customer_id,
                 family: Text::Quoted(&family.name_json),
