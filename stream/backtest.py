@@ -53,6 +53,7 @@ class Totals:
     late: int = 0
     changes: int = 0
     newest: int = NEVER
+    oldest: int = NEVER  # NEVER until an event is read
 
 
 def counting_rejections(totals: Totals, on_reject: OnReject) -> OnReject:
@@ -110,10 +111,11 @@ class Backtest:
             self._emit(self.engine.finish(until), on_changes)
 
     def _emit(self, changes: ChangeBatch, on_changes: OnChanges) -> None:
-        events, duplicates, late, newest = self.engine.totals()
+        events, duplicates, late, newest, oldest = self.engine.totals()
         totals = self.totals
         totals.events, totals.duplicates, totals.late = events, duplicates, late
         totals.newest = NEVER if newest is None else newest
+        totals.oldest = NEVER if oldest is None else oldest
         totals.changes += len(changes)
         if len(changes):
             on_changes(changes)

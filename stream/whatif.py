@@ -22,7 +22,7 @@ from stream.backtest import BATCH_LINES, AsOf, Backtest, Totals
 from stream.native import ChangeBatch
 from stream.logfile import LogLine, blocks_of
 from stream.rules.ruleset import RuleSet
-from stream.timeutil import format_ts
+from stream.timeutil import DAY_MS, format_ts
 
 NONE_LABEL = "∅"  # no value yet: the `from` of a first assignment, or a customer still unevaluated
 SIDES = ("a", "b")
@@ -63,6 +63,9 @@ class FamilyComparison:
     transitions: list[TransitionRow]  # every change, sorted by (from, to)
     differing: int | None  # customers whose final value differs; None for one-sided families
     differing_sample: list[str] = field(default_factory=list)
+    # [A, B]: changes of value (first assignments not counted) per customer per year of history,
+    # what a marketing system receives; where B's `stay` or `min_dwell` work shows first
+    changes_per_customer_year: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,12 @@ class WhatIf:
             ],
         )
 
+    def _years(self) -> float:
+        """The history's span (oldest to newest event), at least a day."""
+        totals = self.sides["a"].totals
+        span = totals.newest - totals.oldest if totals.events else 0
+        return max(span, DAY_MS) / (365 * DAY_MS)
+
     def _side_totals(self, side: str) -> SideTotals:
         backtest = self.sides[side]
         totals = backtest.totals
@@ -168,6 +177,8 @@ class WhatIf:
         counts = {side: Counter(values[side]) if only_in in (None, side) else Counter() for side in SIDES}
         moves = {side: Counter({k[1:]: n for k, n in self.transitions[side].items() if k[0] == name}) for side in SIDES}
         differing = None if only_in else [c for c, x, y in zip(customers, values["a"], values["b"]) if x != y]
+        per_year = max(len(customers), 1) * self._years()
+        rates = [round(sum(n for (old, _), n in moves[side].items() if old != NONE_LABEL) / per_year, 2) for side in SIDES]
         return FamilyComparison(
             family=name,
             only_in=only_in,
@@ -175,6 +186,7 @@ class WhatIf:
             transitions=[TransitionRow(f, t, *_pair(moves, (f, t))) for f, t in sorted(moves["a"].keys() | moves["b"].keys())],
             differing=None if differing is None else len(differing),
             differing_sample=[] if differing is None else sample_ids(differing, sample),
+            changes_per_customer_year=rates,
         )
 
 

@@ -105,6 +105,9 @@ def family_lines(family: FamilyComparison) -> list[str]:
         values = ", ".join(f"{row.value} {row.a:,}" for row in family.distribution)
         return [f"{family.family}: unchanged", *_wrap(values)]
     lines = [f"{family.family}: {family.differing:,} customers differ"]
+    a, b = family.changes_per_customer_year
+    if a != b:
+        lines.append(f"  changes per customer per year: A {a:.2f}, B {b:.2f}")
     lines += _table(["value", "A", "B", "delta"], [[r.value, r.a, r.b, r.delta] for r in family.distribution])
     lines += ["  top transitions:"]
     lines += _table(["from → to", "A", "B", "delta"], [[f"{r.from_value} → {r.to_value}", r.a, r.b, r.delta]

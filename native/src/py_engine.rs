@@ -155,6 +155,7 @@ struct Totals {
     duplicates: u64,
     late: u64,
     newest: Option<i64>,
+    oldest: Option<i64>,
 }
 
 /// The partitions of one rule pack, as `backtest` and the worker run them (the worker's
@@ -276,6 +277,7 @@ impl Engine {
         let totals = &mut self.totals;
         totals.events += 1;
         totals.newest = Some(totals.newest.map_or(event.ts, |newest| newest.max(event.ts)));
+        totals.oldest = Some(totals.oldest.map_or(event.ts, |oldest| oldest.min(event.ts)));
         let event_kind = EVENT_TYPES.iter().position(|known| *known == event.kind).unwrap_or(0);
         Item {
             seq,
@@ -541,13 +543,14 @@ impl Engine {
         self.partitions[self.partition_of(customer_id)].live_arrival(event_ts, wall_clock_ms)
     }
 
-    /// `(events, duplicates, late, newest event time or None)`.
-    fn totals(&self) -> (u64, u64, u64, Option<i64>) {
+    /// `(events, duplicates, late, newest event time or None, oldest event time or None)`.
+    fn totals(&self) -> (u64, u64, u64, Option<i64>, Option<i64>) {
         (
             self.totals.events,
             self.totals.duplicates,
             self.totals.late,
             self.totals.newest,
+            self.totals.oldest,
         )
     }
 

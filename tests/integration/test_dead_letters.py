@@ -7,6 +7,7 @@ import time
 
 import orjson
 
+from stream.rules.ruleset import load_rules
 from tests.integration.harness import metric_value
 
 VALID = [
@@ -55,7 +56,7 @@ def test_valid_records_are_tagged_and_invalid_ones_dead_lettered(deployment):
         producer.close()
 
         dead = deployment.read_all(deployment.settings.topic_dlq, expect=len(INVALID))
-        changes = deployment.read_all(deployment.settings.topic_changes, expect=4 * 12)
+        changes = deployment.read_all(deployment.settings.topic_changes, expect=4 * len(load_rules().families))
         time.sleep(1)
         assert worker.alive, worker.tail()
         metrics = worker.metrics()

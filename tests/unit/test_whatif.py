@@ -20,6 +20,7 @@ from stream.rules.ruleset import DEFAULT_RULES, load_rules
 from stream.synthetic import generate_events
 from stream.timeutil import DAY_MS, parse_instant
 from stream.whatif import NONE_LABEL, TransitionRow, ValueRow, WhatIfReport, compare, label, sample_ids
+from tests.unit.tagspec import default_thresholds
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = parse_instant("2024-01-01T00:00:00Z")
@@ -201,6 +202,7 @@ def test_cli_prints_a_readable_report(tmp_path: Path, packs, capsys):
     assert "as of 2024-01-11T00:00:00.000Z: 7 lines, 6 events, 1 rejected, 5 customers" in out
     block = out.split("value_tier: 2 customers differ\n")[1].split("\n\n")[0].splitlines()
     assert [line.split() for line in block] == [
+        ["changes", "per", "customer", "per", "year:", "A", "24.33,", "B", "0.00"],  # 1 medium → high, 5 customers, 3 days
         ["value", "A", "B", "delta"],
         ["high", "3", "1", "-2"],
         ["low", "1", "1", "0"],
@@ -268,3 +270,10 @@ def test_the_auto_pack_loads_and_spreads_a_generated_dealership_log_over_lifecyc
     assert {"prospect", "active", "new", "dormant"} <= set(lifecycle)
     assert max(lifecycle.values()) < 0.6 * len(records)
     assert {record["tags"]["top_category"] for record in records} == {"service", "vehicle", "unknown"}
+
+
+def test_the_default_packs_brakes_cut_the_changes_a_marketing_system_receives():
+    report = compare(default_thresholds(), load_rules(), log_lines(generate_events(150, 365, 2)))
+    rates = {f.family: f.changes_per_customer_year for f in report.families}
+    assert rates["engagement"][1] < 0.6 * rates["engagement"][0]
+    assert rates["lifecycle"][0] == rates["lifecycle"][1]  # no brake there
