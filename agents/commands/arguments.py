@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import date, datetime, time, timezone
 from typing import NoReturn
 
 from stream.timeutil import parse_instant
@@ -72,6 +73,16 @@ def as_of(text: str) -> int | str:
         return parse_instant(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def start_day(text: str) -> datetime:
+    """`generate --start`: a date (UTC midnight) or an RFC 3339 instant with its timezone."""
+    try:
+        if len(text) == len("2025-01-01"):
+            return datetime.combine(date.fromisoformat(text), time(), timezone.utc)
+        return datetime.fromtimestamp(parse_instant(text) / 1000, timezone.utc)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"must be a date (2025-01-01) or an RFC 3339 instant: {error}") from None
 
 
 def add_max_rejected(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from agents.commands.arguments import positive_int
+from agents.commands.arguments import positive_int, start_day
 from stream.synthetic import PROFILES, generate_events
 
 HELP = "write a deterministic synthetic event log (JSONL, .gz if the name ends so)"
@@ -25,7 +25,8 @@ weekly rhythm. The same arguments always give the same bytes.""")
     parser.add_argument("--days", type=positive_int, default=365, help="days of history (default 365)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--profile", choices=PROFILES, default="ecommerce", help="business profile (default ecommerce)")
-    parser.add_argument("--start", default="2025-01-01T00:00:00Z", help="first day, RFC 3339 (default 2025-01-01)")
+    parser.add_argument("--start", type=start_day, default="2025-01-01",
+                        help="first day: a date (UTC) or an RFC 3339 instant (default 2025-01-01)")
     parser.add_argument("--allow-future", action="store_true", help="write events after the current time too "
                         "(every other command rejects them unless its --max-future covers them)")
     parser.add_argument("--out", required=True, help="output file (- for stdout)")
@@ -34,8 +35,8 @@ weekly rhythm. The same arguments always give the same bytes.""")
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    start = datetime.fromisoformat(args.start)
-    if start.tzinfo is not None and not args.allow_future and start + timedelta(days=args.days) > datetime.now(timezone.utc):
+    start = args.start
+    if not args.allow_future and start + timedelta(days=args.days) > datetime.now(timezone.utc):
         print(f"tagstream generate: {args.days} days from {start:%Y-%m-%d} reach past today, and future-dated events are "
               "rejected by backtest, replay and the worker; choose an earlier --start or fewer --days, "
               "or pass --allow-future", file=sys.stderr)

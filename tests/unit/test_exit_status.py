@@ -59,3 +59,16 @@ def test_max_rejected_turns_too_many_bad_lines_into_exit_3(tmp_path, capsys, com
     capsys.readouterr()
     assert main([*base, "--max-rejected", "2"]) == 3
     assert "3 rejected lines, more than --max-rejected 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("start", ["nonsense", "2024-02-30", "2024-02-03T10:00:00"])
+def test_generate_refuses_a_start_that_is_not_a_date_or_an_instant_with_its_zone(tmp_path, capsys, start):
+    assert main(["generate", "--customers", "2", "--start", start, "--out", str(tmp_path / "log.jsonl")]) == 2
+    assert "argument --start: must be a date (2025-01-01) or an RFC 3339 instant" in capsys.readouterr().err
+
+
+def test_generate_takes_a_plain_date_as_utc_midnight(tmp_path, capsys):
+    out = tmp_path / "log.jsonl"
+    assert main(["generate", "--customers", "3", "--days", "30", "--start", "2024-02-03", "--out", str(out)]) == 0
+    first = orjson.loads(out.read_bytes().splitlines()[0])["ts"]
+    assert "2024-02-03T00:00:00Z" <= first < "2024-03-04"
