@@ -12,12 +12,14 @@ use crate::jsonfmt::Scalar;
 
 pub const DAY_MS: i64 = 86_400_000;
 
-/// Which bucket series the families being decided need summed (the rest stays None).
+/// Which bucket series (and whether the property metrics) the families being decided need
+/// computed (the rest stays None).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Need {
     pub orders: bool,
     pub activity: bool,
     pub rfm: bool,
+    pub properties: bool,
 }
 
 impl Need {
@@ -25,6 +27,7 @@ impl Need {
         orders: true,
         activity: true,
         rfm: true,
+        properties: true,
     };
 
     pub fn union(self, other: Need) -> Need {
@@ -32,6 +35,7 @@ impl Need {
             orders: self.orders | other.orders,
             activity: self.activity | other.activity,
             rfm: self.rfm | other.rfm,
+            properties: self.properties | other.properties,
         }
     }
 
@@ -44,6 +48,7 @@ impl Need {
                 need.orders |= window.orders;
                 need.activity |= !window.orders;
             }
+            need.properties |= plan.property_metrics.iter().any(|property| property.metric == metric);
             if plan.rfm.as_ref().is_some_and(|rfm| rfm.scores.contains(&metric)) {
                 need = Need::ALL;
             }
@@ -125,7 +130,9 @@ pub fn compute(plan: &Plan, state: &CustomerState, now: i64, need: Need, metrics
             }
         }
     }
-    properties::compute(plan, state, today, metrics);
+    if need.properties {
+        properties::compute(plan, state, today, metrics);
+    }
     for &(metric, family) in &plan.tag_metrics {
         metrics[metric] = state.tags.get(family).cloned().flatten().unwrap_or(Scalar::Null);
     }
