@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
-# The label of a tag value outside its family's declared values (`top` families take theirs from
-# event data, e.g. the channel): one series for all of them instead of one per distinct string.
+# The label of a tag value outside its family's declared values (`top` and `value` families take
+# theirs from event data, e.g. the channel or the model viewed): one series for all of them
+# instead of one per distinct string.
 FREE_TEXT = "(free text)"
 
 

@@ -106,6 +106,7 @@ class _Builder:
         self.required: set[str] = set()  # metrics some rule reads
         self.property_metric_names: set[str] = set()
         self.text_metrics: set[str] = set()  # property metrics whose value is a string
+        self.family_names: set[str] = set()  # the enabled families: what `tag.<family>` may read
 
     def fail(self, key: str, problem: str) -> RuleError:
         return RuleError(f"{self.source}: {key}: {problem}")
@@ -138,7 +139,6 @@ class _Builder:
         self.time_dependent = set(RECENCY_ANCHORS)
         self.steps: dict[str, set[int]] = {}
         self.plan.rfm = self.rfm_scale()
-        self.family_names: set[str] = set()
         self.property_metrics = self.metric_definitions()
         families = self.families()
         self.finish_plan()
@@ -276,7 +276,7 @@ class _Builder:
                 raise self.fail(f"{key}.pack", f"pack {pack!r} is not declared in [packs] (declared: {listed})")
             if pack is None or packs[pack]:
                 enabled[name] = spec
-        self.family_names = set(enabled)  # what `tag.<family>` may read
+        self.family_names = set(enabled)
         families = [self.family(f"families.{name}", name, spec) for name, spec in enabled.items()]
         return self.in_dependency_order(families)
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from stream.backtest import Backtest
 from stream.changes import TagChange
+from stream.metrics import MAX_PROPERTY_CHARS, MAX_PROPERTY_NUMBER
 from stream.rules.ruleset import DEFAULT_RULES, RuleSet, load_rules
 from stream.timeutil import DAY_MS
 from tests.unit.tagspec import MINUTE_MS, T0, lines, run
@@ -386,7 +387,7 @@ def property_of(event: Ev, name: str) -> object:
     doc = event.doc()
     value = doc.get(name, doc.get("properties", {}).get(name))
     if isinstance(value, str):
-        return value[:256]
+        return value[:MAX_PROPERTY_CHARS]
     return value if isinstance(value, (int, float)) else None
 
 
@@ -401,7 +402,7 @@ def property_metric(metric, events: list[Ev], today: int) -> object:
     if metric.aggregate == "count":
         return len(values)
     if metric.aggregate == "sum":
-        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= 1e12]
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= MAX_PROPERTY_NUMBER]
         return sum(round(v * 100) for v in numbers) / 100
     texts = Counter(v for v in values if isinstance(v, str))
     if metric.aggregate == "distinct":

@@ -12,8 +12,9 @@ import re
 
 import pytest
 
+from stream.metrics import MAX_PROPERTY_CHARS, MAX_PROPERTY_KEYS
 from stream.rules.ruleset import RuleError
-from tests.unit.tagspec import day, order, pack, run, visit
+from tests.unit.tagspec import day, order, pack, run, stored_states, visit
 
 CARS = """
 [metrics.test_drives_90d]
@@ -157,6 +158,27 @@ def test_distinct_sources_and_values_of_the_wrong_type_are_not_counted(tmp_path)
         ("omnichannel", False, True, day(2), "v3"),
         ("omnichannel", True, False, day(30), None),  # v1 leaves the 30-day window
     ]
+
+
+def test_a_producer_sending_a_new_page_per_visit_cannot_grow_a_state_without_bound(tmp_path):
+    rules = pack(tmp_path, """
+[metrics.pages_7d]
+event = "visit"
+aggregate = "distinct"
+property = "page"
+days = 7
+[families.explorer]
+cases = [{ value = true, when = "pages_7d >= 10" }]
+default = false
+""")
+    flood = [page("c1", day(0, 0, n), f"/p/{n}/" + "x" * 300, id=f"v{n}") for n in range(200)]
+    later = [page("c1", day(8), "/again", id="w1"), page("c1", day(8, 1), "/and-again", id="w2")]
+    flooded = run(flood, as_of=day(0, 4), rules=rules)
+    assert flooded.backtest.engine.metrics("c1", day(0, 4))["pages_7d"] == MAX_PROPERTY_KEYS
+    after = run(flood + later, as_of=day(9), rules=rules)
+    assert after.backtest.engine.metrics("c1", day(8, 2))["pages_7d"] == 2  # the flood left the window: room again
+    (state,) = stored_states(flood, rules).values()
+    assert len(state) < MAX_PROPERTY_KEYS * (MAX_PROPERTY_CHARS + 16) + 4_000  # texts cut, entries bounded
 
 
 @pytest.mark.parametrize(
