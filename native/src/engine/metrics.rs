@@ -20,6 +20,8 @@ pub struct Need {
     pub activity: bool,
     pub rfm: bool,
     pub properties: bool,
+    /// `tag.<family>` values (cloned from the state: skipped when no family being decided reads one).
+    pub tags: bool,
 }
 
 impl Need {
@@ -28,6 +30,7 @@ impl Need {
         activity: true,
         rfm: true,
         properties: true,
+        tags: true,
     };
 
     pub fn union(self, other: Need) -> Need {
@@ -36,6 +39,7 @@ impl Need {
             activity: self.activity | other.activity,
             rfm: self.rfm | other.rfm,
             properties: self.properties | other.properties,
+            tags: self.tags | other.tags,
         }
     }
 
@@ -49,6 +53,7 @@ impl Need {
                 need.activity |= !window.orders;
             }
             need.properties |= plan.property_metrics.iter().any(|property| property.metric == metric);
+            need.tags |= plan.tag_metrics.iter().any(|(tag, _)| *tag == metric);
             if plan.rfm.as_ref().is_some_and(|rfm| rfm.scores.contains(&metric)) {
                 need = Need::ALL;
             }
@@ -133,8 +138,10 @@ pub fn compute(plan: &Plan, state: &CustomerState, now: i64, need: Need, metrics
     if need.properties {
         properties::compute(plan, state, today, metrics);
     }
-    for &(metric, family) in &plan.tag_metrics {
-        metrics[metric] = state.tags.get(family).cloned().flatten().unwrap_or(Scalar::Null);
+    if need.tags {
+        for &(metric, family) in &plan.tag_metrics {
+            metrics[metric] = state.tags.get(family).cloned().flatten().unwrap_or(Scalar::Null);
+        }
     }
 }
 
