@@ -34,6 +34,10 @@ from stream.timeutil import parse_duration
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "config" / "rules" / "default.toml"
 COUNTERS = ("channel", "category", "hour_band")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # a property metric or an event property
+# The snapshot record's and Redis profile's own fields: a property metric is listed beside them.
+RECORD_FIELDS = frozenset({"customer_id", "as_of", "as_of_ms", "orders_total", "revenue_total", "events_total",
+                           "first_order_at", "last_order_at", "days_since_last_order", "updated_at",
+                           "pending_events", "late_events"})
 METRIC_KEYS = ("event", "aggregate", "property", "days", "where")
 MAX_DWELL_MS = 3650 * 86_400_000
 
@@ -203,8 +207,9 @@ class _Builder:
         if not isinstance(spec, dict):
             raise self.fail(key, "must be a table")
         self.only(key, spec, METRIC_KEYS)
-        if not NAME.match(name) or self.known(name):
-            raise self.fail(key, "a metric's name is lower_snake_case (up to 64 characters) and not a built-in metric")
+        if not NAME.match(name) or self.known(name) or name in RECORD_FIELDS:
+            raise self.fail(key, "a metric's name is lower_snake_case (up to 64 characters), not a built-in metric "
+                                 "or a field of the customer record")
         event = spec.get("event")
         if event not in EVENT_TYPES:
             raise self.fail(f"{key}.event", f"must be one of {', '.join(EVENT_TYPES)}, got {event!r}")

@@ -143,6 +143,15 @@ def test_delivery_preference_and_sums_over_orders(tmp_path):
     assert result.backtest.engine.metrics("c1", day(30))["big_basket_total"] == 250.0
 
 
+def test_the_customer_record_and_so_the_redis_profile_list_every_property_metric(tmp_path):
+    result = run([{**order("c1", day(0), 120.5, id="o1"), "delivery": "pickup"}], as_of=day(3), rules=pack(tmp_path, SHOP))
+    record = result.snapshot(day(3))["c1"]
+    assert record["properties"] == {
+        "home_deliveries_365d": 0, "top_delivery_365d": "pickup", "sources_30d": 0, "big_basket_total": 120.5,
+    }
+    assert list(record)[list(record).index("windows") + 1] == "properties"
+
+
 def test_distinct_sources_and_values_of_the_wrong_type_are_not_counted(tmp_path):
     result = run(
         [
@@ -189,6 +198,7 @@ default = false
         ("[metrics.x]\nevent = 'visit'\naggregate = 'top'\n", "metrics.x.property: a top needs the property it reads"),
         ("[metrics.x]\nevent = 'visit'\nproperty = 'page'\n", "metrics.x.property: a count reads no property"),
         ("[metrics.orders_90d]\nevent = 'visit'\n", "metrics.orders_90d: a metric's name is lower_snake_case"),
+        ("[metrics.updated_at]\nevent = 'visit'\n", "not a built-in metric or a field of the customer record"),
         ("[metrics.x]\nevent = 'visit'\nwhere = 'page.upper()'\n", "metrics.x.where: in 'page.upper()'"),
         ("[metrics.x]\nevent = 'visit'\nwhere = 'startswith(page)'\n", "startswith() takes exactly 2 arguments, got 1"),
         ("[metrics.x]\nevent = 'visit'\ndays = 0\n", "metrics.x.days: must be a positive whole number"),

@@ -47,6 +47,13 @@ pub fn visit_record(plan: &Plan, customer_id: &str, state: &CustomerState, at: i
         sink.value(&plan.metrics[window.metric], metrics[window.metric].clone());
     }
     sink.close();
+    if !plan.property_metrics.is_empty() {
+        sink.open("properties");
+        for property in &plan.property_metrics {
+            sink.value(&plan.metrics[property.metric], metrics[property.metric].clone());
+        }
+        sink.close();
+    }
     sink.open("rfm");
     for score in ["r", "f", "m"] {
         sink.value(score, metric(plan, &metrics, &format!("rfm_{score}")));
