@@ -378,3 +378,73 @@ pub fn prune(plan: &Plan, state: &mut CustomerState, today: i64) {
         .props
         .retain(|entry| in_window(&plan.property_metrics[usize::from(entry.metric)], entry.day, today));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan that reads `page` and `model`; only its property names matter to `extract`.
+    fn plan() -> Plan {
+        let raw = br#"{"lateness_ms": 0, "dedup_ids": 1, "reactivation_gap_days": 1,
+            "order_retention_days": 1, "activity_retention_days": 1, "hour_bands": [],
+            "metrics": ["n"], "windows": [], "deadline_windows": [], "recency": [], "lifetime": [],
+            "rfm": null, "recency_steps": [], "families": [], "by_trigger": [[], [], [], []],
+            "tag_metrics": [], "properties": ["model", "page"],
+            "property_metrics": [{"metric": 0, "event_type": 3, "aggregate": 0, "property": null,
+                                  "days": null, "where": null, "deadlines": false}]}"#;
+        Plan::from_json(raw).expect("a valid plan")
+    }
+
+    fn text(value: &str) -> Scalar {
+        Scalar::Str(value.to_owned())
+    }
+
+    #[test]
+    fn a_top_level_field_wins_over_the_properties_object_and_the_last_of_repeated_keys_counts() {
+        let raw = br#"{"page": "/a", "properties": {"page": "/b", "model": "suv"}, "page": "/c", "x": [1, {"y": 2}]}"#;
+        assert_eq!(extract(&plan(), raw), [text("suv"), text("/c")]);
+        let repeated = br#"{"properties": {"model": "suv"}, "properties": {"page": "/p"}}"#;
+        assert_eq!(
+            extract(&plan(), repeated),
+            [Scalar::Null, text("/p")],
+            "the last properties object, whole"
+        );
+        let not_an_object = br#"{"properties": ["model", "suv"], "model": 7.5}"#;
+        assert_eq!(extract(&plan(), not_an_object), [Scalar::Float(7.5), Scalar::Null]);
+    }
+
+    #[test]
+    fn text_is_cut_at_256_characters_and_other_values_are_no_property() {
+        let long = "é".repeat(300);
+        let raw = format!(r#"{{"page": "{long}", "model": {{"name": "suv"}}}}"#);
+        let [model, page] = <[Scalar; 2]>::try_from(extract(&plan(), raw.as_bytes())).expect("two");
+        assert_eq!(model, Scalar::Null);
+        assert_eq!(page, text(&"é".repeat(MAX_PROPERTY_CHARS)));
+    }
+
+    #[test]
+    fn a_field_nested_as_deep_as_the_decoder_accepts_is_skipped() {
+        let deep = format!(r#"{{"page": "/a", "x": {}{}}}"#, "[".repeat(1023), "]".repeat(1023));
+        assert_eq!(extract(&plan(), deep.as_bytes()), [Scalar::Null, text("/a")]);
+        let deep_wanted = format!(
+            r#"{{"page": {}{}, "model": "suv"}}"#,
+            "[".repeat(1023),
+            "]".repeat(1023)
+        );
+        assert_eq!(
+            extract(&plan(), deep_wanted.as_bytes()),
+            [Scalar::Null, Scalar::Null],
+            "too deep to read: none"
+        );
+    }
+
+    #[test]
+    fn sums_are_whole_hundredths_rounded_half_to_even_and_bounded() {
+        assert_eq!(hundredths(&Scalar::Float(0.125)), Some(12));
+        assert_eq!(hundredths(&Scalar::Float(25_999.99)), Some(2_599_999));
+        assert_eq!(hundredths(&Scalar::Int(-7)), Some(-700));
+        assert_eq!(hundredths(&Scalar::Bool(true)), None);
+        assert_eq!(hundredths(&Scalar::Float(2e12)), None);
+        assert_eq!(hundredths(&Scalar::Float(f64::NAN)), None);
+    }
+}
