@@ -222,6 +222,15 @@ def wait_consuming(worker, timeout_s: float = 60, drained: Callable[[], bool] | 
     raise AssertionError(f"worker consumed nothing within {timeout_s}s:\n{worker.tail()}")
 
 
+def wait_for_share(run: Backlog, share: float, timeout_s: float) -> None:
+    """Read changes until `share` of the expected ones are in (duplicates counted): a point of
+    the stream chosen by progress, whatever the worker's speed."""
+    wanted = share * len(run.expected)
+    started = time.monotonic()
+    while len(run.collector.records) < wanted and time.monotonic() - started < timeout_s:
+        run.collector.poll(budget_s=0.05)
+
+
 def input_drained(deployment) -> Callable[[], bool]:
     """Whether the deployment's consumer group has committed the end of every input partition."""
     settings = deployment.settings

@@ -12,7 +12,16 @@ from collections.abc import Callable
 
 import orjson
 
-from tests.faults.common import Backlog, Collector, fast_failover, ids_of, input_drained, mid_stream, wait_consuming
+from tests.faults.common import (
+    Backlog,
+    Collector,
+    fast_failover,
+    ids_of,
+    input_drained,
+    mid_stream,
+    wait_consuming,
+    wait_for_share,
+)
 from tests.integration.test_redis_serving import describe_difference, expected_redis, wait_until_equal
 
 SEED = 20250301
@@ -27,11 +36,13 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_are_identical(deploymen
     run = Backlog.produced(deployment, tmp_path, customers=600, days=300, seed=101, at_least=15000, snapshot=snapshot)
     worker = deployment.start_worker("--clock", "event")
     try:
-        for _ in range(CYCLES):
+        for cycle in range(CYCLES):
             if not wait_consuming(worker, drained=input_drained(deployment)):
                 run.mark("drained", "the backlog was consumed before this cycle: no more stops")
                 break
-            time.sleep(rng.uniform(0.3, 2.5))  # a random point of the stream, batches in flight
+            # a random point of the stream, batches in flight: by progress, which a faster worker
+            # cannot outrun the way it outran a random sleep of up to 2.5 s (stop 26)
+            wait_for_share(run, (cycle + rng.uniform(0.2, 0.8)) / (CYCLES + 1), timeout_s=60)
             assert worker.alive, worker.tail()
             run.mark("SIGKILL")
             to_come = len(run.expected.keys() - ids_of(run.collector.records))
