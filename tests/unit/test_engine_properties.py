@@ -348,6 +348,7 @@ def plain_metrics(rules: RuleSet, events: list[Ev], now: int, names) -> dict[str
     for previous, current in zip(orders, orders[1:]):
         if (current.ts - previous.ts) // DAY_MS >= rules.reactivation_gap_days:
             reactivated = current.ts
+    properties = {m.name: m for m in rules.property_metrics}
     values: dict[str, object] = {}
     for name in names:
         if match := WINDOW.match(name):
@@ -374,7 +375,7 @@ def plain_metrics(rules: RuleSet, events: list[Ev], now: int, names) -> dict[str
             values[name] = since(max((e.ts for e in events if e.type == LAST_OF[name]), default=None))
         elif name == "days_since_reactivation":
             values[name] = since(reactivated)
-        elif name in (properties := {m.name: m for m in rules.property_metrics}):
+        elif name in properties:
             values[name] = property_metric(properties[name], events, today)
         else:
             raise AssertionError(f"the reference does not know {name}")

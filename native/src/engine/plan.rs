@@ -196,6 +196,11 @@ fn list(value: &Value) -> Parsed<&Vec<Value>> {
         .ok_or_else(|| format!("rule plan: {value} is not a list"))
 }
 
+/// Each item of the list at `key`, mapped by `item`.
+fn each<T>(doc: &Value, key: &str, item: impl Fn(&Value) -> Parsed<T>) -> Parsed<Vec<T>> {
+    list(field(doc, key)?)?.iter().map(item).collect()
+}
+
 fn ids(value: &Value) -> Parsed<Vec<usize>> {
     list(value)?.iter().map(|id| int(id).map(|id| id as usize)).collect()
 }
@@ -450,14 +455,8 @@ impl Plan {
                 .map(|entry| Ok((int(&entry[0])? as usize, anchor(&entry[1])?)))
                 .collect()
         };
-        let windows: Vec<Window> = list(field(&doc, "windows")?)?
-            .iter()
-            .map(window)
-            .collect::<Parsed<_>>()?;
-        let deadline_windows: Vec<Window> = list(field(&doc, "deadline_windows")?)?
-            .iter()
-            .map(window)
-            .collect::<Parsed<_>>()?;
+        let windows: Vec<Window> = each(&doc, "windows", window)?;
+        let deadline_windows: Vec<Window> = each(&doc, "deadline_windows", window)?;
         let series = |orders: bool| {
             windows
                 .iter()
@@ -465,14 +464,10 @@ impl Plan {
                 .cloned()
                 .collect::<Vec<_>>()
         };
-        let mut families: Vec<Family> = list(field(&doc, "families")?)?
-            .iter()
-            .map(family)
-            .collect::<Parsed<_>>()?;
-        let tag_metrics: Vec<(usize, usize)> = list(field(&doc, "tag_metrics")?)?
-            .iter()
-            .map(|entry| Ok((int(&entry[0])? as usize, int(&entry[1])? as usize)))
-            .collect::<Parsed<_>>()?;
+        let mut families: Vec<Family> = each(&doc, "families", family)?;
+        let tag_metrics: Vec<(usize, usize)> = each(&doc, "tag_metrics", |entry| {
+            Ok((int(&entry[0])? as usize, int(&entry[1])? as usize))
+        })?;
         for (index, family) in families.iter().enumerate() {
             if family.depends_on.iter().any(|dependency| *dependency >= index) {
                 return Err(format!(
@@ -487,14 +482,8 @@ impl Plan {
                 _ => return Err(format!("rule plan: bad tag metric {metric} of family {family}")),
             }
         }
-        let properties: Vec<String> = list(field(&doc, "properties")?)?
-            .iter()
-            .map(text)
-            .collect::<Parsed<_>>()?;
-        let property_metrics: Vec<PropertyMetric> = list(field(&doc, "property_metrics")?)?
-            .iter()
-            .map(property_metric)
-            .collect::<Parsed<_>>()?;
+        let properties: Vec<String> = each(&doc, "properties", text)?;
+        let property_metrics: Vec<PropertyMetric> = each(&doc, "property_metrics", property_metric)?;
         for metric in &property_metrics {
             if metric.metric >= metrics.len()
                 || metric.event_type >= by_trigger.len()

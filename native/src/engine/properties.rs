@@ -268,9 +268,12 @@ pub fn apply(plan: &Plan, state: &mut CustomerState, feeds: &[Feed], day: i64) {
         if !in_window(definition, day, today) {
             continue;
         }
-        state
-            .props
-            .retain(|entry| entry.metric != *metric || in_window(definition, entry.day, today));
+        if definition.days.is_some() {
+            // entries past the window go before one is added (the whole history keeps all)
+            state
+                .props
+                .retain(|entry| entry.metric != *metric || in_window(definition, entry.day, today));
+        }
         let day = entry_day(definition, day);
         let position = state
             .props
