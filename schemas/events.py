@@ -21,7 +21,13 @@ ORDER: Final = "order"
 EMAIL_OPEN: Final = "email_open"
 CLICK: Final = "click"
 VISIT: Final = "visit"
-EVENT_TYPES: Final = (ORDER, EMAIL_OPEN, CLICK, VISIT)
+PROFILE: Final = "profile"
+CUSTOM: Final = "custom"
+# One topic each. The first four are activity (recency, windows, events_total); a profile sets the
+# customer's traits and a custom event (a name and properties, like an analytics "track" call)
+# feeds only the pack's property metrics.
+EVENT_TYPES: Final = (ORDER, EMAIL_OPEN, CLICK, VISIT, PROFILE, CUSTOM)
+ACTIVITY_TYPES: Final = EVENT_TYPES[:4]
 
 # 64 KiB is far above any real event (~300 bytes) and keeps a hostile 1 MB payload out of state.
 MAX_EVENT_BYTES: Final = 64 * 1024
@@ -111,6 +117,10 @@ def _decode(raw: bytes, key: bytes | None) -> Event:
         raise _Invalid("key_mismatch", f"record key {key[:64]!r} differs from customer_id {customer_id!r}")
     event_id = _identifier(doc, "event_id")
     ts = parse_timestamp(doc.get("ts"))
+    if event_type == PROFILE:
+        _traits_object(doc)
+    elif event_type == CUSTOM:
+        _custom_name(doc)
     if event_type != ORDER:
         return Event(event_id, event_type, customer_id, ts)
     return Event(
@@ -123,6 +133,23 @@ def _decode(raw: bytes, key: bytes | None) -> Event:
         channel=_label("channel", _optional_str(doc, "channel")),
         categories=tuple(_label("items[].category", category) for category in _categories(doc.get("items"))),
     )
+
+
+def _traits_object(doc: dict) -> None:
+    """A profile's `traits` must be an object; its values are checked against the rule pack's
+    declared traits when the engine routes the event (they depend on the pack, decoding does not)."""
+    traits = doc.get("traits")
+    if traits is None:
+        raise _Invalid("missing_field", "a profile event needs a 'traits' object")
+    if not isinstance(traits, dict):
+        raise _Invalid("bad_type", f"'traits' must be an object, got {type(traits).__name__}")
+
+
+def _custom_name(doc: dict) -> None:
+    """A custom event's `name` is what property metrics select it by: bounded like a label."""
+    name = _required_str(doc, "name")
+    if not 0 < len(name) <= MAX_LABEL_CHARS or not name.isprintable():
+        raise _Invalid("bad_value", f"'name' must be 1..{MAX_LABEL_CHARS} printable characters")
 
 
 def parse_timestamp(value: object) -> int:

@@ -12,7 +12,10 @@ Names follow one grammar so a rule pack can use any declared window without code
   properties (a visit's `page`, an order's `delivery`, any top-level field), filtered by a `where`
   predicate, in a window of N days or over the whole history: `count`, `sum` of a numeric property
   (to the hundredth), `distinct` string values, or the `top` (most frequent) string value;
-- `tag.<family>`: another family's current value.
+- `tag.<family>`: another family's current value;
+- `trait.<name>`: a customer attribute declared in the pack's `[traits]` and set by profile events;
+  `age_years`: whole years since a `birth_date` date trait, at the instant of evaluation (each
+  birthday is a deadline).
 
 This module is the vocabulary the rule loader checks names against and the plan it hands to the
 compiled core (stream.rules.plan_export); the core computes the values (native/src/engine/metrics.rs).
@@ -94,7 +97,10 @@ SERIES_OF_TYPE = {"order": ("order", None), "email_open": ("activity", 0), "clic
 
 
 def changed_by(event_type: str, name: str, window: Window | None) -> bool:
-    """Can an event of this type change metric `name` (at a fixed instant)?"""
+    """Can an event of this type change metric `name` (at a fixed instant)? Profile and custom
+    events are not activity: they change only traits and property metrics (checked by the caller)."""
+    if event_type not in SERIES_OF_TYPE:
+        return False
     if name in COMMON_TO_EVENTS or name in CHANGED_BY[event_type]:
         return True
     if window is None:
@@ -104,6 +110,11 @@ def changed_by(event_type: str, name: str, window: Window | None) -> bool:
 
 
 AGGREGATES = ("count", "sum", "distinct", "top")
+TRAIT_TYPES = ("text", "bool", "number", "date")
+AGE = "age_years"
+BIRTH_DATE = "birth_date"  # the date trait `age_years` counts from
+# A text trait lists its values (a closed set keeps every state and the metrics' labels bounded).
+MAX_TRAIT_VALUES = 64
 # Per customer and property metric, at most this many (day, value) entries of `distinct` and `top`
 # are kept: a producer sending a new page per visit cannot grow a state without bound. Beyond it,
 # new values are not counted until old ones leave the window.
@@ -128,6 +139,35 @@ class PropertyMetric:
     @property
     def is_text(self) -> bool:
         return self.aggregate == "top"
+
+
+FIELD_TYPES = ("text", "number", "bool")
+
+
+@dataclass(frozen=True)
+class CustomEvent:
+    """`[events.<name>]` of a rule pack: a kind of custom event (`"type": "custom"`, `"name":
+    <name>`) with typed fields, each required unless its type ends in `?`. An event of a declared
+    name that lacks a required field or has one of the wrong type is dead-lettered; metrics name
+    it as their `event`."""
+
+    name: str
+    fields: tuple[tuple[str, str, bool], ...]  # (field, one of FIELD_TYPES, required)
+
+
+@dataclass(frozen=True)
+class Trait:
+    """`[traits.<name>]` of a rule pack: a customer attribute profile events set (`type` is one
+    of TRAIT_TYPES; a text trait's `values` are the only ones a profile may give it)."""
+
+    name: str
+    type: str
+    values: tuple[str, ...] = ()
+
+    @property
+    def is_text(self) -> bool:
+        """Read like a tag: compared with ==/!= or used as true/false (a number is ordered too)."""
+        return self.type != "number"
 
 
 @dataclass

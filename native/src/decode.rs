@@ -9,7 +9,9 @@ use std::borrow::Cow;
 
 mod fast;
 
-pub const EVENT_TYPES: [&str; 4] = ["order", "email_open", "click", "visit"];
+/// The input event types, one topic each: four activity types, then a customer's `profile`
+/// (traits, no activity) and `custom` events (a name and properties, like analytics "track" calls).
+pub const EVENT_TYPES: [&str; 6] = ["order", "email_open", "click", "visit", "profile", "custom"];
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 pub const MAX_ID_CHARS: usize = 128;
 /// A channel or item category: kept in the customer's state (as a `top` counter key) and
@@ -141,7 +143,7 @@ fn decode_text(text: &str, key: Option<&[u8]>) -> Result<Event, Rejection> {
         return Err(reject(
             "unknown_type",
             format!(
-                "unknown event type {}; expected one of ('order', 'email_open', 'click', 'visit')",
+                "unknown event type {}; expected one of ('order', 'email_open', 'click', 'visit', 'profile', 'custom')",
                 str_repr(text)
             ),
         ));
@@ -168,7 +170,40 @@ fn decode_text(text: &str, key: Option<&[u8]>) -> Result<Event, Rejection> {
             .transpose()?;
         event.categories = categories(field(&doc, "items"))?;
     }
+    match kind {
+        "profile" => traits_object(&doc)?,
+        "custom" => custom_name(&doc)?,
+        _ => {}
+    }
     Ok(event)
+}
+
+/// A profile event's `traits`: an object (its values are checked against the pack's traits when
+/// the event is routed, `engine::traits`).
+fn traits_object(doc: &Map<String, Value>) -> Result<(), Rejection> {
+    match field(doc, "traits") {
+        None => Err(reject(
+            "missing_field",
+            "a profile event needs a 'traits' object".to_owned(),
+        )),
+        Some(Value::Object(_)) => Ok(()),
+        Some(other) => Err(reject(
+            "bad_type",
+            format!("'traits' must be an object, got {}", type_name(other)),
+        )),
+    }
+}
+
+/// A custom event's `name`: what the pack's property metrics select it by, bounded like a label.
+fn custom_name(doc: &Map<String, Value>) -> Result<(), Rejection> {
+    let name = required_str(doc, "name")?;
+    if name.is_empty() || !is_label(name) || !name.chars().all(is_printable) {
+        return Err(reject(
+            "bad_value",
+            format!("'name' must be 1..{MAX_LABEL_CHARS} printable characters"),
+        ));
+    }
+    Ok(())
 }
 
 /// The known event type named `text`, as the `'static` name an `Event` carries.

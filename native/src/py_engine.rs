@@ -4,14 +4,16 @@
 
 use crate::decode::{decode_event, Event, EVENT_TYPES};
 use crate::engine::codec::{decode, decode_known, decode_wake, encode, TagTables};
+use crate::engine::custom;
 use crate::engine::lanes::{Item, Lanes, Tally};
 use crate::engine::metrics::{compute, Need};
 use crate::engine::partition::{Outcome, Partition};
 use crate::engine::plan::Plan;
 use crate::engine::properties;
 use crate::engine::snapshot::{customer_record, sorted_tags};
-use crate::engine::state::{id_hash, CustomerState, PendingEvent};
+use crate::engine::state::{id_hash, CustomerState, PendingEvent, CUSTOM, PROFILE, SOURCES};
 use crate::engine::timeline::{Context, Output, Selections};
+use crate::engine::traits;
 use crate::jsonfmt::Scalar;
 use crate::partitioner::partition_of_key;
 use crate::py_profiles::ProfileBuilder;
@@ -265,7 +267,8 @@ impl Engine {
         self.on_partitions(0..self.partitions.len(), step)
     }
 
-    /// Count a decoded event and wrap it for its partition.
+    /// Count a decoded event and wrap it for its partition; a profile whose traits the pack
+    /// refuses is rejected here (what a trait may hold depends on the pack, not on decoding).
     fn route(
         &mut self,
         seq: usize,
@@ -273,13 +276,21 @@ impl Engine {
         (event, raw): (Event, &[u8]),
         arrival: Arrival,
         caught_up: u8,
-    ) -> Item<Routed> {
+    ) -> Result<Item<Routed>, (&'static str, String)> {
+        let event_kind = EVENT_TYPES.iter().position(|known| *known == event.kind).unwrap_or(0);
+        let traits = if event_kind == PROFILE {
+            traits::updates(&self.plan, raw)?
+        } else {
+            Vec::new()
+        };
+        if event_kind == CUSTOM {
+            custom::check(&self.plan, raw)?;
+        }
         let totals = &mut self.totals;
         totals.events += 1;
         totals.newest = Some(totals.newest.map_or(event.ts, |newest| newest.max(event.ts)));
         totals.oldest = Some(totals.oldest.map_or(event.ts, |oldest| oldest.min(event.ts)));
-        let event_kind = EVENT_TYPES.iter().position(|known| *known == event.kind).unwrap_or(0);
-        Item {
+        Ok(Item {
             seq,
             partition,
             payload: Routed {
@@ -294,11 +305,12 @@ impl Engine {
                     channel: event.channel,
                     categories: event.categories,
                     feeds: properties::feeds(&self.plan, event_kind, raw),
+                    traits,
                 },
                 arrival,
                 caught_up,
             },
-        }
+        })
     }
 
     fn apply(&mut self, items: Vec<Item<Routed>>) -> (ChangeBatch, Tally) {
@@ -325,12 +337,15 @@ impl Engine {
             Arrival::Buffered
         };
         for (index, raw) in raws.iter().enumerate() {
-            match decode_event(raw, None, None) {
-                Ok(event) => {
+            let routed = decode_event(raw, None, None)
+                .map_err(|rejection| (rejection.reason, rejection.message))
+                .and_then(|event| {
                     let partition = self.partition_of(&event.customer_id);
-                    items.push(self.route(index, partition, (event, raw), arrival, 0));
-                }
-                Err(rejection) => rejected.push((index, rejection.reason, rejection.message)),
+                    self.route(index, partition, (event, raw), arrival, 0)
+                });
+            match routed {
+                Ok(item) => items.push(item),
+                Err((reason, message)) => rejected.push((index, reason, message)),
             }
         }
         (self.apply(items).0, rejected)
@@ -339,7 +354,7 @@ impl Engine {
     /// The worker's records (see `ingest_records`), decoded and checked against where they came from.
     fn ingest_kafka(&mut self, records: &[KafkaRecord<'_>], intake: &Intake) -> WorkerBatch {
         let mut rejected = Vec::new();
-        let mut consumed = [0u64; 4];
+        let mut consumed = [0u64; SOURCES];
         let mut items = Vec::with_capacity(records.len());
         let latest = intake.wall_clock_ms.saturating_add(intake.max_future_ms);
         let arrival = if intake.live {
@@ -348,12 +363,15 @@ impl Engine {
             Arrival::Buffered
         };
         for (index, record) in records.iter().enumerate() {
-            match self.check(record, latest) {
-                Ok(event) => {
+            let caught_up = intake.caught_up.get(record.partition).copied().unwrap_or(0);
+            let raw = record.value.unwrap_or_default();
+            let routed = self
+                .check(record, latest)
+                .and_then(|event| self.route(index, record.partition, (event, raw), arrival, caught_up));
+            match routed {
+                Ok(item) => {
                     consumed[record.kind] += 1;
-                    let caught_up = intake.caught_up.get(record.partition).copied().unwrap_or(0);
-                    let raw = record.value.unwrap_or_default();
-                    items.push(self.route(index, record.partition, (event, raw), arrival, caught_up));
+                    items.push(item);
                 }
                 Err((reason, message)) => rejected.push((index, reason, message)),
             }
@@ -454,7 +472,7 @@ struct WorkerBatch {
     /// `(index in the batch, reason, message)` per dead letter.
     rejected: Vec<(usize, &'static str, String)>,
     /// Decoded events per type (`EVENT_TYPES` order), duplicates included.
-    consumed: [u64; 4],
+    consumed: [u64; SOURCES],
     tally: Tally,
 }
 
@@ -673,7 +691,13 @@ impl Engine {
         wall_clock_ms: i64,
         max_future_ms: i64,
         live: bool,
-    ) -> PyResult<(ChangeBatch, Vec<(usize, &'static str, String)>, [u64; 4], u64, u64)> {
+    ) -> PyResult<(
+        ChangeBatch,
+        Vec<(usize, &'static str, String)>,
+        [u64; SOURCES],
+        u64,
+        u64,
+    )> {
         let mut borrowed = Vec::with_capacity(records.len());
         for (partition, kind, topic, key, value) in &records {
             if *partition >= self.partitions.len() || *kind >= EVENT_TYPES.len() {

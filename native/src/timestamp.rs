@@ -137,8 +137,31 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// The day number of a calendar date written `YYYY-MM-DD` (years 0001-9999), if it is one.
+pub fn date_days(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !b[..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let year = i64::from(two_digits(b[0], b[1])? * 100 + two_digits(b[2], b[3])?);
+    let (month, day) = (two_digits(b[5], b[6])?, two_digits(b[8], b[9])?);
+    let valid = year >= 1 && (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
+    valid.then(|| days_from_civil(year, month, day))
+}
+
+/// The day number of `month`/`day` in `year`, a February 29 falling on March 1 in a common year.
+pub fn anniversary_days(year: i64, month: i64, day: i64) -> i64 {
+    let month = month as u32;
+    let day = day as u32;
+    if day > days_in_month(year, month) {
+        days_from_civil(year, month + 1, 1)
+    } else {
+        days_from_civil(year, month, day)
+    }
+}
+
 /// (year, month, day) of a day number since 1970-01-01 (Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z - era * 146_097;

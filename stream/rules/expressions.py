@@ -18,6 +18,8 @@ false (or None), never an error, as in the compiled core.
 `tag.<family>` reads another family's current value (`tag.value_tier == "high"`, `tag.vip and
 tag.churn_risk`): a tag is a string, bool or number, so it may only be compared with `==`/`!=` or
 used as true/false, never in arithmetic or an ordering where a string would have no meaning.
+`trait.<name>` reads a customer attribute (`trait.region == "home"`, `trait.email_consent`); a
+text or true/false trait is compared like a tag, a number trait like any metric.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ _ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 _FUNCTIONS = {"min", "max", "abs"}
 _TEXT_FUNCTIONS = {"startswith", "contains"}  # predicates over event properties only
 TAG_PREFIX = "tag"  # `tag.<family>` reads that family's current value
+TRAIT_PREFIX = "trait"  # `trait.<name>` reads a customer attribute a profile event set
 _ARITY = {"min": (2, None), "max": (2, None), "abs": (1, 1), "startswith": (2, 2), "contains": (2, 2)}  # (fewest, most)
 
 
@@ -219,7 +222,7 @@ class _Checker:
         if isinstance(node, ast.Name):
             return self.metric(node.id, compared)
         if isinstance(node, ast.Attribute):
-            return self.tag(node, string_ok or boolean)
+            return self.attribute(node, string_ok or boolean)
         raise self.fail(f"{ast.unparse(node)!r} is not allowed (use metrics, numbers, comparisons, and/or/not, + - * /)")
 
     def metric(self, name: str, compared: bool) -> ast.expr:
@@ -232,14 +235,22 @@ class _Checker:
         self.names.add(name)
         return ast.Subscript(ast.Name("m", ast.Load()), ast.Constant(name), ast.Load())
 
-    def tag(self, node: ast.Attribute, allowed: bool) -> ast.expr:
-        if not (isinstance(node.value, ast.Name) and node.value.id == TAG_PREFIX):
-            raise self.fail(f"{ast.unparse(node)!r} is not allowed (another family's value is read as tag.<family>)")
-        name = f"{TAG_PREFIX}.{node.attr}"
+    def attribute(self, node: ast.Attribute, allowed: bool) -> ast.expr:
+        """`tag.<family>` or `trait.<name>`; `allowed`: compared with ==/!= or used as true/false."""
+        prefix = node.value.id if isinstance(node.value, ast.Name) else None
+        if prefix not in (TAG_PREFIX, TRAIT_PREFIX):
+            raise self.fail(f"{ast.unparse(node)!r} is not allowed (another family's value is read as tag.<family>, "
+                            "a customer attribute as trait.<name>)")
+        name = f"{prefix}.{node.attr}"
         if not self.known(name):
+            if prefix == TRAIT_PREFIX:
+                raise self.fail(f"{name}: no trait {node.attr!r} declared in [traits] (a date trait is read "
+                                "through age_years)")
             raise self.fail(f"{name}: no family {node.attr!r} in this rule pack (or its pack is switched off)")
-        if not allowed:
+        if prefix == TAG_PREFIX and not allowed:
             raise self.fail(f"{name} is a tag value: compare it with == or != or use it as true/false")
+        if name in self.text and not allowed:
+            raise self.fail(f"{name} is text or true/false: compare it with == or != or use it as true/false")
         self.names.add(name)
         return ast.Subscript(ast.Name("m", ast.Load()), ast.Constant(name), ast.Load())
 

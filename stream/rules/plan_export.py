@@ -14,9 +14,9 @@ import math
 import orjson
 
 from schemas.events import EVENT_TYPES
-from stream.metrics import AGGREGATES, RECENCY_ANCHORS, RFM, PropertyMetric, Window
+from stream.metrics import AGE, AGGREGATES, BIRTH_DATE, RECENCY_ANCHORS, RFM, PropertyMetric, Window
 from stream.rules.families import CaseFamily, Family, GridFamily, TopFamily, ValueFamily
-from stream.rules.expressions import TAG_PREFIX
+from stream.rules.expressions import TAG_PREFIX, TRAIT_PREFIX
 from stream.rules.ruleset import COUNTERS, RuleSet, tag_reads
 
 _I64_MAX = 2**63 - 1
@@ -62,6 +62,11 @@ def plan_json(rules: RuleSet) -> bytes:
         "properties": (properties := _properties(rules)),
         "property_metrics": [_property_metric(m, ids, properties, rules) for m in rules.property_metrics],
         "by_trigger": [[rules.families.index(f) for f in rules.by_trigger[kind]] for kind in EVENT_TYPES],
+        "traits": [{"name": t.name, "type": t.type, "values": list(t.values)} for t in rules.traits],
+        "trait_metrics": [[ids[name], name.removeprefix(f"{TRAIT_PREFIX}.")] for name in sorted(ids)
+                          if name.startswith(f"{TRAIT_PREFIX}.")],
+        "age": [ids[AGE], BIRTH_DATE] if AGE in ids else None,
+        "custom_events": [{"name": e.name, "fields": [list(f) for f in e.fields]} for e in rules.custom_events],
     })
 
 
@@ -161,8 +166,8 @@ def _node(node: ast.expr, ids: dict[str, int]) -> list[object]:
         return ["const", _number(node.value)]
     if isinstance(node, ast.Name):
         return ["const", node.id == "true"] if node.id in ("true", "false") else ["metric", ids[node.id]]
-    if isinstance(node, ast.Attribute):  # validated: tag.<family>
-        return ["metric", ids[f"{TAG_PREFIX}.{node.attr}"]]
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):  # validated: tag.<f>, trait.<t>
+        return ["metric", ids[f"{node.value.id}.{node.attr}"]]
     raise ValueError(f"not a validated condition node: {ast.dump(node)}")
 
 

@@ -14,20 +14,27 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
 
-from schemas.events import EVENT_TYPES
+from schemas.events import CUSTOM, EVENT_TYPES, MAX_LABEL_CHARS, PROFILE
 from stream.metrics import (
+    AGE,
     AGGREGATES,
+    CustomEvent,
+    BIRTH_DATE,
+    FIELD_TYPES,
+    MAX_TRAIT_VALUES,
+    TRAIT_TYPES,
     LIFETIME,
     RECENCY_ANCHORS,
     RFM,
     MetricPlan,
     PropertyMetric,
     RfmScale,
+    Trait,
     Window,
     changed_by,
     parse_window,
 )
-from stream.rules.expressions import TAG_PREFIX, CompiledCondition, ExpressionError, compile_condition
+from stream.rules.expressions import TAG_PREFIX, TRAIT_PREFIX, CompiledCondition, ExpressionError, compile_condition
 from stream.rules.families import Case, CaseFamily, Family, GridFamily, TagValue, TopFamily, ValueFamily
 from stream.timeutil import parse_duration
 
@@ -39,6 +46,7 @@ RECORD_FIELDS = frozenset({"customer_id", "as_of", "as_of_ms", "orders_total", "
                            "first_order_at", "last_order_at", "days_since_last_order", "updated_at",
                            "pending_events", "late_events"})
 METRIC_KEYS = ("event", "aggregate", "property", "days", "where")
+_EVENT_ENVELOPE = ("event_id", "type", "customer_id", "ts", "properties")  # not a custom event's own fields
 MAX_DWELL_MS = 3650 * 86_400_000
 
 
@@ -58,6 +66,8 @@ class RuleSet:
     families: tuple[Family, ...]
     plan: MetricPlan = field(compare=False)
     property_metrics: tuple[PropertyMetric, ...] = ()
+    traits: tuple[Trait, ...] = ()
+    custom_events: tuple[CustomEvent, ...] = ()
     # event type -> the families an event of that type can change (the rest wait for a deadline)
     by_trigger: dict[str, tuple[Family, ...]] = field(compare=False, default_factory=dict)
 
@@ -109,7 +119,8 @@ class _Builder:
         self.doc = document
         self.required: set[str] = set()  # metrics some rule reads
         self.property_metric_names: set[str] = set()
-        self.text_metrics: set[str] = set()  # property metrics whose value is a string
+        self.text_metrics: set[str] = set()  # property metrics and traits compared only by ==, != or truth
+        self.trait_types: dict[str, str] = {}  # declared trait -> its type
         self.family_names: set[str] = set()  # the enabled families: what `tag.<family>` may read
 
     def fail(self, key: str, problem: str) -> RuleError:
@@ -130,7 +141,7 @@ class _Builder:
             raise self.fail(f"{key}.{unknown[0]}", f"unknown key (expected {', '.join(allowed)})")
 
     def build(self) -> RuleSet:
-        sections = ("time", "state", "windows", "rfm", "hour_bands", "packs", "metrics", "families")
+        sections = ("time", "state", "windows", "rfm", "hour_bands", "packs", "traits", "events", "metrics", "families")
         unknown = set(self.doc) - set(sections)
         if unknown:
             raise self.fail(sorted(unknown)[0], f"unknown section (expected {', '.join(sections)})")
@@ -143,6 +154,8 @@ class _Builder:
         self.time_dependent = set(RECENCY_ANCHORS)
         self.steps: dict[str, set[int]] = {}
         self.plan.rfm = self.rfm_scale()
+        self.traits = self.trait_definitions()
+        self.custom_events = self.event_definitions()
         self.property_metrics = self.metric_definitions()
         families = self.families()
         self.finish_plan()
@@ -158,6 +171,8 @@ class _Builder:
             families=families,
             plan=self.plan,
             property_metrics=self.property_metrics,
+            traits=self.traits,
+            custom_events=self.custom_events,
         )
 
     def duration(self, table: dict, key: str, value: object) -> int:
@@ -189,6 +204,11 @@ class _Builder:
     def known(self, name: str) -> bool:
         if name.startswith(f"{TAG_PREFIX}."):
             return name.removeprefix(f"{TAG_PREFIX}.") in self.family_names
+        if name.startswith(f"{TRAIT_PREFIX}."):
+            declared = self.trait_types.get(name.removeprefix(f"{TRAIT_PREFIX}."))
+            return declared is not None and declared != "date"
+        if name == AGE:
+            return self.trait_types.get(BIRTH_DATE) == "date"
         return (
             name in self.property_metric_names
             or name in LIFETIME
@@ -197,10 +217,63 @@ class _Builder:
             or parse_window(name, self.order_windows, self.activity_windows) is not None
         )
 
+    def trait_definitions(self) -> tuple[Trait, ...]:
+        traits = tuple(self.trait_definition(f"traits.{name}", name, spec) for name, spec in self.section("traits").items())
+        self.trait_types = {t.name: t.type for t in traits}
+        # text and true/false traits are compared like tags (==, != or truth)
+        self.text_metrics = {f"{TRAIT_PREFIX}.{t.name}" for t in traits if t.is_text}
+        return traits
+
+    def trait_definition(self, key: str, name: str, spec: object) -> Trait:
+        if not isinstance(spec, dict):
+            raise self.fail(key, "must be a table")
+        self.only(key, spec, ("type", "values"))
+        if not NAME.match(name):
+            raise self.fail(key, "a trait's name is lower_snake_case (up to 64 characters)")
+        kind = spec.get("type")
+        if kind not in TRAIT_TYPES:
+            raise self.fail(f"{key}.type", f"must be one of {', '.join(TRAIT_TYPES)}, got {kind!r}")
+        values = spec.get("values")
+        if kind != "text":
+            if values is not None:
+                raise self.fail(f"{key}.values", f"only a text trait lists its values (this one is {kind})")
+            return Trait(name, kind)
+        if (
+            not isinstance(values, list)
+            or not 0 < len(values) <= MAX_TRAIT_VALUES
+            or not all(isinstance(v, str) and 0 < len(v) <= MAX_LABEL_CHARS for v in values)
+            or len(set(values)) != len(values)
+        ):
+            raise self.fail(f"{key}.values", f"a text trait lists its values: 1..{MAX_TRAIT_VALUES} distinct strings "
+                                             f"of 1..{MAX_LABEL_CHARS} characters, e.g. values = [\"home\", \"out_of_town\"]")
+        return Trait(name, kind, tuple(values))
+
+    def event_definitions(self) -> tuple[CustomEvent, ...]:
+        return tuple(self.event_definition(f"events.{name}", name, spec) for name, spec in self.section("events").items())
+
+    def event_definition(self, key: str, name: str, spec: object) -> CustomEvent:
+        """A kind of custom event: what its fields (top-level or in `properties`) must be."""
+        if not isinstance(spec, dict):
+            raise self.fail(key, "must be a table")
+        self.only(key, spec, ("fields",))
+        if not NAME.match(name) or name in EVENT_TYPES:
+            raise self.fail(key, "a custom event's name is lower_snake_case (up to 64 characters), not a built-in type")
+        fields = spec.get("fields", {})
+        if not isinstance(fields, dict):
+            raise self.fail(f"{key}.fields", 'must be a table of field = "type", e.g. { topic = "text", amount = "number?" }')
+        declared = []
+        for field_name, kind in fields.items():
+            base = kind.removesuffix("?") if isinstance(kind, str) else None
+            if base not in FIELD_TYPES or not NAME.match(field_name) or field_name in ("name", *_EVENT_ENVELOPE):
+                raise self.fail(f"{key}.fields.{field_name}", f"must be one of {', '.join(FIELD_TYPES)} (with ? if "
+                                                              f"optional) on a lower_snake_case field, got {kind!r}")
+            declared.append((field_name, base, not kind.endswith("?")))
+        return CustomEvent(name, tuple(declared))
+
     def metric_definitions(self) -> tuple[PropertyMetric, ...]:
         metrics = [self.metric_definition(f"metrics.{name}", name, spec) for name, spec in self.section("metrics").items()]
         self.property_metric_names = {metric.name for metric in metrics}
-        self.text_metrics = {metric.name for metric in metrics if metric.is_text}
+        self.text_metrics |= {metric.name for metric in metrics if metric.is_text}
         return tuple(metrics)
 
     def metric_definition(self, key: str, name: str, spec: object) -> PropertyMetric:
@@ -211,8 +284,15 @@ class _Builder:
             raise self.fail(key, "a metric's name is lower_snake_case (up to 64 characters), not a built-in metric "
                                  "or a field of the customer record")
         event = spec.get("event")
+        where = spec.get("where")
+        if event in {e.name for e in self.custom_events}:  # a declared custom event: selected by its name
+            where = f"name == {event!r}" + ("" if where is None else f" and ({where})")
+            event = CUSTOM
+        if event == PROFILE:
+            raise self.fail(f"{key}.event", "a profile sets traits: declare them in [traits] and read trait.<name>")
         if event not in EVENT_TYPES:
-            raise self.fail(f"{key}.event", f"must be one of {', '.join(EVENT_TYPES)}, got {event!r}")
+            kinds = [t for t in EVENT_TYPES if t != PROFILE] + [e.name for e in self.custom_events]
+            raise self.fail(f"{key}.event", f"must be one of {', '.join(kinds)}, got {event!r}")
         aggregate = spec.get("aggregate", "count")
         if aggregate not in AGGREGATES:
             raise self.fail(f"{key}.aggregate", f"must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
@@ -224,7 +304,6 @@ class _Builder:
         days = spec.get("days")
         if days is not None and (self.positive_int(f"{key}.days", days) > 3650):
             raise self.fail(f"{key}.days", f"at most 3650 days, got {days}")
-        where = spec.get("where")
         return PropertyMetric(name, event, aggregate, read, days, None if where is None else self.predicate(f"{key}.where", where))
 
     def predicate(self, key: str, text: object) -> CompiledCondition:
@@ -396,6 +475,7 @@ class _Builder:
                     (isinstance(f, TopFamily) and event_type == "order")
                     or any(changed_by(event_type, name, windows(name)) for name in f.reads)
                     or any(fed_by.get(name) == event_type for name in f.reads)
+                    or (event_type == PROFILE and any(_reads_trait(name) for name in f.reads))
                     or any(dependency in moved for dependency in tag_reads(f))
                 ):
                     moved[f.name] = f
@@ -432,6 +512,11 @@ def tag_reads(family: Family) -> list[str]:
     """The families whose current value `family` reads (`tag.<name>` in its conditions)."""
     prefix = f"{TAG_PREFIX}."
     return [name.removeprefix(prefix) for name in family.reads if name.startswith(prefix)]
+
+
+def _reads_trait(name: str) -> bool:
+    """A metric a profile event can change: a trait, or the age counted from one."""
+    return name.startswith(f"{TRAIT_PREFIX}.") or name == AGE
 
 
 def _ceil(value: float) -> int:

@@ -25,7 +25,7 @@ def profile_from_record(record: Mapping[str, object], as_of_ms: int) -> Profile:
         if name == "tags":
             continue
         if isinstance(value, Mapping):
-            prefix = "rfm_" if name == "rfm" else ""
+            prefix = {"rfm": "rfm_", "traits": "trait_"}.get(name, "")
             for inner, inner_value in value.items():
                 if inner_value is not None:
                     fields[prefix + inner] = text(inner_value)

@@ -92,6 +92,17 @@ click = _activity("click", "k")
 visit = _activity("visit", "v")
 
 
+def profile(customer: str, ts: int | str, *, id: str | None = None, **traits: object) -> dict:
+    """A profile event setting (or, with None, unsetting) these traits."""
+    return {"type": "profile", "event_id": _eid("p", id), "customer_id": customer, "ts": ts, "traits": traits}
+
+
+def custom(customer: str, ts: int | str, name: str, *, id: str | None = None, **properties: object) -> dict:
+    """A custom event (an analytics "track" call) with its name and properties."""
+    return {"type": "custom", "event_id": _eid("x", id), "customer_id": customer, "ts": ts, "name": name,
+            "properties": properties}
+
+
 def lines(docs: list[dict]) -> list[LogLine]:
     return [LogLine("spec.jsonl", number, orjson.dumps(doc)) for number, doc in enumerate(docs, 1)]
 

@@ -17,6 +17,7 @@ import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -211,7 +212,8 @@ assert PACKS["default-2d-lateness"].allowed_lateness_ms == 2 * DAY_MS
 
 # --- random histories ----------------------------------------------------------------------------
 
-TYPES = ("order", "email_open", "click", "visit")
+TYPES = ("order", "email_open", "click", "visit", "profile", "custom")
+ACTIVITY = TYPES[:4]
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,7 @@ class Ev:
     categories: tuple[str, ...] = ()
     props: tuple[tuple[str, object], ...] = ()  # extra fields, top-level or in a `properties` object
     nested: bool = False
+    traits: tuple[tuple[str, object], ...] = ()  # a profile's updates (None unsets)
 
     def doc(self) -> dict:
         doc = {"type": self.type, "event_id": self.event_id, "customer_id": self.customer_id, "ts": self.ts}
@@ -234,6 +237,8 @@ class Ev:
             doc["properties"] = extra
         else:
             doc.update(extra)
+        if self.type == "profile":
+            doc["traits"] = dict(self.traits)
         if self.type == "order":
             doc["amount"] = self.cents / 100
             if self.coupon:
@@ -257,8 +262,19 @@ action = st.tuples(
         "model": st.sampled_from([None, "suv", "van", 7, True]),
         "price": st.sampled_from([None, 18_000, 25_999.99, 41_000.5, "cheap"]),
         "delivery": st.sampled_from([None, "home", "pickup"]),
+        "name": st.sampled_from(["support_ticket", "newsletter_signup"]),
+        "topic": st.sampled_from(["refund", "delivery"]),  # the default pack requires a support ticket's topic
     }),
     st.booleans(),
+    st.fixed_dictionaries({}, optional={
+        "region": st.sampled_from([None, "home", "out_of_town"]),
+        "gender": st.sampled_from([None, "female", "male"]),
+        # near day 0 (2024-01-01) and leap days, so birthdays fall inside the histories
+        "birth_date": st.sampled_from([None, "2000-02-29", "1989-01-01", "2006-03-15", "1970-12-31"]),
+        "email_consent": st.sampled_from([None, True, False]),
+        "customer_type": st.sampled_from(["consumer", "business"]),
+        "company_size": st.sampled_from(["small", "large"]),
+    }),
 )
 # Whole-day distances that coincide with rule thresholds, windows and the reactivation gap of the packs.
 KEY_DAYS = (3, 6, 7, 14, 20, 28, 30, 41, 60, 90, 180, 365)
@@ -281,7 +297,7 @@ def histories(draw):
         if echo is not None and events:
             earlier = events[echo[0] % len(events)]
             customer, start = earlier.customer_id, earlier.ts + echo[1] * DAY_MS
-        for kind, offset, cents, coupon, channel, categories, props, nested in actions:
+        for kind, offset, cents, coupon, channel, categories, props, nested, traits in actions:
             eid = f"{kind[0]}{len(events):03d}"
             if kind == "order":
                 extra = (("delivery", props["delivery"]),)
@@ -289,6 +305,11 @@ def histories(draw):
             elif kind == "visit":
                 extra = tuple((name, props[name]) for name in ("page", "source", "model", "price"))
                 events.append(Ev(eid, kind, customer, start + offset, props=extra, nested=nested))
+            elif kind == "profile":
+                events.append(Ev(eid, kind, customer, start + offset, traits=tuple(sorted(traits.items()))))
+            elif kind == "custom":
+                extra = (("name", props["name"]), ("topic", props["topic"]))
+                events.append(Ev(eid, kind, customer, start + offset, props=extra))
             else:
                 events.append(Ev(eid, kind, customer, start + offset))
     duplicates = draw(st.lists(st.sampled_from(range(len(events))), max_size=3))
@@ -320,8 +341,13 @@ LAST_OF = {"days_since_last_open": "email_open", "days_since_last_click": "click
 def reference_metrics(rules: RuleSet, events: list[Ev], now: int, names, tags: dict | None = None) -> dict[str, object]:
     """Every metric in `names` for one customer at `now`, from `events` (sorted, unique, ts <= now);
     `tag.<family>` from the current `tags`."""
-    values = plain_metrics(rules, events, now, [n for n in names if not n.startswith(("rfm_", "tag."))])
+    own = [n for n in names if not n.startswith(("rfm_", "tag.", "trait.")) and n != "age_years"]
+    values = plain_metrics(rules, events, now, own)
     values.update({n: (tags or {}).get(n.removeprefix("tag.")) for n in names if n.startswith("tag.")})
+    traits = reference_traits(rules, events)
+    values.update({n: traits.get(n.removeprefix("trait.")) for n in names if n.startswith("trait.")})
+    if "age_years" in names:
+        values["age_years"] = age_years(traits.get("birth_date"), now)
     scale = rules.plan.rfm
     if scale is not None:
         orders = [e for e in events if e.type == "order"]
@@ -337,8 +363,38 @@ def reference_metrics(rules: RuleSet, events: list[Ev], now: int, names, tags: d
     return values
 
 
+def reference_traits(rules: RuleSet, events: list[Ev]) -> dict[str, object]:
+    """The declared traits as the customer's profile events left them (None unsets)."""
+    declared = {t.name for t in rules.traits}
+    traits: dict[str, object] = {}
+    for e in events:
+        for name, value in e.traits:
+            if name in declared:
+                traits[name] = value
+    return {name: value for name, value in traits.items() if value is not None}
+
+
+def age_years(birth_date: str | None, now: int) -> int | None:
+    """Whole years from the birth date to the UTC day of `now` (a Feb 29 birthday is on Mar 1 in
+    common years); None without a date or before it."""
+    if birth_date is None:
+        return None
+    born, today = date.fromisoformat(birth_date), (datetime.fromtimestamp(now / 1000, UTC)).date()
+    if today < born:
+        return None
+    return today.year - born.year - (today < birthday(born, today.year))
+
+
+def birthday(born: date, year: int) -> date:
+    try:
+        return born.replace(year=year)
+    except ValueError:  # February 29 in a common year
+        return date(year, 3, 1)
+
+
 def plain_metrics(rules: RuleSet, events: list[Ev], now: int, names) -> dict[str, object]:
     orders = [e for e in events if e.type == "order"]
+    activity = [e for e in events if e.type in ACTIVITY]  # profile and custom events are not activity
     today = now // DAY_MS
 
     def since(ts):
@@ -362,15 +418,15 @@ def plain_metrics(rules: RuleSet, events: list[Ev], now: int, names) -> dict[str
         elif name == "revenue_total":
             values[name] = sum(e.cents for e in orders) / 100
         elif name == "events_total":
-            values[name] = len(events)
+            values[name] = len(activity)
         elif name == "days_since_last_order":
             values[name] = since(orders[-1].ts if orders else None)
         elif name == "days_since_first_order":
             values[name] = since(orders[0].ts if orders else None)
         elif name == "days_since_last_event":
-            values[name] = since(events[-1].ts if events else None)
+            values[name] = since(activity[-1].ts if activity else None)
         elif name == "days_since_first_event":
-            values[name] = since(events[0].ts if events else None)
+            values[name] = since(activity[0].ts if activity else None)
         elif name in LAST_OF:
             values[name] = since(max((e.ts for e in events if e.type == LAST_OF[name]), default=None))
         elif name == "days_since_reactivation":
@@ -461,9 +517,17 @@ def flip_candidates(rules: RuleSet, events: list[Ev]) -> set[int]:
     found: set[int] = set()
     for e in events:
         found.add(e.ts)
+        born = dict(e.traits).get("birth_date")
+        if born is not None:  # every birthday in reach: age_years changes at its 00:00 UTC
+            first = date.fromisoformat(born)
+            found.update(_ms(birthday(first, year)) for year in range(first.year + 1, 2030))
         found.update((e.ts // DAY_MS + k * n) * DAY_MS for n in lengths for k in (1, 2))
         found.update(e.ts + math.ceil(s) * DAY_MS for s in steps)
     return found
+
+
+def _ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
 def same(a: object, b: object) -> bool:
@@ -545,6 +609,9 @@ def test_engine_agrees_with_brute_force_reference(pack, history, extra):
         assert record["tags"] == dict(sorted(expected_tags.items()))
         assert record["days_since_last_order"] == computed["days_since_last_order"]
         assert record["orders_total"] == sum(e.type == "order" for e in mine)
+        assert record["events_total"] == sum(e.type in ACTIVITY for e in mine)  # profiles, custom: not activity
+        assert {k: v for k, v in record.get("traits", {}).items() if v is not None and k != "age_years"} == \
+            reference_traits(rules, mine)
 
         # the change stream: consistent chains, in time order, caused by what happened at that instant
         changes = [c for c in result.changes if c.customer_id == customer]

@@ -193,7 +193,8 @@ default = false
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("[metrics.x]\nevent = 'tap'\n", "metrics.x.event: must be one of order, email_open, click, visit, got 'tap'"),
+        ("[metrics.x]\nevent = 'tap'\n", "metrics.x.event: must be one of order, email_open, click, visit, custom, got 'tap'"),
+        ("[metrics.x]\nevent = 'profile'\n", "metrics.x.event: a profile sets traits: declare them in [traits] and read trait.<name>"),
         ("[metrics.x]\nevent = 'visit'\naggregate = 'median'\n", "metrics.x.aggregate: must be one of count, sum, distinct, top"),
         ("[metrics.x]\nevent = 'visit'\naggregate = 'top'\n", "metrics.x.property: a top needs the property it reads"),
         ("[metrics.x]\nevent = 'visit'\nproperty = 'page'\n", "metrics.x.property: a count reads no property"),

@@ -63,6 +63,9 @@ struct Fields<'a> {
 pub(super) fn decode(text: &str, key: Option<&[u8]>) -> Option<Event> {
     let fields = read(text)?;
     let kind = event_kind(string(fields.kind)?)?;
+    if matches!(kind, "profile" | "custom") {
+        return None; // their own fields are checked by the full path
+    }
     let customer_id = identifier(fields.customer_id)?;
     if !key_matches(key, customer_id) {
         return None;

@@ -50,13 +50,17 @@
 //!     The codes are positions in the tables named by the fingerprint: a state written under
 //!     other tables is decoded with them (`decode_known`) and its tags moved by family name.
 //! 12. Version 3 only: one byte with a bit per section that follows (bit 0 dwell stamps, 1
-//!     property entries, 2 property feeds; the others 0), each section a `uvar` count then its
+//!     property entries, 2 property feeds, 3 traits, 4 trait updates; the others 0), each section
+//!     a `uvar` count then its
 //!     items. Dwell stamps (`tag_since`, set for families with a minimum dwell time): `uvar` tag
 //!     slot and `ivar` B - the instant. Property metric entries (`props`): a keyed index (below),
 //!     `ivar` D - the day and `ivar` the total. Property feeds, per pending event that has any:
 //!     its `uvar` position among the pending events, `uvar` number of feeds and per feed a keyed
 //!     index and `ivar` amount. A keyed index is `uvar` metric << 1 | (a text follows), then the
-//!     text.
+//!     text. Traits (`traits`, by name): the name as a text, then the value as a tag outside any
+//!     table (codes 1-7 of 11.). Trait updates, per pending profile event that has any: its `uvar`
+//!     position, `uvar` number of updates and per update the name and a value (code 0: unset).
+//!     A pending event's kind (5.) may be any of the six input types (`SOURCES`).
 //!
 //! A text (channel, category, counter key, string tag) is one `uvar` h then: h even, h / 2 bytes of
 //! UTF-8 follow and the string joins the state's string list; h odd, it is the (h / 2)-th string of
@@ -77,7 +81,7 @@ use serde::de::{self, Deserializer as _, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::state::{
-    id_hash, Counter, CustomerState, DayBucket, Feed, PendingEvent, PropEntry, Scalar, COUNTER_NAMES, TYPES,
+    id_hash, Counter, CustomerState, DayBucket, Feed, PendingEvent, PropEntry, Scalar, COUNTER_NAMES, SOURCES, TYPES,
 };
 use crate::decode::EVENT_TYPES;
 use crate::pyrepr::{str_repr, value_repr};
@@ -193,8 +197,9 @@ fn scalar_json(value: &Scalar) -> Value {
 pub const VERSION: u8 = 3;
 /// The format without the dwell stamps (stop 25 and before): still read.
 const VERSION_2: u8 = 2;
-/// Version 3's sections after the tags: dwell stamps, property entries, property feeds.
-const SECTIONS: u8 = 3;
+/// Version 3's sections after the tags: dwell stamps, property entries, property feeds, traits,
+/// pending trait updates.
+const SECTIONS: u8 = 5;
 
 const DAY_MS: i64 = 86_400_000;
 /// The first entries of every state's string list (see the module docs): part of format 2.
@@ -315,27 +320,7 @@ pub fn encode(state: &CustomerState, tables: &TagTables) -> Vec<u8> {
             w.uvar(TAG_TABLE + k as u64);
             continue;
         }
-        match value {
-            Scalar::Null => w.uvar(TAG_NULL),
-            Scalar::Bool(false) => w.uvar(TAG_FALSE),
-            Scalar::Bool(true) => w.uvar(TAG_TRUE),
-            Scalar::Int(number) => {
-                w.uvar(TAG_INT);
-                w.ivar(*number);
-            }
-            Scalar::UInt(number) => {
-                w.uvar(TAG_UINT);
-                w.uvar(*number);
-            }
-            Scalar::Float(number) => {
-                w.uvar(TAG_FLOAT);
-                w.out.extend_from_slice(&number.to_bits().to_le_bytes());
-            }
-            Scalar::Str(text) => {
-                w.uvar(TAG_STR);
-                w.text(text, true);
-            }
-        }
+        w.scalar(value);
     }
     let stamps: Vec<(usize, i64)> = state
         .tag_since
@@ -349,7 +334,19 @@ pub fn encode(state: &CustomerState, tables: &TagTables) -> Vec<u8> {
         .enumerate()
         .filter(|(_, event)| !event.feeds.is_empty())
         .collect();
-    let sections = [!stamps.is_empty(), !state.props.is_empty(), !fed.is_empty()];
+    let profiled: Vec<(usize, &PendingEvent)> = state
+        .pending
+        .iter()
+        .enumerate()
+        .filter(|(_, event)| !event.traits.is_empty())
+        .collect();
+    let sections = [
+        !stamps.is_empty(),
+        !state.props.is_empty(),
+        !fed.is_empty(),
+        !state.traits.is_empty(),
+        !profiled.is_empty(),
+    ];
     w.out.push(
         sections
             .iter()
@@ -380,6 +377,27 @@ pub fn encode(state: &CustomerState, tables: &TagTables) -> Vec<u8> {
         for feed in &event.feeds {
             w.keyed(feed.metric, feed.key.as_deref());
             w.ivar(feed.amount);
+        }
+    }
+    if sections[3] {
+        w.uvar(state.traits.len() as u64);
+    }
+    for (name, value) in &state.traits {
+        w.text(name, true);
+        w.scalar(value);
+    }
+    if sections[4] {
+        w.uvar(profiled.len() as u64);
+    }
+    for (index, event) in profiled {
+        w.uvar(index as u64);
+        w.uvar(event.traits.len() as u64);
+        for (name, value) in &event.traits {
+            w.text(name, true);
+            match value {
+                Some(value) => w.scalar(value),
+                None => w.uvar(TAG_UNSET),
+            }
         }
     }
     w.out
@@ -511,6 +529,31 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// A tag or trait value outside any table: its code (`TAG_NULL`..`TAG_STR`) and payload.
+    fn scalar(&mut self, value: &'a Scalar) {
+        match value {
+            Scalar::Null => self.uvar(TAG_NULL),
+            Scalar::Bool(false) => self.uvar(TAG_FALSE),
+            Scalar::Bool(true) => self.uvar(TAG_TRUE),
+            Scalar::Int(number) => {
+                self.uvar(TAG_INT);
+                self.ivar(*number);
+            }
+            Scalar::UInt(number) => {
+                self.uvar(TAG_UINT);
+                self.uvar(*number);
+            }
+            Scalar::Float(number) => {
+                self.uvar(TAG_FLOAT);
+                self.out.extend_from_slice(&number.to_bits().to_le_bytes());
+            }
+            Scalar::Str(text) => {
+                self.uvar(TAG_STR);
+                self.text(text, true);
+            }
+        }
+    }
+
     fn bytes(&mut self, data: &[u8]) {
         self.uvar(data.len() as u64);
         self.out.extend_from_slice(data);
@@ -619,7 +662,23 @@ impl<'a> Reader<'a> {
         Ok(unzigzag(self.uvar()?))
     }
 
-    /// A count of items that take at least one byte each: never more than the bytes left.
+    /// The value `Writer::scalar` wrote with `code` (read already); None for `TAG_UNSET`.
+    fn scalar(&mut self, code: u64) -> Read<Option<Scalar>> {
+        Ok(match code {
+            TAG_UNSET => None,
+            TAG_NULL => Some(Scalar::Null),
+            TAG_FALSE => Some(Scalar::Bool(false)),
+            TAG_TRUE => Some(Scalar::Bool(true)),
+            TAG_INT => Some(Scalar::Int(self.ivar()?)),
+            TAG_UINT => Some(Scalar::UInt(self.uvar()?)),
+            TAG_FLOAT => Some(Scalar::Float(f64::from_bits(u64::from_le_bytes(
+                self.take(8)?.try_into().unwrap_or_default(),
+            )))),
+            TAG_STR => Some(Scalar::Str(self.text()?)),
+            code => return Err(format!("value code {code} before byte {}", self.at)),
+        })
+    }
+
     fn keyed(&mut self) -> Read<(u16, Option<Box<str>>)> {
         let start = self.at;
         let code = self.uvar()?;
@@ -632,6 +691,7 @@ impl<'a> Reader<'a> {
         Ok((metric, key))
     }
 
+    /// A count of items that take at least one byte each: never more than the bytes left.
     fn count(&mut self) -> Read<usize> {
         let count = self.uvar()?;
         if count > (self.raw.len() - self.at) as u64 {
@@ -780,7 +840,7 @@ fn decode_v2(raw: &[u8], tables: &TagTables) -> Read<CustomerState> {
         let start = r.at;
         let flags = r.uvar()?;
         let kind = (flags >> 2) as usize;
-        if kind >= TYPES {
+        if kind >= SOURCES {
             return Err(format!("unknown event kind {kind} at byte {start}"));
         }
         let amount_cents = r.ivar()?;
@@ -797,6 +857,7 @@ fn decode_v2(raw: &[u8], tables: &TagTables) -> Read<CustomerState> {
             channel,
             categories,
             feeds: Vec::new(),
+            traits: Vec::new(),
         });
     }
     state.orders_total = r.ivar()?;
@@ -850,16 +911,7 @@ fn decode_v2(raw: &[u8], tables: &TagTables) -> Read<CustomerState> {
     for table in &tables.values {
         let start = r.at;
         let tag = match r.uvar()? {
-            TAG_UNSET => None,
-            TAG_NULL => Some(Scalar::Null),
-            TAG_FALSE => Some(Scalar::Bool(false)),
-            TAG_TRUE => Some(Scalar::Bool(true)),
-            TAG_INT => Some(Scalar::Int(r.ivar()?)),
-            TAG_UINT => Some(Scalar::UInt(r.uvar()?)),
-            TAG_FLOAT => Some(Scalar::Float(f64::from_bits(u64::from_le_bytes(
-                r.take(8)?.try_into().unwrap_or_default(),
-            )))),
-            TAG_STR => Some(Scalar::Str(r.text()?)),
+            code if code < TAG_TABLE => r.scalar(code)?,
             code => match table.get((code - TAG_TABLE) as usize) {
                 Some(value) => Some(value.clone()),
                 None => {
@@ -923,6 +975,34 @@ fn decode_v2(raw: &[u8], tables: &TagTables) -> Read<CustomerState> {
                 None => {
                     return Err(format!(
                         "feeds for pending event {index} at byte {start}, past the last"
+                    ))
+                }
+            }
+        }
+        let traits = count(&mut r, 3)?;
+        for _ in 0..traits {
+            let (name, start) = (r.text()?, r.at);
+            let code = r.uvar()?;
+            let value = r.scalar(code)?.ok_or_else(|| format!("unset trait at byte {start}"))?;
+            state.traits.push((name.into(), value));
+        }
+        let profiled = count(&mut r, 4)?;
+        for _ in 0..profiled {
+            let start = r.at;
+            let index = r.uvar()?;
+            let updates = r.count()?;
+            let updates = (0..updates)
+                .map(|_| {
+                    let name = r.text()?;
+                    let code = r.uvar()?;
+                    Ok((name.into(), r.scalar(code)?))
+                })
+                .collect::<Read<Vec<_>>>()?;
+            match state.pending.get_mut(index as usize) {
+                Some(event) => event.traits = updates,
+                None => {
+                    return Err(format!(
+                        "trait updates for pending event {index} at byte {start}, past the last"
                     ))
                 }
             }
@@ -1135,6 +1215,7 @@ fn v1_pending(value: &Value) -> Read<PendingEvent> {
             .map(|category| category.as_str().map(str::to_owned).ok_or_else(bad))
             .collect::<Read<_>>()?,
         feeds: Vec::new(),
+        traits: Vec::new(),
     })
 }
 
@@ -1240,7 +1321,7 @@ impl<'de> Visitor<'de> for PendingTs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::state::ORDER;
+    use crate::engine::state::{ORDER, PROFILE};
 
     const C: &str = "c1";
 
@@ -1312,6 +1393,7 @@ mod tests {
             channel: channel.map(str::to_owned),
             categories: categories.iter().map(|c| c.to_string()).collect(),
             feeds: vec![],
+            traits: vec![],
         }
     }
 
@@ -1649,6 +1731,25 @@ mod tests {
     }
 
     #[test]
+    fn traits_and_the_trait_updates_of_pending_profiles_round_trip() {
+        let tables = default_pack();
+        let mut state = typical_state(12);
+        state.traits = vec![
+            ("birth_date".into(), text("1990-06-15")),
+            ("email_consent".into(), Scalar::Bool(true)),
+            ("employees".into(), Scalar::Float(12.5)),
+            ("region".into(), text("home")),
+        ];
+        state.buffer(event("p1", PROFILE, state.clock.unwrap() + 5, 0, None, &[]));
+        state.buffer(event("p2", 5, state.clock.unwrap() + 9, 0, None, &[]));
+        state.pending[0].traits = vec![("region".into(), Some(text("home"))), ("email_consent".into(), None)];
+        let raw = roundtrip(&state, &tables);
+        let plain = encode(&typical_state(12), &tables).len();
+        println!("4 traits and a pending profile: {} bytes more", raw.len() - plain);
+        assert!(raw.len() - plain < 120);
+    }
+
+    #[test]
     fn a_version_2_state_reads_as_one_without_dwell_stamps() {
         let tables = default_pack();
         let state = typical_state(12);
@@ -1777,6 +1878,7 @@ mod tests {
                 channel: None,
                 categories: vec![],
                 feeds: vec![],
+                traits: vec![],
             },
             PendingEvent {
                 id_hash: id_hash("e8 ✓"),
@@ -1788,6 +1890,7 @@ mod tests {
                 channel: Some("web".into()),
                 categories: vec!["books".into(), "ø".into()],
                 feeds: vec![],
+                traits: vec![],
             },
         ];
         expected.clock = Some(1_700_600_000_000);

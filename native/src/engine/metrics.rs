@@ -8,6 +8,7 @@
 use super::plan::{Anchor, Lifetime, Plan, Window};
 use super::properties;
 use super::state::{CustomerState, DayBucket, ORDER};
+use super::traits;
 use crate::jsonfmt::Scalar;
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -22,6 +23,8 @@ pub struct Need {
     pub properties: bool,
     /// `tag.<family>` values (cloned from the state: skipped when no family being decided reads one).
     pub tags: bool,
+    /// `trait.<name>` and `age_years`.
+    pub traits: bool,
 }
 
 impl Need {
@@ -31,6 +34,7 @@ impl Need {
         rfm: true,
         properties: true,
         tags: true,
+        traits: true,
     };
 
     pub fn union(self, other: Need) -> Need {
@@ -40,6 +44,7 @@ impl Need {
             rfm: self.rfm | other.rfm,
             properties: self.properties | other.properties,
             tags: self.tags | other.tags,
+            traits: self.traits | other.traits,
         }
     }
 
@@ -54,6 +59,11 @@ impl Need {
             }
             need.properties |= plan.property_metrics.iter().any(|property| property.metric == metric);
             need.tags |= plan.tag_metrics.iter().any(|(tag, _)| *tag == metric);
+            need.traits |= plan
+                .trait_metrics
+                .iter()
+                .chain(&plan.age)
+                .any(|(read, _)| *read == metric);
             if plan.rfm.as_ref().is_some_and(|rfm| rfm.scores.contains(&metric)) {
                 need = Need::ALL;
             }
@@ -143,6 +153,9 @@ pub fn compute(plan: &Plan, state: &CustomerState, now: i64, need: Need, metrics
             metrics[metric] = state.tags.get(family).cloned().flatten().unwrap_or(Scalar::Null);
         }
     }
+    if need.traits {
+        traits::compute(plan, state, now, metrics);
+    }
 }
 
 /// When the minimum dwell of `family` (its index) ends, if it has one and has changed.
@@ -172,6 +185,9 @@ pub fn next_change(plan: &Plan, state: &CustomerState, now: i64) -> Option<i64> 
     }
     if let Some(edge) = properties::next_edge(plan, state, now.div_euclid(DAY_MS)) {
         earliest(&mut best, edge);
+    }
+    if let Some(birthday) = traits::next_birthday(plan, state, now) {
+        earliest(&mut best, birthday);
     }
     for &family in &plan.dwelling {
         if let Some(end) = dwell_end(plan, state, family).filter(|end| *end > now) {
@@ -228,6 +244,7 @@ pub fn changing_at(plan: &Plan, state: &CustomerState, at: i64, names: &mut Vec<
         }
     }
     properties::changing_at(plan, state, at, names);
+    traits::changing_at(plan, state, at, names);
     if let Some(rfm) = &plan.rfm {
         if names.iter().any(|name| plan.rfm_inputs.contains(name)) {
             names.extend(rfm.scores);

@@ -2,6 +2,7 @@
 //! (no PyO3 here); `crate::py_engine` is its Python surface.
 
 pub mod codec;
+pub mod custom;
 pub mod expr;
 pub mod lanes;
 pub mod metrics;
@@ -12,3 +13,4 @@ pub mod properties;
 pub mod snapshot;
 pub mod state;
 pub mod timeline;
+pub mod traits;

@@ -3,7 +3,7 @@
 
 use super::codec::{decode, decode_known, decode_wake, encode, written_with, TagTables};
 use super::plan::Plan;
-use super::state::{CustomerState, PendingEvent, TYPES};
+use super::state::{CustomerState, PendingEvent, SOURCES, TYPES};
 use super::timeline::Context;
 use crate::decode::EVENT_TYPES;
 use std::borrow::Cow;
@@ -15,15 +15,13 @@ pub const NEVER: i64 = -(1 << 62);
 /// How near the wall clock a live event is (see `Partition::live_arrival`).
 pub const LIVE_HORIZON_MS: i64 = 60_000;
 pub const LIVE_AHEAD_MS: i64 = 10_000;
-/// A `caught_up` bit per source, all set.
-const ALL_SOURCES: u8 = (1 << TYPES) - 1;
 
 /// A partition's event-time watermark, merged over its input topics:
 /// the slowest topic with records left decides, minus the allowed lateness; never backwards.
 #[derive(Debug, Clone)]
 pub struct Watermark {
     pub lateness_ms: i64,
-    pub newest: [Option<i64>; TYPES],
+    pub newest: [Option<i64>; SOURCES],
     pub value: i64,
 }
 
@@ -31,7 +29,7 @@ impl Watermark {
     pub fn new(lateness_ms: i64) -> Self {
         Watermark {
             lateness_ms,
-            newest: [None; TYPES],
+            newest: [None; SOURCES],
             value: NEVER,
         }
     }
@@ -42,9 +40,22 @@ impl Watermark {
         }
     }
 
+    /// The sources that hold time back: the activity types always, a profile or custom source
+    /// only once it has delivered an event (most deployments never send either, and a log
+    /// without them must run exactly as it did before they existed).
+    fn holding(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..SOURCES).filter(|s| *s < TYPES || self.newest[*s].is_some())
+    }
+
+    /// Whether every source that holds time back is caught up (`caught_up`: a bit per source).
+    pub fn all_caught_up(&self, caught_up: u8) -> bool {
+        self.holding().all(|s| caught_up & (1 << s) != 0)
+    }
+
     /// `caught_up`: a bit per source with nothing left to deliver.
     pub fn advance(&mut self, caught_up: u8) -> i64 {
-        let lagging = (0..TYPES)
+        let lagging = self
+            .holding()
             .filter(|s| caught_up & (1 << s) == 0)
             .map(|s| self.newest[s].unwrap_or(NEVER))
             .min();
@@ -87,9 +98,9 @@ impl Watermark {
 
     pub fn tick(&mut self, wall_clock_ms: i64, caught_up: u8) -> i64 {
         self.advance(caught_up);
-        // Every source caught up: bits beyond the four sources (which `advance` ignores) must not
-        // make `0xFF` mean "not all of them".
-        if caught_up & ALL_SOURCES == ALL_SOURCES {
+        // Every source caught up: bits beyond the sources (which `advance` ignores) must not
+        // make `0xFF` mean "not all of them"; nor must an unseen profile or custom source.
+        if self.all_caught_up(caught_up) {
             self.value = self.value.max(wall_clock_ms - self.lateness_ms);
         }
         self.value
@@ -386,7 +397,7 @@ impl Partition {
         let watermark = self.watermark.tick(wall_clock_ms, caught_up);
         self.watermark_dirty |= watermark != before;
         self.advance_to(cx, watermark, false);
-        if caught_up & ALL_SOURCES == ALL_SOURCES {
+        if self.watermark.all_caught_up(caught_up) {
             self.release_live(cx, wall_clock_ms);
         }
     }
@@ -549,10 +560,11 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::state::PROFILE;
 
     #[test]
     fn a_tick_with_every_source_caught_up_follows_the_wall_clock_whatever_the_extra_bits() {
-        for caught_up in [0b1111, 0xFF] {
+        for caught_up in [0b11_1111, 0xFF] {
             let mut watermark = Watermark::new(1_000);
             watermark.observe(0, 5_000);
             assert_eq!(watermark.tick(100_000, caught_up), 99_000, "{caught_up:#b}");
@@ -560,9 +572,35 @@ mod tests {
         let mut watermark = Watermark::new(1_000);
         watermark.observe(0, 5_000);
         assert_eq!(
-            watermark.tick(100_000, 0b0111),
+            watermark.tick(100_000, 0b11_0111),
             NEVER,
             "a source with records left holds time"
+        );
+    }
+
+    #[test]
+    fn a_profile_source_holds_time_back_only_once_it_has_delivered_an_event() {
+        let activity = 0b1111;
+        let mut watermark = Watermark::new(1_000);
+        for source in 0..4 {
+            watermark.observe(source, 5_000);
+        }
+        assert_eq!(watermark.advance(0), 4_000, "never seen: not waited for");
+        assert_eq!(
+            watermark.tick(100_000, activity),
+            99_000,
+            "the activity topics are all there is"
+        );
+        let mut watermark = Watermark::new(1_000);
+        for source in 0..4 {
+            watermark.observe(source, 5_000);
+        }
+        watermark.observe(PROFILE, 2_000);
+        assert_eq!(watermark.advance(0), 1_000, "seen: the slowest source decides");
+        assert_eq!(
+            watermark.tick(100_000, activity),
+            1_000,
+            "a profile topic with records left holds time"
         );
     }
 }

@@ -7,6 +7,7 @@
 
 use super::expr::{Arith, Compare, Expr};
 use super::metrics::edges;
+use super::state::SOURCES;
 use crate::changes::quoted;
 use crate::jsonfmt::Scalar;
 use serde_json::Value;
@@ -100,6 +101,37 @@ pub struct PropertyMetric {
     pub deadlines: bool,
 }
 
+/// What a trait holds (`[traits.<name>] type`), text from a closed list of values.
+#[derive(Debug, Clone)]
+pub enum TraitKind {
+    Text(Vec<String>),
+    Bool,
+    Number,
+    Date,
+}
+
+/// `[traits.<name>]` of the pack: a customer attribute profile events set.
+#[derive(Debug, Clone)]
+pub struct Trait {
+    pub name: String,
+    pub kind: TraitKind,
+}
+
+/// The type of a declared custom event's field (`stream.metrics.FIELD_TYPES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Text,
+    Number,
+    Bool,
+}
+
+/// `[events.<name>]` of the pack: (field, type, required).
+#[derive(Debug, Clone)]
+pub struct CustomEvent {
+    pub name: String,
+    pub fields: Vec<(String, FieldType, bool)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Family {
     pub name: String,
@@ -138,7 +170,7 @@ pub struct Plan {
     pub recency_steps: Vec<(usize, Anchor, Vec<i64>)>,
     pub families: Vec<Family>,
     /// Per event type, the families an event of that type can change.
-    pub by_trigger: [Vec<usize>; 4],
+    pub by_trigger: [Vec<usize>; SOURCES],
     /// Metric ids RFM scores are computed from: a change of any re-decides the RFM readers.
     pub rfm_inputs: Vec<usize>,
     /// `windows` split by series (orders, activity), and each series' deadline edges.
@@ -151,6 +183,12 @@ pub struct Plan {
     /// The event properties property metrics read, by name.
     pub properties: Vec<String>,
     pub property_metrics: Vec<PropertyMetric>,
+    pub traits: Vec<Trait>,
+    /// (metric id of `trait.<name>`, the trait's name).
+    pub trait_metrics: Vec<(usize, String)>,
+    /// (metric id of `age_years`, the date trait it counts from), when a rule reads it.
+    pub age: Option<(usize, String)>,
+    pub custom_events: Vec<CustomEvent>,
 }
 
 type Parsed<T> = Result<T, String>;
@@ -331,6 +369,42 @@ fn property_metric(value: &Value) -> Parsed<PropertyMetric> {
     })
 }
 
+/// `{"name": ..., "type": "text" | "bool" | "number" | "date", "values": [...]}`.
+fn trait_declaration(value: &Value) -> Parsed<Trait> {
+    let name = text(field(value, "name")?)?;
+    let kind = match field(value, "type")?.as_str() {
+        Some("text") => TraitKind::Text(list(field(value, "values")?)?.iter().map(text).collect::<Parsed<_>>()?),
+        Some("bool") => TraitKind::Bool,
+        Some("number") => TraitKind::Number,
+        Some("date") => TraitKind::Date,
+        _ => return Err(format!("rule plan: trait {name:?} has an unknown type")),
+    };
+    Ok(Trait { name, kind })
+}
+
+/// `{"name": ..., "fields": [[field, "text" | "number" | "bool", required], ...]}`.
+fn custom_event(value: &Value) -> Parsed<CustomEvent> {
+    let name = text(field(value, "name")?)?;
+    let fields = list(field(value, "fields")?)?
+        .iter()
+        .map(|entry| {
+            let kind = match entry[1].as_str() {
+                Some("text") => FieldType::Text,
+                Some("number") => FieldType::Number,
+                Some("bool") => FieldType::Bool,
+                _ => return Err(format!("rule plan: custom event {name:?} has a field of unknown type")),
+            };
+            Ok((text(&entry[0])?, kind, entry[2].as_bool().unwrap_or(true)))
+        })
+        .collect::<Parsed<_>>()?;
+    Ok(CustomEvent { name, fields })
+}
+
+/// `[metric id, trait name]`.
+fn trait_read(value: &Value) -> Parsed<(usize, String)> {
+    Ok((int(&value[0])? as usize, text(&value[1])?))
+}
+
 fn family(value: &Value) -> Parsed<Family> {
     let name = text(field(value, "name")?)?;
     let kind = match field(value, "kind")?.as_str() {
@@ -440,12 +514,16 @@ impl Plan {
             }),
         };
         let triggers = list(field(&doc, "by_trigger")?)?;
-        let by_trigger = [
-            ids(&triggers[0])?,
-            ids(&triggers[1])?,
-            ids(&triggers[2])?,
-            ids(&triggers[3])?,
-        ];
+        if triggers.len() != SOURCES {
+            return Err(format!(
+                "rule plan: by_trigger has {} event types, not {SOURCES}",
+                triggers.len()
+            ));
+        }
+        let mut by_trigger: [Vec<usize>; SOURCES] = Default::default();
+        for (slot, families) in by_trigger.iter_mut().zip(triggers) {
+            *slot = ids(families)?;
+        }
         let rfm_inputs = rfm.as_ref().map_or(vec![], |rfm| {
             vec![rfm.days_since_last_order, rfm.frequency_metric, rfm.monetary_metric]
         });
@@ -490,6 +568,17 @@ impl Plan {
                 || metric.property.is_some_and(|property| property >= properties.len())
             {
                 return Err(format!("rule plan: bad property metric {}", metric.metric));
+            }
+        }
+        let traits: Vec<Trait> = each(&doc, "traits", trait_declaration)?;
+        let trait_metrics: Vec<(usize, String)> = each(&doc, "trait_metrics", trait_read)?;
+        let age = match field(&doc, "age")? {
+            Value::Null => None,
+            read => Some(trait_read(read)?),
+        };
+        for (metric, name) in trait_metrics.iter().chain(&age) {
+            if *metric >= metrics.len() || !traits.iter().any(|declared| declared.name == *name) {
+                return Err(format!("rule plan: bad trait read {metric} of {name:?}"));
             }
         }
         for family in &mut families {
@@ -542,6 +631,10 @@ impl Plan {
             tag_metrics,
             properties,
             property_metrics,
+            traits,
+            trait_metrics,
+            age,
+            custom_events: each(&doc, "custom_events", custom_event)?,
             by_trigger,
             rfm_inputs,
             metric_keys: metrics

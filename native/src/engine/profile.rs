@@ -70,6 +70,8 @@ impl RecordSink for Profile {
             Some("tags") => self.tags.set(name.to_owned(), text(&value)),
             _ if matches!(value, Scalar::Null) => {}
             Some("rfm") => self.fields.set(format!("rfm_{name}"), text(&value)),
+            // A trait may share a metric's name (`region`): prefixed, as RFM scores are.
+            Some("traits") => self.fields.set(format!("trait_{name}"), text(&value)),
             Some(_) => self.fields.set(name.to_owned(), text(&value)),
             None => {
                 if name == "customer_id" {

@@ -391,8 +391,8 @@ mod tests {
         let raw = br#"{"lateness_ms": 0, "dedup_ids": 1, "reactivation_gap_days": 1,
             "order_retention_days": 1, "activity_retention_days": 1, "hour_bands": [],
             "metrics": ["n"], "windows": [], "deadline_windows": [], "recency": [], "lifetime": [],
-            "rfm": null, "recency_steps": [], "families": [], "by_trigger": [[], [], [], []],
-            "tag_metrics": [], "properties": ["model", "page"],
+            "rfm": null, "recency_steps": [], "families": [], "by_trigger": [[], [], [], [], [], []],
+            "tag_metrics": [], "properties": ["model", "page"], "traits": [], "trait_metrics": [], "age": null, "custom_events": [],
             "property_metrics": [{"metric": 0, "event_type": 3, "aggregate": 0, "property": null,
                                   "days": null, "where": null, "deadlines": false}]}"#;
         Plan::from_json(raw).expect("a valid plan")

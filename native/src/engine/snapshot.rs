@@ -54,6 +54,17 @@ pub fn visit_record(plan: &Plan, customer_id: &str, state: &CustomerState, at: i
         }
         sink.close();
     }
+    if !plan.traits.is_empty() {
+        sink.open("traits");
+        for declared in &plan.traits {
+            let value = super::traits::get(state, &declared.name).cloned();
+            sink.value(&declared.name, value.unwrap_or(Scalar::Null));
+        }
+        if let Some((metric, _)) = &plan.age {
+            sink.value(&plan.metrics[*metric], metrics[*metric].clone());
+        }
+        sink.close();
+    }
     sink.open("rfm");
     for score in ["r", "f", "m"] {
         sink.value(score, metric(plan, &metrics, &format!("rfm_{score}")));

@@ -9,7 +9,15 @@ use blake2::Blake2bVar;
 
 /// Event types in `schemas.events.EVENT_TYPES` order: the index used everywhere below.
 pub const ORDER: usize = 0;
+/// The activity types (order, email_open, click, visit): each has first/last timestamps (recency)
+/// and counts in the day windows. The types after them are not activity.
 pub const TYPES: usize = 4;
+/// A profile event: sets and unsets the customer's traits.
+pub const PROFILE: usize = 4;
+/// A custom event: a name and properties, read by property metrics only.
+pub const CUSTOM: usize = 5;
+/// Every input type, one topic each: the watermark's sources (`EVENT_TYPES.len()`).
+pub const SOURCES: usize = 6;
 /// Counters are capped so a customer buying from 5,000 categories cannot grow state without bound.
 pub const MAX_COUNTER_KEYS: usize = 32;
 
@@ -30,7 +38,12 @@ pub struct PendingEvent {
     pub categories: Vec<String>,
     /// What it contributes to the pack's property metrics (`engine::properties::feeds`).
     pub feeds: Vec<Feed>,
+    /// A profile event's trait updates, the pack's traits only (`engine::traits::updates`).
+    pub traits: Vec<TraitUpdate>,
 }
+
+/// A trait set to a value (text, bool, number, or a date as "YYYY-MM-DD") or unset (None).
+pub type TraitUpdate = (Box<str>, Option<Scalar>);
 
 /// One event's contribution to one property metric.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +119,9 @@ pub struct CustomerState {
     pub tag_since: Vec<Option<i64>>,
     /// Property metric entries, sorted by (metric, day, key).
     pub props: Vec<PropEntry>,
+    /// The customer's traits by name (sorted), as the last profile events set them. Kept by
+    /// name, not by the pack's position, so a pack edit cannot make a stored trait another.
+    pub traits: Vec<(Box<str>, Scalar)>,
 }
 
 impl CustomerState {
@@ -211,6 +227,7 @@ mod tests {
                 channel: None,
                 categories: vec![],
                 feeds: vec![],
+                traits: vec![],
             });
         }
         let order: Vec<_> = state.pending.iter().map(|e| (e.ts, e.event_id.as_str())).collect();

@@ -4,7 +4,8 @@
 use super::metrics::{changing_at, compute, dwell_end, next_change, Need, DAY_MS};
 use super::plan::{Family, Kind, Plan};
 use super::properties;
-use super::state::{add_to_bucket, CustomerState, PendingEvent, ORDER};
+use super::state::{add_to_bucket, CustomerState, PendingEvent, ORDER, PROFILE, TYPES};
+use super::traits;
 use crate::changes::{ChangeRef, Metrics, Text};
 use crate::jsonfmt::Scalar;
 use std::borrow::Cow;
@@ -60,6 +61,27 @@ fn bucket_alive(state: &CustomerState, day: i64, retention_days: i64) -> bool {
 /// Fold one event into the totals, windows and counters.
 pub fn apply_event(plan: &Plan, state: &mut CustomerState, event: &PendingEvent) {
     let (kind, ts) = (event.kind, event.ts);
+    if kind < TYPES {
+        apply_activity(plan, state, event);
+    } else if kind == PROFILE {
+        traits::apply(state, &event.traits);
+    }
+    if !event.feeds.is_empty() {
+        properties::apply(plan, state, &event.feeds, ts.div_euclid(DAY_MS));
+    }
+    // Oldest out before the newest goes in: the vector never outgrows the window (a push onto a
+    // full one would double its capacity for good).
+    if state.recent_ids.len() >= plan.dedup_ids {
+        let excess = state.recent_ids.len() + 1 - plan.dedup_ids;
+        state.recent_ids.drain(..excess);
+    }
+    state.recent_ids.push(event.id_hash);
+}
+
+/// An order, open, click or visit: recency, totals and day windows (profile and custom events
+/// are not activity).
+fn apply_activity(plan: &Plan, state: &mut CustomerState, event: &PendingEvent) {
+    let (kind, ts) = (event.kind, event.ts);
     let previous_last = state.last_ts[kind];
     if state.first_ts[kind].is_none_or(|first| ts < first) {
         state.first_ts[kind] = Some(ts);
@@ -76,16 +98,6 @@ pub fn apply_event(plan: &Plan, state: &mut CustomerState, event: &PendingEvent)
         counts[kind - 1] = 1;
         add_to_bucket(&mut state.activity_days, day, counts);
     }
-    if !event.feeds.is_empty() {
-        properties::apply(plan, state, &event.feeds, day);
-    }
-    // Oldest out before the newest goes in: the vector never outgrows the window (a push onto a
-    // full one would double its capacity for good).
-    if state.recent_ids.len() >= plan.dedup_ids {
-        let excess = state.recent_ids.len() + 1 - plan.dedup_ids;
-        state.recent_ids.drain(..excess);
-    }
-    state.recent_ids.push(event.id_hash);
 }
 
 fn apply_order(plan: &Plan, state: &mut CustomerState, event: &PendingEvent, day: i64, previous: Option<i64>) {
