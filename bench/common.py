@@ -32,7 +32,8 @@ RUNS = LOCAL / "runs"
 PYTHON = sys.executable
 NAIVE_WINDOW_DAYS = 30  # bench/naive_faust.py: 30-day hopping windows stepping by a day
 
-INPUT_NAMES = {"ORDERS": "orders", "EMAIL_OPENS": "email-opens", "CLICKS": "clicks", "VISITS": "visits"}
+INPUT_NAMES = {"ORDERS": "orders", "EMAIL_OPENS": "email-opens", "CLICKS": "clicks", "VISITS": "visits",
+               "PROFILES": "profiles", "CUSTOM": "custom-events"}
 OTHER_NAMES = {"TICKS": "ticks", "CHANGES": "changes", "DLQ": "dlq"}
 
 

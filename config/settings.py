@@ -40,6 +40,8 @@ class Settings:
     topic_email_opens: str = _setting("email-opens", "Input topic for `email_open` events")
     topic_clicks: str = _setting("clicks", "Input topic for `click` events")
     topic_visits: str = _setting("visits", "Input topic for `visit` events")
+    topic_profiles: str = _setting("profiles", "Input topic for `profile` events (customer traits)")
+    topic_custom: str = _setting("custom-events", "Input topic for `custom` events (a name and properties)")
     topic_ticks: str = _setting("tagstream-ticks", "Internal clock topic, co-partitioned with the inputs")
     topic_changes: str = _setting("customer-tag-changes", "Output: one CloudEvent per tag change")
     topic_dlq: str = _setting("tagstream-dlq", "Dead letters: rejected records with the reason in headers")
@@ -79,6 +81,8 @@ class Settings:
             self.topic_email_opens: "email_open",
             self.topic_clicks: "click",
             self.topic_visits: "visit",
+            self.topic_profiles: "profile",
+            self.topic_custom: "custom",
         }
 
     @property
@@ -92,8 +96,8 @@ class Settings:
 
     @property
     def all_topics(self) -> list[str]:
-        return [self.topic_orders, self.topic_email_opens, self.topic_clicks, self.topic_visits,
-                self.topic_ticks, self.topic_changes, self.topic_dlq, self.topic_changelog]
+        return [self.topic_orders, self.topic_email_opens, self.topic_clicks, self.topic_visits, self.topic_profiles,
+                self.topic_custom, self.topic_ticks, self.topic_changes, self.topic_dlq, self.topic_changelog]
 
 
 def without_password(url: str) -> str:

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_environment(run_id: str, web_port: int) -> dict[str, str]:
     prefix = f"demo-{run_id}."
     names = {"ORDERS": "orders", "EMAIL_OPENS": "email-opens", "CLICKS": "clicks", "VISITS": "visits",
-             "TICKS": "ticks", "CHANGES": "customer-tag-changes", "DLQ": "dlq"}
+             "PROFILES": "profiles", "CUSTOM": "custom-events", "TICKS": "ticks", "CHANGES": "customer-tag-changes", "DLQ": "dlq"}
     env = {f"TAGSTREAM_TOPIC_{key}": prefix + name for key, name in names.items()}
     env.update(TAGSTREAM_APP_ID=f"tagstream-demo-{run_id}", TAGSTREAM_WEB_PORT=str(web_port))
     return env

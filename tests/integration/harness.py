@@ -36,7 +36,7 @@ def isolated_environment(tmp: Path) -> dict[str, str]:
     """TAGSTREAM_* variables giving a run its own topics, group, web port and data directory."""
     tag = uuid.uuid4().hex[:10]
     names = {"ORDERS": "orders", "EMAIL_OPENS": "email-opens", "CLICKS": "clicks", "VISITS": "visits",
-             "TICKS": "ticks", "CHANGES": "changes", "DLQ": "dlq"}
+             "PROFILES": "profiles", "CUSTOM": "custom-events", "TICKS": "ticks", "CHANGES": "changes", "DLQ": "dlq"}
     env = {f"TAGSTREAM_TOPIC_{key}": f"t{tag}.{name}" for key, name in names.items()}
     env.update(
         TAGSTREAM_KAFKA_BROKER=BROKER,

@@ -16,6 +16,10 @@ VALID = [
     {"event_id": "e-1", "type": "email_open", "customer_id": "c2", "ts": "2025-03-01T12:00:01Z", "campaign_id": "spring"},
     {"event_id": "k-1", "type": "click", "customer_id": "c3", "ts": 1740830402000, "url": "https://x"},
     {"event_id": "v-1", "type": "visit", "customer_id": "c4", "ts": "2025-03-01T12:00:03+00:00", "page": "/shoes"},
+    {"event_id": "p-1", "type": "profile", "customer_id": "c5", "ts": "2025-03-01T12:00:04Z",
+     "traits": {"region": "home", "birth_date": "1990-06-15", "email_consent": True}},
+    {"event_id": "x-1", "type": "custom", "customer_id": "c6", "ts": "2025-03-01T12:00:05Z", "name": "support_ticket",
+     "properties": {"topic": "refund"}},
 ]
 
 # (topic key, key, raw value, expected reason)
@@ -24,6 +28,9 @@ INVALID = [
     ("orders", b"c9", b'{"event_id":"x","type":"order","customer_id":"c9","ts":"2025-03-01T12:00:00Z","amount":\xff}', "not_utf8"),
     ("email_opens", b"c9", b'\xff\xfe\x00garbage', "not_utf8"),
     ("clicks", b"c9", b'{"event_id":"x","type":"click","ts":"2025-03-01T12:00:00Z"}', "missing_field"),
+    # the pack's traits decide what a profile may say
+    ("profiles", b"c9", b'{"event_id":"x","type":"profile","customer_id":"c9","ts":"2025-03-01T12:00:00Z","traits":{"region":"moon"}}', "bad_value"),
+    ("custom", b"c9", b'{"event_id":"x","type":"custom","customer_id":"c9","ts":"2025-03-01T12:00:00Z"}', "missing_field"),
     ("visits", b"c9", b'{"event_id":7,"type":"visit","customer_id":"c9","ts":"2025-03-01T12:00:00Z"}', "bad_type"),
     ("orders", b"c9", b'{"event_id":"x","type":"order","customer_id":"c9","ts":"2025-03-01T12:00:00Z","amount":-5}', "bad_value"),
     ("orders", b"c9", b'{"event_id":"x","type":"order","customer_id":"c9","ts":"2025-03-01T12:00:00Z"}', "missing_field"),
@@ -56,7 +63,7 @@ def test_valid_records_are_tagged_and_invalid_ones_dead_lettered(deployment):
         producer.close()
 
         dead = deployment.read_all(deployment.settings.topic_dlq, expect=len(INVALID))
-        changes = deployment.read_all(deployment.settings.topic_changes, expect=4 * len(load_rules().families))
+        changes = deployment.read_all(deployment.settings.topic_changes, expect=len(VALID) * len(load_rules().families))
         time.sleep(1)
         assert worker.alive, worker.tail()
         metrics = worker.metrics()
@@ -72,6 +79,12 @@ def test_valid_records_are_tagged_and_invalid_ones_dead_lettered(deployment):
         assert headers["tagstream.source.topic"].decode() in deployment.settings.input_topics
         assert int(headers["tagstream.source.offset"]) >= 0
     tagged = {orjson.loads(r.value)["data"]["customer_id"] for r in changes}
-    assert tagged == {"c1", "c2", "c3", "c4"}
+    assert tagged == {"c1", "c2", "c3", "c4", "c5", "c6"}
+    first: dict[tuple[str, str], object] = {}
+    for record in changes:
+        data = orjson.loads(record.value)["data"]
+        first.setdefault((data["customer_id"], data["family"]), data["to"])
+    assert first[("c5", "age_band")] == "25_34"  # 34 on 2025-03-01 (the live clock then moves on: 35 in June)
+    assert first[("c6", "service_issue")] == "one"
     assert metric_value(metrics, "tagstream_events_consumed_total") == len(VALID)
     assert metric_value(metrics, "tagstream_events_rejected_total") == len(INVALID)

@@ -49,7 +49,7 @@ def test_lookups_need_the_bearer_token_and_faust_views_are_off(deployment):
 def test_topics_get_the_replication_factor_the_cluster_holds(deployment):
     assert replication_factor(deployment.settings) == 1, "auto on a single broker"
     prefix = f"rf-{uuid.uuid4().hex[:8]}"
-    names = {f"topic_{name}": f"{prefix}-{name}" for name in ("orders", "email_opens", "clicks", "visits", "ticks", "changes", "dlq")}
+    names = {f"topic_{name}": f"{prefix}-{name}" for name in ("orders", "email_opens", "clicks", "visits", "profiles", "custom", "ticks", "changes", "dlq")}
     wanted = replace(deployment.settings, app_id=prefix, replication_factor=2, **names)
     with pytest.raises(RuntimeError, match="replication factor 2: the cluster at .* has fewer brokers"):
         ensure_topics(wanted)
