@@ -44,12 +44,17 @@ def test_default_pack_declares_the_expected_families_in_order():
         ("rfm_segment", "GridFamily"),
         ("win_back", "CaseFamily"),
         ("power_buyer", "CaseFamily"),
+        ("email_win_back", "CaseFamily"),
+        ("age_band", "CaseFamily"),
+        ("local_women_18_35", "CaseFamily"),
+        ("account_type", "CaseFamily"),
         ("coupon_user", "CaseFamily"),
         ("order_hour", "TopFamily"),
         ("preferred_channel", "TopFamily"),
         ("top_category", "TopFamily"),
         ("delivery_preference", "ValueFamily"),
         ("traffic_source", "ValueFamily"),
+        ("service_issue", "CaseFamily"),
     ]
 
 
@@ -307,7 +312,8 @@ def test_rule_error_is_a_value_error():
 
 # --- packs ---------------------------------------------------------------------------------------
 
-ECOMMERCE = {"coupon_user", "order_hour", "preferred_channel", "top_category", "delivery_preference", "traffic_source"}
+ECOMMERCE = {"coupon_user", "order_hour", "preferred_channel", "top_category", "delivery_preference", "traffic_source",
+             "service_issue"}
 
 
 def test_disabling_a_pack_drops_its_families(tmp_path):

@@ -158,7 +158,7 @@ def test_families_in_one_pack_only_are_reported_as_such(tmp_path: Path):
     report = compare(load_rules(a), load_rules(b), log_lines(HISTORY))
     only = {f.family: f.only_in for f in report.families if f.only_in}
     assert only == {"coupon_user": "a", "order_hour": "a", "preferred_channel": "a", "top_category": "a",
-                    "delivery_preference": "a", "traffic_source": "a", "big_spender": "b"}
+                    "delivery_preference": "a", "traffic_source": "a", "service_issue": "a", "big_spender": "b"}
     assert report.families[-1].family == "big_spender"  # A's families first, then B's own
     spender = family(report, "big_spender")
     assert spender.distribution == [ValueRow("false", 0, 4, 4), ValueRow("true", 0, 1, 1)]  # only c2
