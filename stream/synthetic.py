@@ -17,11 +17,15 @@ Design constraints that shape the code:
   customer's simulation can't shift any other customer's events.
 * Time is integer epoch milliseconds until the very end; ``datetime`` objects
   per event would dominate the runtime of million-event logs.
+* Event types added later (profiles, custom events) make every choice from
+  ids (``_derived``), never from the customer's RNG, so adding them changed
+  no earlier event.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import operator
 import random
@@ -96,6 +100,22 @@ class _Choice:
 
     def pick(self, rng: random.Random) -> Any:
         return self.values[bisect.bisect_right(self.cum, rng.random() * self.cum[-1])]
+
+    def at(self, share: float) -> Any:
+        """The value at ``share`` (0 <= share < 1) of the total weight: a choice made by
+        `_derived` instead of the customer's RNG."""
+        return self.values[bisect.bisect_right(self.cum, share * self.cum[-1])]
+
+
+def _derived(key: str, salt: str) -> float:
+    """A share in [0, 1) fixed by ``key`` (a customer or event id) and ``salt`` (which choice).
+
+    Features added after the log's shape was settled (profiles, custom events) choose with this
+    instead of the customer's RNG, so the random stream and every earlier event stay byte-identical.
+    BLAKE2 rather than the crc32 of `_delivery`: crc32 is linear, so one key's crc32s under two
+    salts differ by a fixed xor and choices keyed on the same id would be correlated."""
+    digest = hashlib.blake2b(f"{salt}:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,12 +342,14 @@ class _Sink:
     """Owns event-id numbering so ids are unique and stable per customer
     regardless of how the simulation interleaves event types."""
 
-    __slots__ = ("_out", "customer_id", "_counts")
+    __slots__ = ("_out", "customer_id", "_counts", "_begin", "trait_updates")
 
     def __init__(self, out: list[Event], customer_id: str) -> None:
         self._out = out
         self.customer_id = customer_id
-        self._counts = {"o": 0, "e": 0, "k": 0, "v": 0}
+        self._counts = {"o": 0, "e": 0, "k": 0, "v": 0, "p": 0, "x": 0}
+        self._begin = len(out)  # this customer's events are out[_begin:]
+        self.trait_updates: list[tuple[int, dict[str, Any]]] = []
 
     def _next_id(self, prefix: str) -> str:
         n = self._counts[prefix] + 1
@@ -344,6 +366,16 @@ class _Sink:
     @property
     def orders_so_far(self) -> int:
         return self._counts["o"]
+
+    @property
+    def last(self) -> Event:
+        """The event just written, so a derived follow-up (a ticket, an inquiry) can key on its id."""
+        return self._out[-1]
+
+    def span(self, low: int, high: int) -> tuple[int, int] | None:
+        """Times of this customer's first and last event inside ``[low, high)``, None if none is."""
+        times = [e["ts"] for e in self._out[self._begin:] if low <= e["ts"] < high]
+        return (min(times), max(times)) if times else None
 
     def email_open(self, ts: int, campaign_id: str) -> None:
         self._out.append({
@@ -372,6 +404,23 @@ class _Sink:
         if extra:
             event.update(extra)
         self._out.append(event)
+
+    def update_traits(self, ts: int, traits: dict[str, Any]) -> None:
+        """Trait changes met during the simulation (a lead form's answer) wait for
+        `_write_profiles`, which numbers all profile events in time order: p-1 is the first."""
+        self.trait_updates.append((ts, traits))
+
+    def profile(self, ts: int, traits: dict[str, Any]) -> None:
+        self._out.append({
+            "event_id": self._next_id("p"), "type": "profile",
+            "customer_id": self.customer_id, "ts": ts, "traits": traits,
+        })
+
+    def custom(self, ts: int, name: str, properties: dict[str, Any]) -> None:
+        self._out.append({
+            "event_id": self._next_id("x"), "type": "custom",
+            "customer_id": self.customer_id, "ts": ts, "name": name, "properties": properties,
+        })
 
 
 def _page_times(rng: random.Random, n: int, anchor_ms: int, before: bool) -> list[int]:
@@ -648,6 +697,7 @@ def _ecommerce_order(
     if channel != "store":
         extra["delivery"] = _delivery(sink)
     sink.order(ts, items, channel, extra)
+    _support_ticket(sink, sink.last)
     if channel != "store" and rng.random() < 0.55:
         entry = _entry_page(rng, products[0].category, generic_share=0.5)
         pages = [entry, *(p.page for p in products[:2]), "/cart"]
@@ -664,6 +714,23 @@ def _delivery(sink: _Sink) -> str:
     of the log, is the same as before deliveries were added."""
     usual = _DELIVERIES[zlib.crc32(sink.customer_id.encode()) % len(_DELIVERIES)]
     return "home" if sink.orders_so_far % 4 == 3 else usual
+
+
+_TICKET_SHARE = 1 / 20
+_TICKET_TOPICS = ("delivery", "refund", "product")
+
+
+def _support_ticket(sink: _Sink, order: Event) -> None:
+    """About one order in twenty is followed a day or two later by a support ticket. Which orders,
+    when and about what come from the order id (`_derived`), not the RNG; a store purchase has
+    no delivery to complain about."""
+    order_id = order["event_id"]
+    if _derived(order_id, "ticket") >= _TICKET_SHARE:
+        return
+    topics = _TICKET_TOPICS if "delivery" in order else _TICKET_TOPICS[1:]
+    topic = topics[int(_derived(order_id, "ticket-topic") * len(topics))]
+    ts = order["ts"] + _DAY_MS + int(_derived(order_id, "ticket-delay") * _DAY_MS)
+    sink.custom(ts, "support_ticket", {"topic": topic})
 
 
 def _browse_session(rng: random.Random, sink: _Sink, cal: _Calendar, shopper: _Shopper, day: int) -> None:
@@ -804,16 +871,38 @@ def _model_session(rng: random.Random, sink: _Sink, cal: _Calendar, home: _House
         else:
             pages.append(_AUTO_EXTRA_PAGES[int(rng.random() * 3)])
     _session(rng, sink, pages, "web", cal.day_ms(day) + _SHOPPING_HOURS.draw_ms(rng))
+    _inquiry(sink, home)
+
+
+_INQUIRY_SHARE = 1 / 6
+_INQUIRY_TOPICS = _Choice.of([("price", 0.5), ("availability", 0.3), ("trade_in", 0.2)])
+
+
+def _inquiry(sink: _Sink, home: _Household) -> None:
+    """About one research session in six ends with the dealer's contact form, a few minutes after
+    the last page, about that page's model (the household's own after a financing or comparison
+    page). Decided by the last page view's id (`_derived`), not the RNG."""
+    last = sink.last
+    key = last["event_id"]
+    if _derived(key, "inquiry") >= _INQUIRY_SHARE:
+        return
+    ts = last["ts"] + _MINUTE_MS + int(_derived(key, "inquiry-delay") * 9 * _MINUTE_MS)
+    properties = {"model": last.get("model", home.model.name),
+                  "topic": _INQUIRY_TOPICS.at(_derived(key, "inquiry-topic"))}
+    sink.custom(ts, "inquiry", properties)
 
 
 def _showroom_visit(rng: random.Random, sink: _Sink, cal: _Calendar, model: _Model, day: int,
                     test_drive: bool) -> None:
-    """A test drive is booked on the website two days ahead (at noon: derived, not drawn)."""
+    """A test drive is booked on the website two days ahead (at noon: derived, not drawn); the
+    booking form asks for a budget, answered with the booked model's band (a profile update)."""
     day = _store_day(cal, day)
     page = _TEST_DRIVE_PAGES[model.name] if test_drive else _MODEL_PAGES[model.name]
     sink.visit(cal.day_ms(day) + _STORE_HOURS.draw_ms(rng), page, "showroom")
     if test_drive and day >= 2:
-        sink.visit(cal.day_ms(day - 2) + 12 * 3_600_000, page, "web")
+        booking_ms = cal.day_ms(day - 2) + 12 * 3_600_000
+        sink.visit(booking_ms, page, "web")
+        sink.update_traits(booking_ms, {"budget": model.band})
 
 
 def _vehicle_order(rng: random.Random, sink: _Sink, cal: _Calendar, model: _Model, day: int) -> None:
@@ -899,6 +988,87 @@ def _simulate_auto(rng: random.Random, sink: _Sink, cal: _Calendar) -> None:
 
 
 # --------------------------------------------------------------------------
+# Profiles: who the customer is, written once the simulation is done
+# --------------------------------------------------------------------------
+
+_REGIONS = _Choice.of([("home", 0.8), ("out_of_town", 0.2)])
+_GENDERS = _Choice.of([("female", 0.5), ("male", 0.42), ("undisclosed", 0.08)])
+_COMPANY_SIZES = _Choice.of([("small", 0.6), ("medium", 0.3), ("large", 0.1)])
+_CONSENT_SHARE = 0.85
+_BUSINESS_SHARE = 0.10
+_WITHDRAWAL_SHARE = 0.05 / _CONSENT_SHARE  # of consenting customers: about 5 % of all
+_YOUNGEST_AGE = 18
+_OLDEST_AGE = 80
+_TraitsOf = Callable[[str, _Calendar], dict[str, Any]]
+
+
+def _years_before(day: date, years: int) -> date:
+    """The same calendar day ``years`` earlier (February 28 for a February 29 in a common year)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def _birth_date(customer: str, cal: _Calendar) -> date:
+    """Uniform over the birth dates that make a customer 18 to 80 years old on the log's first day,
+    so age rules see every band from the start and some customers cross one during the log."""
+    first_day = _EPOCH_DATE + timedelta(days=cal.first_midnight_ms // _DAY_MS)
+    latest = _years_before(first_day, _YOUNGEST_AGE)
+    earliest = _years_before(first_day, _OLDEST_AGE + 1) + timedelta(days=1)  # not yet 81
+    return earliest + timedelta(days=int(_derived(customer, "birth") * ((latest - earliest).days + 1)))
+
+
+def _person_traits(customer: str, cal: _Calendar) -> dict[str, Any]:
+    """Traits of every profile; like every profile choice, derived from the customer id, never drawn."""
+    return {
+        "region": _REGIONS.at(_derived(customer, "region")),
+        "birth_date": _birth_date(customer, cal).isoformat(),
+        "email_consent": _derived(customer, "consent") < _CONSENT_SHARE,
+    }
+
+
+def _ecommerce_traits(customer: str, cal: _Calendar) -> dict[str, Any]:
+    """A company size is only known (and only sent) for business customers."""
+    traits = _person_traits(customer, cal)
+    traits["gender"] = _GENDERS.at(_derived(customer, "gender"))
+    business = _derived(customer, "business") < _BUSINESS_SHARE
+    traits["customer_type"] = "business" if business else "consumer"
+    if business:
+        traits["company_size"] = _COMPANY_SIZES.at(_derived(customer, "company-size"))
+    return traits
+
+
+def _consent_withdrawal(customer: str, traits: dict[str, Any], first: int, last: int) -> int | None:
+    """A few consenting customers withdraw email consent 25-75 % of the way from their first to their
+    last event. Their email events are left as they were (every earlier event must stay the same),
+    so opens and clicks can still follow a withdrawal."""
+    if not traits["email_consent"] or last <= first or _derived(customer, "withdraw") >= _WITHDRAWAL_SHARE:
+        return None
+    return first + int((last - first) * (0.25 + 0.5 * _derived(customer, "withdraw-at")))
+
+
+def _write_profiles(sink: _Sink, cal: _Calendar, traits_of: _TraitsOf) -> None:
+    """The first profile comes a minute before the customer's first event in the window, so rules
+    know the traits before any activity (at the window's start when that minute lies outside it);
+    the simulation's trait changes and a consent withdrawal follow. A customer with no event in the
+    window gets no profile: nobody would have seen them."""
+    span = sink.span(cal.start_ms, cal.end_ms)
+    if span is None:
+        return
+    first, last = span
+    opened = max(first - _MINUTE_MS, cal.start_ms)
+    traits = traits_of(sink.customer_id, cal)
+    updates = [(ts, changed) for ts, changed in sink.trait_updates if opened <= ts < cal.end_ms]
+    withdrawn = _consent_withdrawal(sink.customer_id, traits, first, last)
+    if withdrawn is not None:
+        updates.append((withdrawn, {"email_consent": False}))
+    sink.profile(opened, traits)
+    for ts, changed in sorted(updates, key=operator.itemgetter(0)):
+        sink.profile(ts, changed)
+
+
+# --------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------
 
@@ -906,6 +1076,10 @@ _ARCHETYPE_CHOICE = {profile: _Choice.of(pairs) for profile, pairs in ARCHETYPE_
 _SIMULATORS: dict[str, Callable[[random.Random, _Sink, _Calendar], None]] = {
     "ecommerce": _simulate_ecommerce,
     "auto": _simulate_auto,
+}
+_TRAITS: dict[str, _TraitsOf] = {
+    "ecommerce": _ecommerce_traits,
+    "auto": _person_traits,  # the budget comes later, from the test-drive booking form
 }
 
 
@@ -990,9 +1164,11 @@ def generate_events(
     sorted by ``(ts, event_id)``; identical arguments give identical logs."""
     _validate(customers, days, profile, start)
     cal = _build_calendar((start or DEFAULT_START).astimezone(timezone.utc), days, profile)
-    simulate = _SIMULATORS[profile]
+    simulate, traits_of = _SIMULATORS[profile], _TRAITS[profile]
     raw: list[Event] = []
     for index in range(customers):
         rng = _customer_rng(seed, profile, index)
-        simulate(rng, _Sink(raw, customer_id(index, customers)), cal)
+        sink = _Sink(raw, customer_id(index, customers))
+        simulate(rng, sink, cal)
+        _write_profiles(sink, cal, traits_of)
     return _finalise(raw, cal)
