@@ -7,7 +7,7 @@ use crate::engine::codec::{decode, decode_known, decode_wake, encode, TagTables}
 use crate::engine::custom;
 use crate::engine::lanes::{Item, Lanes, Tally};
 use crate::engine::metrics::{compute, Need};
-use crate::engine::partition::{Outcome, Partition};
+use crate::engine::partition::{Outcome, Partition, OFFLINE_CAUGHT_UP};
 use crate::engine::plan::Plan;
 use crate::engine::properties;
 use crate::engine::snapshot::{customer_record, sorted_tags};
@@ -341,7 +341,7 @@ impl Engine {
                 .map_err(|rejection| (rejection.reason, rejection.message))
                 .and_then(|event| {
                     let partition = self.partition_of(&event.customer_id);
-                    self.route(index, partition, (event, raw), arrival, 0)
+                    self.route(index, partition, (event, raw), arrival, OFFLINE_CAUGHT_UP)
                 });
             match routed {
                 Ok(item) => items.push(item),

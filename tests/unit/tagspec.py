@@ -55,6 +55,11 @@ def default_thresholds() -> RuleSet:
     return _THRESHOLDS
 
 
+# The worker's input topics by their default names -> the event type each carries.
+INPUT_TOPICS = {"orders": "order", "email-opens": "email_open", "clicks": "click", "visits": "visit",
+                "profiles": "profile", "custom-events": "custom"}
+
+
 def day(n: float, hours: float = 0, minutes: float = 0) -> int:
     """The instant `n` days (+ hours, minutes) after T0, in epoch ms."""
     return T0 + round(n * DAY_MS + hours * HOUR_MS + minutes * MINUTE_MS)

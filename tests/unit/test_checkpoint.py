@@ -16,9 +16,9 @@ from agents.faust_compat.hole_reader import RawRecord
 from agents.metrics import WorkerMetrics
 from stream.partitioner import partition_for
 from tests.unit.memory_changelog import MemoryChangelog
-from tests.unit.tagspec import default_rules, order
+from tests.unit.tagspec import INPUT_TOPICS, default_rules, order
 
-TOPICS = {"orders": "order", "email-opens": "email_open", "clicks": "click", "visits": "visit"}
+TOPICS = INPUT_TOPICS
 
 
 def customer_in(partition: int) -> str:

@@ -19,9 +19,10 @@ from agents.faust_compat.hole_reader import RawRecord
 from tests.unit.memory_changelog import MemoryChangelog
 from stream.native import Engine
 from stream.partitioner import partition_for
-from tests.unit.tagspec import T0, default_rules, order, pack, stored_states, visit
+from tests.unit.tagspec import INPUT_TOPICS, T0, default_rules, order, pack, stored_states, visit
 
-TOPICS = {"orders": "order", "email-opens": "email_open", "clicks": "click", "visits": "visit"}
+TOPICS = INPUT_TOPICS
+EMPTY_NEW = {"profiles": 0, "custom-events": 0}  # topics a deployment may never send to: drained from the start
 
 
 class Clock:
@@ -78,7 +79,7 @@ def record(topic: str, partition: int, offset: int, doc: dict | bytes) -> RawRec
 
 
 def test_a_drained_topic_is_caught_up_only_after_a_quiet_spell(clock):
-    d = driver(clock, {"orders": 0, "email-opens": 0, "clicks": 0, "visits": 0})
+    d = driver(clock, {"orders": 0, "email-opens": 0, "clicks": 0, "visits": 0, **EMPTY_NEW})
     assert d.caught_up(0) == frozenset(), "first seen drained: not yet quiet for long enough"
     clock.t += 1.9
     assert d.caught_up(0) == frozenset()
@@ -87,33 +88,33 @@ def test_a_drained_topic_is_caught_up_only_after_a_quiet_spell(clock):
 
 
 def test_a_delivered_record_restarts_the_quiet_spell_even_if_the_high_water_mark_says_drained(clock):
-    highwater = {"orders": 1, "email-opens": 0, "clicks": 0, "visits": 0}
+    highwater = {"orders": 1, "email-opens": 0, "clicks": 0, "visits": 0, **EMPTY_NEW}
     d = driver(clock, highwater)
     d.caught_up(0)
     clock.t += 5
     handle(d, [record("orders", 0, 0, b"not json")])  # delivered: position 1 == high-water mark 1
     assert "order" not in d.caught_up(0)
-    assert d.caught_up(0) == frozenset({"email_open", "click", "visit"})
+    assert d.caught_up(0) == frozenset({"email_open", "click", "visit", "profile", "custom"})
     clock.t += 2
     assert "order" in d.caught_up(0)
 
 
 def test_a_topic_with_records_left_is_never_caught_up(clock):
-    d = driver(clock, {"orders": 10, "email-opens": 0, "clicks": 0, "visits": 0})
+    d = driver(clock, {"orders": 10, "email-opens": 0, "clicks": 0, "visits": 0, **EMPTY_NEW})
     d.caught_up(0)
     clock.t += 60
     assert "order" not in d.caught_up(0)
 
 
 def test_an_unknown_high_water_mark_is_not_caught_up(clock):
-    d = driver(clock, {"email-opens": 0, "clicks": 0, "visits": 0})
+    d = driver(clock, {"email-opens": 0, "clicks": 0, "visits": 0, **EMPTY_NEW})
     d.caught_up(0)
     clock.t += 60
-    assert d.caught_up(0) == frozenset({"email_open", "click", "visit"})
+    assert d.caught_up(0) == frozenset({"email_open", "click", "visit", "profile", "custom"})
 
 
 def test_a_revoked_partition_forgets_its_quiet_spells(clock):
-    d = driver(clock, {"orders": 0, "email-opens": 0, "clicks": 0, "visits": 0})
+    d = driver(clock, {"orders": 0, "email-opens": 0, "clicks": 0, "visits": 0, **EMPTY_NEW})
     handle(d, [record("orders", 0, 0, b"not json")])
     clock.t += 5
     d.forget({0})
@@ -182,7 +183,7 @@ def test_a_source_read_ahead_is_remembered_even_while_another_holds_the_watermar
     """Visits read a month ahead while orders lag: the watermark stays put, but a restart must
     still know how far visits went, or, once everything is idle, it would stop short of them and
     never release the visits it buffered."""
-    d = driver(clock, {"orders": 5, "email-opens": 0, "clicks": 0, "visits": 9})
+    d = driver(clock, {"orders": 5, "email-opens": 0, "clicks": 0, "visits": 9, **EMPTY_NEW})
     c1 = customer_in(0)
     handle(d, [record("orders", 0, 0, order(c1, T0))])
     held = d.engine.watermarks()[0]
@@ -198,7 +199,7 @@ def test_a_source_read_ahead_is_remembered_even_while_another_holds_the_watermar
 def test_a_restarted_driver_reads_states_written_under_an_earlier_rule_pack(clock, tmp_path):
     """The stored tag codes belong to the pack that wrote them; its tag tables are kept in the
     table, so a worker restarted with an edited pack reads the old states by family name."""
-    d = driver(clock, {"orders": 2, "email-opens": 0, "clicks": 0, "visits": 0})
+    d = driver(clock, {"orders": 2, "email-opens": 0, "clicks": 0, "visits": 0, **EMPTY_NEW})
     c1 = customer_in(0)
     d.caught_up(0)
     clock.t += 5  # the other topics are idle: the orders decide the watermark

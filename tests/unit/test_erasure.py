@@ -18,9 +18,9 @@ from config.settings import ROOT
 from stream.changes import ERASED_TYPE, erasure_event
 from stream.partitioner import partition_for
 from tests.unit.memory_changelog import MemoryChangelog
-from tests.unit.tagspec import T0, default_rules, order, visit
+from tests.unit.tagspec import INPUT_TOPICS, T0, default_rules, order, visit
 
-TOPICS = {"orders": "order", "email-opens": "email_open", "clicks": "click", "visits": "visit"}
+TOPICS = INPUT_TOPICS
 DAY = 86_400_000
 
 

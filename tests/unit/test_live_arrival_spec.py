@@ -202,7 +202,7 @@ def test_once_every_topic_is_caught_up_a_backlog_near_the_wall_clock_is_applied_
     wall = day(30, 10, 2)  # both customers' new -> active deadline (day 30, 10:00) is 2 minutes old
     feed.send(click("c1", day(30, 10, 1.5), id="k1"))  # the backlog, buffered
     feed.send(click("c1", wall + LIVE_AHEAD_MS + 1, id="k2"))  # a producer clock too far ahead
-    changes = TagChange.from_batch(feed.engine.tick(wall, 0b1111))
+    changes = TagChange.from_batch(feed.engine.tick(wall, 0b11_1111))
     assert [(c.customer_id, c.old, c.new, c.at) for c in changes if c.family == L] == [
         ("c1", "new", "active", day(30, 10)),  # c1's own deadline first, fired by its own event
     ], "c2's deadline waits for the watermark (10:02 - 5 min)"

@@ -3,7 +3,7 @@
 
 use super::codec::{decode, decode_known, decode_wake, encode, written_with, TagTables};
 use super::plan::Plan;
-use super::state::{CustomerState, PendingEvent, SOURCES, TYPES};
+use super::state::{CustomerState, PendingEvent, CUSTOM, PROFILE, SOURCES};
 use super::timeline::Context;
 use crate::decode::EVENT_TYPES;
 use std::borrow::Cow;
@@ -12,6 +12,14 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 pub const NEVER: i64 = -(1 << 62);
+/// A `caught_up` bit per source, all set.
+const ALL_SOURCES: u8 = (1 << SOURCES) - 1;
+/// What an offline run (a time-ordered log, or arrival within the lateness bound) says of the
+/// profile and custom sources: caught up. Their events cannot arrive late there, and a log without
+/// them (most) must not have time held back by a source that never delivers. A worker instead
+/// waits for every topic that still has records, profiles included: a backlog is read at
+/// different paces per topic.
+pub const OFFLINE_CAUGHT_UP: u8 = (1 << PROFILE) | (1 << CUSTOM);
 /// How near the wall clock a live event is (see `Partition::live_arrival`).
 pub const LIVE_HORIZON_MS: i64 = 60_000;
 pub const LIVE_AHEAD_MS: i64 = 10_000;
@@ -40,22 +48,9 @@ impl Watermark {
         }
     }
 
-    /// The sources that hold time back: the activity types always, a profile or custom source
-    /// only once it has delivered an event (most deployments never send either, and a log
-    /// without them must run exactly as it did before they existed).
-    fn holding(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..SOURCES).filter(|s| *s < TYPES || self.newest[*s].is_some())
-    }
-
-    /// Whether every source that holds time back is caught up (`caught_up`: a bit per source).
-    pub fn all_caught_up(&self, caught_up: u8) -> bool {
-        self.holding().all(|s| caught_up & (1 << s) != 0)
-    }
-
     /// `caught_up`: a bit per source with nothing left to deliver.
     pub fn advance(&mut self, caught_up: u8) -> i64 {
-        let lagging = self
-            .holding()
+        let lagging = (0..SOURCES)
             .filter(|s| caught_up & (1 << s) == 0)
             .map(|s| self.newest[s].unwrap_or(NEVER))
             .min();
@@ -99,8 +94,8 @@ impl Watermark {
     pub fn tick(&mut self, wall_clock_ms: i64, caught_up: u8) -> i64 {
         self.advance(caught_up);
         // Every source caught up: bits beyond the sources (which `advance` ignores) must not
-        // make `0xFF` mean "not all of them"; nor must an unseen profile or custom source.
-        if self.all_caught_up(caught_up) {
+        // make `0xFF` mean "not all of them".
+        if caught_up & ALL_SOURCES == ALL_SOURCES {
             self.value = self.value.max(wall_clock_ms - self.lateness_ms);
         }
         self.value
@@ -397,7 +392,7 @@ impl Partition {
         let watermark = self.watermark.tick(wall_clock_ms, caught_up);
         self.watermark_dirty |= watermark != before;
         self.advance_to(cx, watermark, false);
-        if self.watermark.all_caught_up(caught_up) {
+        if caught_up & ALL_SOURCES == ALL_SOURCES {
             self.release_live(cx, wall_clock_ms);
         }
     }
@@ -560,7 +555,6 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::state::PROFILE;
 
     #[test]
     fn a_tick_with_every_source_caught_up_follows_the_wall_clock_whatever_the_extra_bits() {
@@ -579,28 +573,18 @@ mod tests {
     }
 
     #[test]
-    fn a_profile_source_holds_time_back_only_once_it_has_delivered_an_event() {
-        let activity = 0b1111;
+    fn offline_the_profile_and_custom_sources_never_hold_time_back() {
         let mut watermark = Watermark::new(1_000);
         for source in 0..4 {
             watermark.observe(source, 5_000);
         }
-        assert_eq!(watermark.advance(0), 4_000, "never seen: not waited for");
         assert_eq!(
-            watermark.tick(100_000, activity),
-            99_000,
-            "the activity topics are all there is"
+            watermark.advance(0),
+            NEVER,
+            "a worker waits for a topic it has not heard from"
         );
-        let mut watermark = Watermark::new(1_000);
-        for source in 0..4 {
-            watermark.observe(source, 5_000);
-        }
+        assert_eq!(watermark.advance(OFFLINE_CAUGHT_UP), 4_000);
         watermark.observe(PROFILE, 2_000);
-        assert_eq!(watermark.advance(0), 1_000, "seen: the slowest source decides");
-        assert_eq!(
-            watermark.tick(100_000, activity),
-            1_000,
-            "a profile topic with records left holds time"
-        );
+        assert_eq!(watermark.advance(OFFLINE_CAUGHT_UP), 4_000);
     }
 }
