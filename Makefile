@@ -23,9 +23,13 @@ help:  ## list the targets
 run: up  ## the main job: local broker + Redis, worker, demo feed, tag changes on screen (Ctrl-C stops)
 	$(BIN)/tagstream demo
 
-test: up native-check  ## install and run the whole suite (Rust tests and lints, unit + integration against the real broker and Redis)
+test: up native-check lint  ## install and run the whole suite (Rust tests and lints, Python lint and types, unit + integration against the real broker and Redis)
 	scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv  ## ruff and mypy on stream/, agents/, schemas/, config/ (part of `make test`; settings in pyproject.toml)
+	$(BIN)/ruff check stream agents schemas config
+	$(BIN)/mypy
 
 .PHONY: native-check
 native-check:  ## the Rust crate's own tests and `clippy -D warnings` (part of `make test`)

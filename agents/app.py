@@ -24,7 +24,7 @@ from agents.checkpoint import Checkpoint, Pipeline
 from agents.driver import PartitionDriver, worker_engine
 from agents.engine_thread import EngineThread
 from agents.faust_compat.batch_intake import BatchIntake, Fetched
-from agents.faust_compat.consumer_state import committed_offset, highwater, running_producer
+from agents.faust_compat.consumer_state import committed_offset, flow_active, highwater, running_producer
 from agents.faust_compat.in_order import InOrder
 from agents.faust_compat.offsets import OffsetGuard, fetch_only_active
 from agents.faust_compat.sensor import install_prometheus_sensor
@@ -38,7 +38,7 @@ from stream.rules.ruleset import RuleSet
 
 # How long a stopping worker waits for the batch it applied to reach Kafka before giving up on it.
 STOP_DELIVERY_S = 10.0
-RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
 @dataclass
@@ -120,8 +120,8 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
     guard = OffsetGuard(committed=partial(committed_offset, app))
     in_order = InOrder(guard, client_options(settings), list(settings.input_topics), settings.topic_ticks,
                        partial(highwater, app), driver.quiet_for, owned, metrics)
-    install_prometheus_sensor(app, metrics.registry)
-    intake = BatchIntake(app.consumer, source_topics, on_fetched=app.monitor.on_fetched)
+    monitor = install_prometheus_sensor(app, metrics.registry)
+    intake = BatchIntake(app.consumer, source_topics, on_fetched=monitor.on_fetched)
     fetch_only_active(app.consumer)
     checkpoint = Checkpoint(driver, writes, changelog, metrics, intake.ack,
                             acknowledged=[KafkaOutputs(settings.topic_changes, dlq, producer)], background=[redis],
@@ -136,7 +136,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         try:
             async for fetches in intake.batches(settings.batch_size, settings.batch_wait):
                 async with processing:
-                    if not app.consumer.flow_active:
+                    if not flow_active(app.consumer):
                         continue  # a rebalance is under way: read again from the committed offsets
                     records, repeats = await in_order.records([r for fetched in fetches for r in fetched.records])
                     await pipeline.commit(records)
@@ -157,7 +157,7 @@ def create_app(settings: Settings, rules: RuleSet) -> Worker:
         for partition in range(settings.partitions):
             await ticks.send(value=payload, partition=partition)
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust's stub wants `signal=` by name; it arrives in **_
     async def forget(sender: Any, revoked: set[TP], **_: Any) -> None:
         """Before the partitions go, the batches under way finish: their states reach the
         changelog before the next owner reads it."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol, TypeVar
 
 from agents.changelog import Staged, StateWrites
@@ -110,7 +111,7 @@ class Checkpoint:
     async def deliver(self, applied: Applied) -> None:
         """Steps 3 to 6."""
         for sink in self.acknowledged:
-            await until_delivered(sink.name, lambda sink=sink: sink.publish(applied.handled), self.metrics.delivery_retries)
+            await until_delivered(sink.name, partial(sink.publish, applied.handled), self.metrics.delivery_retries)
         await until_delivered("state", lambda: self.changelog.write(applied.staged), self.metrics.delivery_retries)
         self.release(applied.records)
         erased, written = applied.staged.erased_customers(), applied.staged.written_customers()

@@ -46,11 +46,18 @@ def worker_engine(rules: RuleSet, partitions: int) -> Engine:
 
 
 class Record(Protocol):
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+    """A consumed record: aiokafka's, or one the hole reader fetched (read-only either way)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 @dataclass

@@ -22,7 +22,11 @@ HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
 
 class Topic(Protocol):
-    async def send(self, *, key: bytes | None = None, value: bytes | None = None, headers: list | None = None) -> object: ...
+    """Faust's topic as the dead letters use it: `send` returns once the record is queued, with
+    what completes when Kafka has it."""
+
+    async def send(self, *, key: bytes | None = None, value: bytes | None = None,
+                   headers: list | None = None) -> Awaitable[object]: ...
 
 
 def dead_letter_headers(dead: Dead) -> list[tuple[str, bytes]]:
@@ -48,7 +52,7 @@ class KafkaOutputs:
         """Send a batch's dead letters and tag changes and wait until Kafka has them all: only
         then may the state that produced them be written (see agents/changelog.py). Safe to
         call again after a failure: the copies it re-sends are byte-identical."""
-        pending = []
+        pending: list[Awaitable[object]] = []
         for dead in handled.dead:
             pending.append(await self.dlq.send(key=dead.key, value=dead.value, headers=dead_letter_headers(dead)))
         pending += await self.send_changes(handled.changes)

@@ -92,7 +92,10 @@ class LogOrder:
             yield OrderedLines(presorted(reader, on_reject, decode=decode), label, reader.total_bytes, lambda yielded: reader.bytes_read)
             return
         progress = Progress("sorting", total=reader.total_bytes, stream=sys.stderr)
-        update = lambda lines_read: progress.update(lines_read, reader.bytes_read)  # noqa: E731
+
+        def update(lines_read: int) -> None:
+            progress.update(lines_read, reader.bytes_read)
+
         with time_ordered(reader, on_reject, decode=decode, memory_bytes=self.memory_bytes, on_progress=update) as ordered:
             runs = f"{ordered.spilled_runs:,} runs spilled" if ordered.spilled_runs else "in memory"
             progress.finish(ordered.lines_read, extra=f"{ordered.count:,} events, {runs}")

@@ -81,7 +81,8 @@ class WorkerMetrics:
             "tagstream_offset_holes", "Runs of input records Faust skipped, read from Kafka directly and processed", registry=r,
         )
         self.redis_failures = Counter("tagstream_redis_failures", "Failed Redis batch writes (profiles kept and retried)", registry=r)
-        self.redis_unreadable = Counter("tagstream_redis_unreadable_states", "Customers whose stored state could not be read, so no Redis profile was written", registry=r)
+        self.redis_unreadable = Counter("tagstream_redis_unreadable_states",
+                                        "Customers whose stored state could not be read, so no Redis profile was written", registry=r)
         self.redis_pending = Gauge("tagstream_redis_pending_profiles", "Customer profiles waiting to be written to Redis", registry=r)
         self._child = LabelledChildren()  # event types, rejection reasons and the rule pack's values: closed sets
 

@@ -43,13 +43,13 @@ def _normalise(record: Mapping) -> Customer:
 
     Tolerates string-typed numbers, so a flat store such as a Redis hash can feed the same code."""
     rfm = record.get("rfm") or {}
-    scores = tuple(_score(rfm.get(key)) for key in ("r", "f", "m"))
+    r, f, m = (_score(rfm.get(key)) for key in ("r", "f", "m"))
     tags = record.get("tags") or {}
     return Customer(
         customer_id=str(record.get("customer_id", "")),
         revenue=_number(record.get("revenue_total")),
         orders=int(_number(record.get("orders_total"))),
-        rfm=scores if scores[0] is not None and scores[1] is not None else None,  # type: ignore[arg-type]
+        rfm=(r, f, m) if r is not None and f is not None and m is not None else None,
         tags={str(family): _tag_text(value) for family, value in tags.items()},
     )
 
@@ -58,7 +58,7 @@ def _score(value: object) -> int | None:
     if value is None or value == "":
         return None
     try:
-        score = int(value)  # type: ignore[call-overload]
+        score = int(value)  # type: ignore[call-overload]  # any object: what int() refuses is caught below
     except (TypeError, ValueError):
         return None
     return score if score in SCORES else None
@@ -68,7 +68,7 @@ def _number(value: object) -> float:
     if value is None or value == "":
         return 0.0
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]  # any object: what float() refuses is caught below
     except (TypeError, ValueError):
         return 0.0
     return number if math.isfinite(number) else 0.0

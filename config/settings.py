@@ -28,7 +28,10 @@ def _setting(default: Any, doc: str) -> Any:
 @dataclass(frozen=True)
 class Settings:
     kafka_broker: str = _setting("127.0.0.1:9092", "Kafka bootstrap server(s), host:port[,host:port]")
-    kafka_security_protocol: str = _setting("PLAINTEXT", "How every Kafka client connects: `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL` (managed Kafka services: `SASL_SSL`)")
+    kafka_security_protocol: str = _setting("PLAINTEXT", (
+        "How every Kafka client connects: `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL` (managed Kafka "
+        "services: `SASL_SSL`)"
+    ))
     kafka_sasl_mechanism: str = _setting("PLAIN", "SASL mechanism: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`")
     kafka_sasl_username: str = _setting("", "SASL user name")
     kafka_sasl_password: str = _setting("", "SASL password (never printed)")
@@ -49,16 +52,36 @@ class Settings:
     clock: str = _setting("live", "`live`: wall-clock ticks also advance time; `event`: only event time does")
     tick_interval: float = _setting(1.0, "Seconds between clock ticks / watermark refreshes")
     source_idle_after: float = _setting(2.0, "Seconds without records after which a drained input topic stops holding the watermark back")
-    max_future: str = _setting("5m", "How far an event's time may be ahead of the wall clock (a duration: 90s, 5m, 400d); later events are rejected as `future_ts` and move no watermark")
+    max_future: str = _setting("5m", (
+        "How far an event's time may be ahead of the wall clock (a duration: 90s, 5m, 400d); later events are"
+        " rejected as `future_ts` and move no watermark"
+    ))
     web_bind: str = _setting("127.0.0.1", "Address of the web server (metrics, lookups)")
     web_port: int = _setting(6066, "Port of the web server")
-    api_token: str = _setting("", "Bearer token the HTTP lookups (`/customers`, `/audiences`) require (`Authorization: Bearer TOKEN`); empty: none (the web server binds to 127.0.0.1 by default). `/metrics` stays open for Prometheus")
-    faust_web_endpoints: bool = _setting(False, "Serve Faust's own `/router` and `/table` endpoints (off: they expose the cluster's layout and table contents, and tagstream uses neither)")
-    replication_factor: int = _setting(0, "Replication factor of the topics tagstream creates (inputs, ticks, changes, dead letters, changelog, Faust's own); 0 (auto): 3 when the cluster has 3 or more brokers, else 1")
-    instance_id: str = _setting("auto", "The worker's static member name in the consumer group (Kafka `group.instance.id`): a worker restarted under the same name takes its partitions back at once instead of waiting out the dead process's session. `auto`: host name and web port; empty: dynamic membership (a stopped worker's partitions move at once, a restart rebalances)")
+    api_token: str = _setting("", (
+        "Bearer token the HTTP lookups (`/customers`, `/audiences`) require (`Authorization: Bearer TOKEN`); "
+        "empty: none (the web server binds to 127.0.0.1 by default). `/metrics` stays open for Prometheus"
+    ))
+    faust_web_endpoints: bool = _setting(False, (
+        "Serve Faust's own `/router` and `/table` endpoints (off: they expose the cluster's layout and table "
+        "contents, and tagstream uses neither)"
+    ))
+    replication_factor: int = _setting(0, (
+        "Replication factor of the topics tagstream creates (inputs, ticks, changes, dead letters, changelog,"
+        " Faust's own); 0 (auto): 3 when the cluster has 3 or more brokers, else 1"
+    ))
+    instance_id: str = _setting("auto", (
+        "The worker's static member name in the consumer group (Kafka `group.instance.id`): a worker "
+        "restarted under the same name takes its partitions back at once instead of waiting out the dead "
+        "process's session. `auto`: host name and web port; empty: dynamic membership (a stopped worker's "
+        "partitions move at once, a restart rebalances)"
+    ))
     commit_interval: float = _setting(0.5, "Seconds between offset commits")
     batch_size: int = _setting(1000, "Records the agent processes per batch (one delivery wait, one state write each)")
-    batch_wait: float = _setting(0.05, "Seconds the agent waits to fill a batch (each record waits about half of it when traffic is light; 0.01 gives p99 < 40 ms at 100 events/s)")
+    batch_wait: float = _setting(0.05, (
+        "Seconds the agent waits to fill a batch (each record waits about half of it when traffic is light; "
+        "0.01 gives p99 < 40 ms at 100 events/s)"
+    ))
     data_dir: str = _setting(str(ROOT / ".local" / "worker"), "Faust's data directory (the worker's state itself lives in the changelog topic)")
     log_level: str = _setting("info", "Log level of the worker")
 

@@ -131,7 +131,7 @@ def _decode(raw: bytes, key: bytes | None) -> Event:
         amount_cents=_amount_cents(doc.get("amount")),
         coupon=bool(_optional_str(doc, "coupon")),
         channel=_label("channel", _optional_str(doc, "channel")),
-        categories=tuple(_label("items[].category", category) for category in _categories(doc.get("items"))),
+        categories=tuple(_checked_label("items[].category", category) for category in _categories(doc.get("items"))),
     )
 
 
@@ -214,7 +214,11 @@ def _optional_str(doc: dict, field: str) -> str | None:
 
 
 def _label(field: str, value: str | None) -> str | None:
-    if value is not None and len(value) > MAX_LABEL_CHARS:
+    return None if value is None else _checked_label(field, value)
+
+
+def _checked_label(field: str, value: str) -> str:
+    if len(value) > MAX_LABEL_CHARS:
         raise _Invalid("bad_value", f"{field!r} must be at most {MAX_LABEL_CHARS} characters, got {len(value)} ({value[:32]!r}...)")
     return value
 

@@ -23,6 +23,7 @@ compiled core (stream.rules.plan_export); the core computes the values (native/s
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -136,7 +137,7 @@ class PropertyMetric:
     days: int | None  # a window of the last N days (today included); None: the whole history
     where: CompiledCondition | None  # which events count; None: all of the type
 
-    @property
+    @builtins.property  # the field `property` above shadows the builtin in this class body
     def is_text(self) -> bool:
         return self.aggregate == "top"
 

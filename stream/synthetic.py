@@ -502,7 +502,7 @@ def _build_catalog() -> dict[str, tuple[_Product, ...]]:
     """A fixed catalogue (independent of the caller's seed) means a SKU has
     the same price in every log, like a real shop.  Log-uniform prices give
     the long tail of cheap items with a few expensive ones."""
-    rng = random.Random("tagstream-catalog-v1")
+    rng = random.Random("tagstream-catalog-v1")  # noqa: S311 - synthetic data, not secrets
     catalog: dict[str, tuple[_Product, ...]] = {}
     for name, prefix, low, high, _ in _CATEGORY_SPECS:
         prices = sorted(
@@ -1092,7 +1092,7 @@ def customer_id(index: int, customers: int) -> str:
 def _customer_rng(seed: int, profile: str, index: int) -> random.Random:
     # String seeds are hashed with SHA-512 by ``random``: stable across
     # processes, unlike ``hash()``.
-    return random.Random(f"{seed}:{profile}:{index}")
+    return random.Random(f"{seed}:{profile}:{index}")  # noqa: S311 - synthetic data, not secrets
 
 
 def _validate(customers: int, days: int, profile: str, start: datetime | None) -> None:

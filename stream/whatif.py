@@ -14,6 +14,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import orjson
 
@@ -131,7 +132,7 @@ class WhatIf:
     def finish(self, as_of: AsOf) -> None:
         """End of input on both sides, with the same `as_of` (see stream.backtest)."""
         for side, backtest in self.sides.items():
-            backtest.finish(as_of, lambda changes, side=side: self._count(side, changes))
+            backtest.finish(as_of, partial(self._count, side))
 
     def _count(self, side: str, changes: ChangeBatch) -> None:
         counter = self.transitions[side]
@@ -145,7 +146,7 @@ class WhatIf:
         customers = sorted(finals["a"].keys() | finals["b"].keys())
         names = {side: [f.name for f in backtest.rules.families] for side, backtest in self.sides.items()}
         families = names["a"] + [name for name in names["b"] if name not in names["a"]]
-        a, b = self.sides["a"], self.sides["b"]
+        a = self.sides["a"]
         return WhatIfReport(
             as_of=as_of if isinstance(as_of, str) else format_ts(as_of),
             lines=self.lines,

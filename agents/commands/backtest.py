@@ -12,6 +12,7 @@ from agents.log_order import ORDER_NOTE, LogOrder, add_order_options
 from config.settings import load_settings
 from stream.backtest import Backtest, counting_rejections
 from stream.logfile import LogLine, LogReader
+from stream.native import ChangeBatch
 from schemas.events import Rejection
 from stream.rules.ruleset import load_rules
 from stream.timeorder import OutOfOrder
@@ -65,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with open(args.changes_out, "wb") as out, BackgroundWriter(out) as writer, \
                 order.open(reader, reject, "backtest") as ordered:
-            write = lambda changes: writer.write(changes.json_lines())  # noqa: E731
+            def write(changes: ChangeBatch) -> None:
+                writer.write(changes.json_lines())
+
             backtest.run_blocks(ordered.blocks_with_progress(lambda: (totals.lines, f"changes {totals.changes:,}")), write, report)
             backtest.finish(as_of, write)
             ordered.progress.finish(totals.lines, extra=f"events {totals.events:,}")

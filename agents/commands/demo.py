@@ -78,7 +78,7 @@ def _run_environment(run_id: str, web_port: int) -> dict[str, str]:
 
 def _start(arguments: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "agents.cli", *arguments], env=env, stdout=out,
+        return subprocess.Popen([sys.executable, "-m", "agents.cli", *arguments], env=env, stdout=out,  # noqa: S603 - our own CLI, fixed arguments
                                 stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
 
 
@@ -98,7 +98,8 @@ def _wait_for_web(port: int, worker: subprocess.Popen, log: Path, timeout_s: flo
 def _show_changes(settings: Settings, seconds: float | None, processes: list[subprocess.Popen]) -> int:
     consumer = KafkaConsumer(settings.topic_changes, **client_options(settings),
                              auto_offset_reset="earliest", isolation_level="read_committed", consumer_timeout_ms=500)
-    started, shown, group = time.monotonic(), 0, []
+    started, shown = time.monotonic(), 0
+    group: list[dict] = []
     try:
         while seconds is None or time.monotonic() - started < seconds:
             for record in consumer:

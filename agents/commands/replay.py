@@ -159,7 +159,9 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 if args.limit is not None and sent >= args.limit:
                     break
-                event = decode_event(line.raw)  # an Event: the order pass has rejected the bad lines
+                event = decode_event(line.raw)
+                if isinstance(event, Rejection):  # the order pass has set the bad lines aside: never here
+                    raise RuntimeError(f"{line.where}: decoded in the order pass, not now: {event.message}")
                 pacer.wait(sent, event.ts)
                 if producer is not None:
                     inflight.append(producer.send(topic_for[event.type], key=event.customer_id.encode(), value=line.raw,

@@ -6,6 +6,7 @@ import argparse
 import gzip
 import sys
 from collections.abc import Iterator
+from typing import cast
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def read_redis(url: str) -> Iterator[dict]:
     """Every customer profile the worker wrote, as report records."""
     client = Redis.from_url(url, decode_responses=True, socket_connect_timeout=3)
     for key in client.scan_iter(CUSTOMER + "*", count=1000):
-        yield record_from_hash(client.hgetall(key))
+        yield record_from_hash(cast(dict[str, str], client.hgetall(key)))  # decode_responses: str
 
 
 def read_snapshot(path: Path) -> Iterator[dict]:

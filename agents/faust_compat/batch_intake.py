@@ -70,8 +70,9 @@ class BatchIntake:
         A fetch larger than what is left is split."""
         window_start = time.monotonic()
         while True:
-            taken = [await self._next(None, size)]
-            count = len(taken[0].records)
+            first = await self._first(size)
+            taken = [first]
+            count = len(first.records)
             windows_passed = (time.monotonic() - window_start) // within if within > 0 else 0
             deadline = window_start + within * (windows_passed + 1)
             while count < size:
@@ -83,11 +84,17 @@ class BatchIntake:
             yield taken
             window_start = time.monotonic()
 
-    async def _next(self, deadline: float | None, at_most: int) -> Fetched | None:
+    async def _first(self, at_most: int) -> Fetched:
+        """The next fetch (or its first `at_most` records), however long it takes to come."""
+        held, self.held = self.held, None
+        fetched, self.held = (held or await self.queue.get()).split(at_most)
+        return fetched
+
+    async def _next(self, deadline: float, at_most: int) -> Fetched | None:
         """The next fetch (or its first `at_most` records), None once `deadline` has passed."""
         held, self.held = self.held, None
         if held is None:
-            if deadline is None or not self.queue.empty():
+            if not self.queue.empty():
                 held = await self.queue.get()
             else:
                 try:

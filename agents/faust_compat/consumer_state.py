@@ -16,7 +16,13 @@ from faust.types import TP
 
 
 def committed_offset(app: faust.App, topic: str, partition: int) -> int | None:
-    return app.consumer._committed_offset.get(TP(topic, partition))
+    return app.consumer._committed_offset.get(TP(topic, partition))  # type: ignore[attr-defined]  # Faust private
+
+
+def flow_active(consumer: Any) -> bool:
+    """Whether Faust's consumer is handing out records (off while a rebalance is under way):
+    an attribute of Faust's `Consumer`, not of the `ConsumerT` interface the app exposes."""
+    return bool(consumer.flow_active)
 
 
 def highwater(app: faust.App, topic: str, partition: int) -> int | None:
@@ -29,4 +35,4 @@ def highwater(app: faust.App, topic: str, partition: int) -> int | None:
 
 def running_producer(app: faust.App) -> Any:
     """The started aiokafka producer underneath Faust's (it exists only once the app runs)."""
-    return app.producer._ensure_producer()
+    return app.producer._ensure_producer()  # type: ignore[attr-defined]  # Faust private

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import weakref
 from time import monotonic
-from collections.abc import Mapping
+from collections.abc import MutableMapping
 from typing import Any
 
 from faust.sensors.monitor import Monitor
@@ -88,7 +88,7 @@ class LeanPrometheusMonitor(PrometheusMonitor):
         Monitor.track_tp_end_offset(self, tp, offset)
         self._child(self._metrics.topic_partition_end_offset, tp.topic, tp.partition).set(offset)
 
-    def on_tp_commit(self, tp_offsets: Mapping[TP, int]) -> None:
+    def on_tp_commit(self, tp_offsets: MutableMapping[TP, int]) -> None:
         Monitor.on_tp_commit(self, tp_offsets)
         for tp, offset in tp_offsets.items():
             self._child(self._metrics.topic_partition_offset_commited, tp.topic, tp.partition).set(offset)
@@ -99,7 +99,10 @@ class LeanPrometheusMonitor(PrometheusMonitor):
         super()._clear_partition_related_metrics()
 
 
-def install_prometheus_sensor(app: Any, registry: Any) -> None:
-    """Faust's own metrics on the worker's `/metrics` (`tagstream_faust_*`), kept by the lean monitor."""
+def install_prometheus_sensor(app: Any, registry: Any) -> LeanPrometheusMonitor:
+    """Faust's own metrics on the worker's `/metrics` (`tagstream_faust_*`), kept by the lean
+    monitor, which is returned (the intake reports fetches to it)."""
     setup_prometheus_sensors(app, pattern="/metrics", registry=registry, name_prefix="tagstream_faust")
-    app.monitor = LeanPrometheusMonitor(metrics=app.monitor._metrics)  # the same metric objects
+    monitor = LeanPrometheusMonitor(metrics=app.monitor._metrics)  # the same metric objects
+    app.monitor = monitor
+    return monitor

@@ -1,7 +1,8 @@
 """HTTP lookups on the worker's web server.
 
 `GET /customers/{id}` is routed by Faust to the worker that processes the customer's partition
-(the input topics are co-partitioned, so the orders topic decides) and answers from its engine; `GET /audiences/{family}/{value}` pages through Redis membership.
+(the input topics are co-partitioned, so the orders topic decides) and answers from its engine;
+`GET /audiences/{family}/{value}` pages through Redis membership.
 """
 
 from __future__ import annotations

@@ -152,7 +152,8 @@ def _node(node: ast.expr, ids: dict[str, int]) -> list[object]:
         return ["not" if isinstance(node.op, ast.Not) else "neg", _node(node.operand, ids)]
     if isinstance(node, ast.Compare):
         operands = [node.left, *node.comparators]
-        pairs = [[_COMPARE[type(op)], _node(a, ids), _node(b, ids)] for op, a, b in zip(node.ops, operands, operands[1:])]
+        pairs: list[list[object]] = [[_COMPARE[type(op)], _node(a, ids), _node(b, ids)]
+                                     for op, a, b in zip(node.ops, operands, operands[1:])]
         return pairs[0] if len(pairs) == 1 else ["and", pairs]
     if isinstance(node, ast.BinOp):
         return [_ARITHMETIC[type(node.op)], _node(node.left, ids), _node(node.right, ids)]

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
+from typing import TypeGuard
 
 from schemas.events import CUSTOM, EVENT_TYPES, MAX_LABEL_CHARS, PROFILE
 from stream.metrics import (
@@ -455,7 +456,7 @@ class _Builder:
         return value
 
     def grid(self, key: str, grid: object) -> tuple[tuple[str, ...], ...]:
-        if not (isinstance(grid, list) and len(grid) == 5 and all(isinstance(r, list) and len(r) == 5 and all(isinstance(c, str) for c in r) for r in grid)):
+        if not _is_grid(grid):
             raise self.fail(key, "must be 5 rows (R = 5 down to 1) of 5 segment names (FM = 1 to 5)")
         self.require(RFM)
         return tuple(tuple(row) for row in grid)
@@ -512,6 +513,13 @@ def tag_reads(family: Family) -> list[str]:
     """The families whose current value `family` reads (`tag.<name>` in its conditions)."""
     prefix = f"{TAG_PREFIX}."
     return [name.removeprefix(prefix) for name in family.reads if name.startswith(prefix)]
+
+
+def _is_grid(grid: object) -> TypeGuard[list[list[str]]]:
+    """Five rows of five strings."""
+    if not (isinstance(grid, list) and len(grid) == 5):
+        return False
+    return all(isinstance(row, list) and len(row) == 5 and all(isinstance(cell, str) for cell in row) for row in grid)
 
 
 def _reads_trait(name: str) -> bool:
