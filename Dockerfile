@@ -18,7 +18,9 @@ COPY --from=rust /usr/local/rustup /usr/local/rustup
 COPY --from=rust /usr/local/cargo /usr/local/cargo
 WORKDIR /src
 COPY . .
-RUN pip install --prefix=/install .
+# The pinned, hashed dependencies (scripts/lock.sh), then the project itself without resolving again.
+RUN pip install --prefix=/install --require-hashes -r requirements.lock \
+ && pip install --prefix=/install --no-deps .
 
 # --- runtime: only the installed packages, no sources or build context
 FROM ${PYTHON_IMAGE}

@@ -53,12 +53,13 @@ venv: $(VENV)/.installed  ## create .venv with the project and its test tools
 
 # pip builds the Rust extension (maturin, release profile) as part of the install, so the stamp also
 # depends on the crate: `make up`/`make test` rebuild it after a Rust edit.
-$(VENV)/.installed: pyproject.toml $(NATIVE_SOURCES)
+$(VENV)/.installed: pyproject.toml requirements-test.lock $(NATIVE_SOURCES)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11+)"; exit 1; }
 	@command -v $(CARGO) >/dev/null || { echo "need cargo (Rust) to build stream._native: https://rustup.rs"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-test.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 .PHONY: faults

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 import sys
 
 from agents.commands.arguments import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, OneLineErrors, UsageError
@@ -20,12 +21,21 @@ COMMANDS = {
 }
 
 
+def installed_version() -> str:
+    """The installed distribution's version (pyproject.toml), or "unknown" when run from a bare checkout."""
+    try:
+        return version("tagstream")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = OneLineErrors(
         prog="tagstream",
         description="Real-time customer tagging on event time: lifecycle, value tier, RFM, churn risk.",
         epilog="Run `tagstream COMMAND --help` for a command's options.",
     )
+    parser.add_argument("--version", action="version", version=f"tagstream {installed_version()}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, parser_class=OneLineErrors)
     for name, module in COMMANDS.items():
         if only is None or name == only:

@@ -322,7 +322,8 @@ class PartitionDriver:
                 self.applied[(topic, partition)] = int(offset)
         failed = dict(self.engine.restore_partition(partition, stored.customers, watermark))
         for customer_id, error in failed.items():
-            logger.error("partition %d: customer %r left out, its stored state is unreadable: %s", partition, customer_id, error)
+            logger.error("partition %d: customer %r left out, its stored state is unreadable: %s", partition, customer_id, error,
+                         extra={"partition": partition, "customer_id": customer_id})
         self.writes.note_tables(partition, self.fingerprint, self.tables_json)
         self.loaded.add(partition)
         self.on_owned([customer_id for customer_id, _ in stored.customers if customer_id not in failed])

@@ -16,7 +16,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 from stream.timeutil import parse_duration
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # the installed packages' parent: never write below it
+
+
+def state_dir() -> Path:
+    """Where tagstream keeps local files by default: `$XDG_STATE_HOME/tagstream` when that is set,
+    else `.local` under the working directory (the repository, for `make run`); never beside the
+    installed packages, which may be a read-only site-packages."""
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return Path(xdg) / "tagstream" if xdg else Path.cwd() / ".local"
+
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
@@ -82,8 +91,15 @@ class Settings:
         "Seconds the agent waits to fill a batch (each record waits about half of it when traffic is light; "
         "0.01 gives p99 < 40 ms at 100 events/s)"
     ))
-    data_dir: str = _setting(str(ROOT / ".local" / "worker"), "Faust's data directory (the worker's state itself lives in the changelog topic)")
+    data_dir: str = _setting(str(state_dir() / "worker"), (
+        "Faust's data directory (the worker's state itself lives in the changelog topic); default: "
+        "$XDG_STATE_HOME/tagstream/worker, else .local/worker under the working directory"
+    ))
     log_level: str = _setting("info", "Log level of the worker")
+    log_format: str = _setting("text", (
+        "The worker's log lines: `text`, or `json` (one JSON object per line: time, level, logger, message, "
+        "and topic/partition where known)"
+    ))
 
     @property
     def max_future_ms(self) -> int:
@@ -166,6 +182,8 @@ def _convert(name: str, kind: type, raw: str) -> Any:
 def _validate(settings: Settings) -> None:
     if settings.clock not in ("live", "event"):
         raise ValueError(f"clock must be 'live' or 'event', not {settings.clock!r}")
+    if settings.log_format not in ("text", "json"):
+        raise ValueError(f"log_format must be 'text' or 'json', not {settings.log_format!r}")
     try:
         settings.max_future_ms
     except ValueError as error:

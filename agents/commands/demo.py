@@ -23,15 +23,15 @@ from agents.commands.arguments import port, positive_float
 from agents.commands.tail import describe_group, same_moment
 from agents.kafka_clients import client_options
 from agents.topics import delete_topics, ensure_topics
-from config.settings import ROOT, Settings, load_settings
+from config.settings import Settings, load_settings, state_dir
 
 HELP = "run worker + demo feed on the local broker and print tag changes (Ctrl-C stops)"
-SAMPLE = ROOT / "demo" / "sample-events.jsonl.gz"
+SAMPLE = Path(__file__).resolve().parents[1] / "demo" / "sample-events.jsonl.gz"  # shipped in the package
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help=HELP, description=HELP + ".")
-    parser.add_argument("--log", default=str(SAMPLE), help=f"event log to feed (default {SAMPLE.relative_to(ROOT)})")
+    parser.add_argument("--log", default=str(SAMPLE), help="event log to feed (default: the shipped sample, 400 customers, one year)")
     parser.add_argument("--rate", type=positive_float, default=400, help="events per second fed to the worker (default 400)")
     parser.add_argument("--seconds", type=positive_float, help="stop by itself after this many seconds")
     parser.add_argument("--web-port", type=port, default=6066, help="worker web port: /metrics (default 6066)")
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     env = {**os.environ, **_run_environment(run_id, args.web_port)}
     settings = load_settings(environ=env)
     ensure_topics(settings)
-    log_dir = ROOT / ".local"
-    log_dir.mkdir(exist_ok=True)
+    log_dir = state_dir()
+    log_dir.mkdir(parents=True, exist_ok=True)
     worker_log = log_dir / "demo-worker.log"
     processes: list[subprocess.Popen] = []
     try:
@@ -79,7 +79,7 @@ def _run_environment(run_id: str, web_port: int) -> dict[str, str]:
 def _start(arguments: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen([sys.executable, "-m", "agents.cli", *arguments], env=env, stdout=out,  # noqa: S603 - our own CLI, fixed arguments
-                                stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _wait_for_web(port: int, worker: subprocess.Popen, log: Path, timeout_s: float = 90) -> None:

@@ -15,7 +15,7 @@ HELP = "start the streaming worker"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("worker", help=HELP, description=HELP + """: consumes the four
+    parser = subparsers.add_parser("worker", help=HELP, description=HELP + """: consumes the six
 input topics, keeps per-customer state in memory, backed by a compacted changelog topic, and publishes tag changes.
 Every option also has a TAGSTREAM_* environment variable (see README, Configuration).""")
     parser.add_argument("--clock", choices=["live", "event"], help="live (default): wall-clock ticks also advance "
@@ -29,11 +29,14 @@ Every option also has a TAGSTREAM_* environment variable (see README, Configurat
     parser.add_argument("--web-port", dest="web_port", type=port, help="web server port (default 6066)")
     parser.add_argument("--data-dir", dest="data_dir", help="worker state directory")
     parser.add_argument("--loglevel", dest="log_level", help="log level (default info)")
+    parser.add_argument("--log-format", dest="log_format", choices=["text", "json"],
+                        help="text (default) or json: one JSON object per line")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {k: getattr(args, k) for k in ("clock", "rules", "max_future", "kafka_broker", "app_id", "web_port", "data_dir", "log_level")}
+    overrides = {k: getattr(args, k) for k in ("clock", "rules", "max_future", "kafka_broker", "app_id", "web_port", "data_dir", "log_level",
+                                   "log_format")}
     settings = load_settings(overrides)
     try:
         rules = load_rules(settings.rules or None)
@@ -47,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from faust import Worker as FaustWorker  # imported late: `tagstream --help` stays fast
 
     from agents.app import create_app
+    from agents.json_logs import logging_config
 
     worker = create_app(settings, rules)
     print(
@@ -54,5 +58,8 @@ def run(args: argparse.Namespace) -> int:
         f"metrics http://{settings.web_bind}:{settings.web_port}/metrics",
         file=sys.stderr,
     )
-    FaustWorker(worker.app, loglevel=settings.log_level).execute_from_commandline()
+    json_logs = settings.log_format == "json"
+    # quiet: Faust's banner and startup spinner go to stdout as text, not through logging
+    FaustWorker(worker.app, loglevel=settings.log_level, quiet=json_logs,
+                logging_config=logging_config(settings.log_level) if json_logs else None).execute_from_commandline()
     return 0

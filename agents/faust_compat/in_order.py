@@ -61,11 +61,12 @@ class InOrder:
             if verdict is Verdict.HOLE:
                 filled = await read_range(self.connection, m.topic, m.partition, expected, m.offset)
                 self.metrics.offset_holes.inc()
+                where = {"topic": m.topic, "partition": m.partition}
                 logger.warning("%s[%d]: the consumer skipped offsets %d-%d; read %d of them from Kafka directly",
-                               m.topic, m.partition, expected, m.offset - 1, len(filled))
+                               m.topic, m.partition, expected, m.offset - 1, len(filled), extra=where)
                 if len(filled) != m.offset - expected:
                     logger.error("%s[%d]: offsets %d-%d are no longer in Kafka; going on without them",
-                                 m.topic, m.partition, expected, m.offset - 1)
+                                 m.topic, m.partition, expected, m.offset - 1, extra=where)
                 records += filled
             records.append(m)
         return records, repeats
@@ -79,7 +80,8 @@ class InOrder:
             filled = await read_range(self.connection, topic, partition, expected, min(end, expected + TAIL_READ_MAX))
             self.metrics.offset_holes.inc()
             logger.warning("%s[%d]: offsets %d-%d were not delivered for %.0fs; read %d of them from Kafka directly",
-                           topic, partition, expected, end - 1, STALL_AFTER_S, len(filled))
+                           topic, partition, expected, end - 1, STALL_AFTER_S, len(filled),
+                           extra={"topic": topic, "partition": partition})
             for record in filled:
                 self.guard.check(topic, partition, record.offset)
             found += filled

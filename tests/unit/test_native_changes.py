@@ -9,13 +9,11 @@ generated changes.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from config.settings import ROOT
+from agents.commands.demo import SAMPLE
 from stream import _native
 from stream.backtest import Backtest
 from stream.changes import TagChange
@@ -23,7 +21,7 @@ from stream.logfile import LogLine, LogReader
 from stream.timeorder import time_ordered
 from tests.unit.tagspec import default_rules
 
-SAMPLE_LOG = Path(ROOT) / "demo" / "sample-events.jsonl.gz"
+SAMPLE_LOG = SAMPLE  # the shipped demo log
 YEAR_1000_MS = -30_610_224_000_000  # 1000-01-01T00:00:00Z
 YEAR_1970_MS = 0
 LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z

@@ -19,6 +19,7 @@ from kafka.errors import KafkaTimeoutError
 
 from agents import cli
 from agents.commands import replay
+from agents.commands.demo import SAMPLE
 from config.settings import ROOT
 
 
@@ -29,7 +30,7 @@ def _closed_port() -> int:
 
 
 def test_an_unreachable_broker_is_one_clear_line_and_exit_code_2():
-    done = subprocess.run([sys.executable, "-m", "agents.cli", "replay", "demo/sample-events.jsonl.gz",
+    done = subprocess.run([sys.executable, "-m", "agents.cli", "replay", str(SAMPLE),
                            "--broker", f"127.0.0.1:{_closed_port()}", "--limit", "10"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
@@ -71,18 +72,18 @@ class _BrokerDiesAfter:
 def test_a_broker_lost_mid_run_names_the_events_to_skip_and_keeps_the_checkpoint(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(replay, "_producer", lambda settings: _BrokerDiesAfter(7000))
     checkpoint = tmp_path / "replay.checkpoint"
-    code = cli.main(["replay", str(ROOT / "demo" / "sample-events.jsonl.gz"), "--checkpoint", str(checkpoint)])
+    code = cli.main(["replay", str(SAMPLE), "--checkpoint", str(checkpoint)])
     err = capsys.readouterr().err
     assert code == 1, err
     assert "replay: Kafka failed" in err and "the first 5000 events in time order are confirmed" in err, err
     assert "Resume with --skip 5000" in err, err
-    sample = replay.logs_fingerprint([str(ROOT / "demo" / "sample-events.jsonl.gz")])
+    sample = replay.logs_fingerprint([str(SAMPLE)])
     assert checkpoint.read_text() == f"5000 events confirmed of logs {sample}\n", "the checkpoint holds the confirmed count, so a rerun resumes by itself"
 
 
 def _customer_sorted_sample(tmp_path) -> tuple[str, list[bytes]]:
     """The shipped sample re-sorted by customer, and its lines in the time order replay must send."""
-    lines = [line.strip() for line in gzip.open(ROOT / "demo" / "sample-events.jsonl.gz") if line.strip()]
+    lines = [line.strip() for line in gzip.open(SAMPLE) if line.strip()]
     by_customer = sorted(lines, key=lambda line: orjson.loads(line)["customer_id"])
     path = tmp_path / "by-customer.jsonl"
     path.write_bytes(b"\n".join(by_customer) + b"\n")
@@ -116,7 +117,7 @@ def test_skip_resumes_without_a_checkpoint(monkeypatch, tmp_path, capsys):
 def test_a_checkpoint_of_another_format_is_refused_not_misread(tmp_path, capsys):
     checkpoint = tmp_path / "replay.checkpoint"
     checkpoint.write_text("5000\n")  # a line number, as replay wrote before it sent in time order
-    assert cli.main(["replay", str(ROOT / "demo" / "sample-events.jsonl.gz"), "--dry-run", "--checkpoint", str(checkpoint)]) == 1
+    assert cli.main(["replay", str(SAMPLE), "--dry-run", "--checkpoint", str(checkpoint)]) == 1
     assert "holds '5000', not a count like '5000 events confirmed of logs …'" in capsys.readouterr().err
 
 
