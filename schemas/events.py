@@ -9,6 +9,7 @@ go (the dead-letter topic, a counter, a line-numbered report).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -28,6 +29,13 @@ CUSTOM: Final = "custom"
 # feeds only the pack's property metrics.
 EVENT_TYPES: Final = (ORDER, EMAIL_OPEN, CLICK, VISIT, PROFILE, CUSTOM)
 ACTIVITY_TYPES: Final = EVENT_TYPES[:4]
+
+# The JSON Schemas' `ts` pattern (RFC 3339 §5.6, `t` and `z` allowed), the zone optional here so that
+# a naive time gets its own message. Python's `fromisoformat` alone would also take ISO 8601 forms
+# the schemas refuse (basic format, week dates, a space as separator, `+0100`); the compiled
+# decoder takes exactly this, so both decoders and the schemas accept the same texts.
+_RFC3339 = re.compile(r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt](?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)"
+                      r"(?P<zone>[Zz]|[+-][0-9]{2}:(?P<offset_minutes>[0-9]{2}))?")
 
 # 64 KiB is far above any real event (~300 bytes) and keeps a hostile 1 MB payload out of state.
 MAX_EVENT_BYTES: Final = 64 * 1024
@@ -167,18 +175,29 @@ def parse_timestamp(value: object) -> int:
                                         "(or RFC 3339 text for instants before 1973-03-03)")
         ts = value
     else:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise _Invalid("bad_value", f"'ts' is not RFC 3339: {value[:64]!r}") from None
-        if moment.tzinfo is None:
-            raise _Invalid("bad_value", f"'ts' has no timezone: {value[:64]!r}")
-        ts = round(moment.timestamp() * 1000)
+        ts = _rfc3339_ms(value)
     if ts < EARLIEST_MS:
         raise _Invalid("bad_value", f"'ts' {_shown(value)} is before 1970-01-01")
     if ts > LATEST_MS:
         raise _Invalid("bad_value", f"'ts' {_shown(value)} is after 9999-12-31 (epoch microseconds or nanoseconds?)")
     return ts
+
+
+def _rfc3339_ms(value: str) -> int:
+    """Epoch milliseconds of an RFC 3339 text as the schemas' pattern allows it, with Python's
+    calendar checks (real days, no leap second, offsets below 24 h with minutes up to 59)."""
+    match = _RFC3339.fullmatch(value)
+    minutes = match and match["offset_minutes"]
+    if match is None or (minutes is not None and int(minutes) > 59):
+        raise _Invalid("bad_value", f"'ts' is not RFC 3339: {value[:64]!r}")
+    zone = (match["zone"] or "").upper()
+    try:
+        moment = datetime.fromisoformat(f"{match['date']}T{match['time']}{zone}")
+    except ValueError:
+        raise _Invalid("bad_value", f"'ts' is not RFC 3339: {value[:64]!r}") from None
+    if moment.tzinfo is None:
+        raise _Invalid("bad_value", f"'ts' has no timezone: {value[:64]!r}")
+    return round(moment.timestamp() * 1000)
 
 
 def _shown(value: int | str) -> str:

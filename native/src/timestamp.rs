@@ -3,8 +3,7 @@
 //! The accepted text is the `ts` pattern of `schemas/json/order.schema.json`,
 //! `YYYY-MM-DD(T|t)HH:MM:SS(.fraction)?(Z|z|±HH:MM)`, with the calendar checks Python's
 //! `datetime` makes (year 1..9999, real days, hour ≤ 23, minute and second ≤ 59, no leap second,
-//! offsets below 24 h). Python's `datetime.fromisoformat` also takes other ISO 8601 forms; those
-//! differences are listed in docs/native.md.
+//! offsets below 24 h). `schemas/events.py` reads exactly the same texts (docs/native.md).
 
 pub const DAY_MS: i64 = 86_400_000;
 
