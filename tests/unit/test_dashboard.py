@@ -88,12 +88,12 @@ def test_every_panel_queries_prometheus_and_is_documented():
     for panel in all_panels(dashboard()["panels"]):
         assert panel.get("title"), panel
         assert panel.get("description"), f"panel {panel['title']!r} has no description"
-        assert panel["datasource"] == {"type": "prometheus", "uid": "prometheus"}, panel["title"]
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
         if panel["type"] == "row":
             continue
         assert panel["targets"], f"panel {panel['title']!r} has no query"
         for target in panel["targets"]:
-            assert target["datasource"]["uid"] == "prometheus", panel["title"]
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
             assert target["expr"].strip(), panel["title"]
         assert panel["fieldConfig"]["defaults"].get("unit"), f"panel {panel['title']!r} has no unit"
 
@@ -103,3 +103,18 @@ def test_metric_extraction_strips_exposition_suffixes():
     assert base_name("tagstream_processing_latency_seconds_bucket") == "tagstream_processing_latency_seconds"
     assert base_name("tagstream_faust_rebalance_done_latency_count") == "tagstream_faust_rebalance_done_latency"
     assert "tagstream_events_consumed" in families(WorkerMetrics().registry)
+
+
+def test_the_data_source_and_the_workers_are_chosen_by_template_variables():
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    instance = variables["instance"]
+    assert instance["type"] == "query" and instance["multi"] and instance["includeAll"]
+    assert METRIC.findall(instance["definition"]) == ["tagstream_events_consumed_total"]
+
+
+def test_every_query_is_filtered_to_the_chosen_workers():
+    selector = re.compile(r"\btagstream_[a-zA-Z0-9_]+(\{[^}]*\})?")
+    for expr in exprs():
+        for match in selector.finditer(expr):
+            assert match.group(1) and 'instance=~"$instance"' in match.group(1), f"{match.group(0)!r} in {expr!r}"
