@@ -191,3 +191,4 @@ def _observe(metrics: WorkerMetrics, driver: PartitionDriver, fetches: list[Fetc
         metrics.lag.labels(str(partition)).set(time.time() - watermark_s)
     metrics.deadlines.set(engine.scheduled())
     metrics.customers.set(engine.customer_count())
+    metrics.set_audiences(engine.audience_sizes())

@@ -84,6 +84,9 @@ class WorkerMetrics:
         self.redis_unreadable = Counter("tagstream_redis_unreadable_states",
                                         "Customers whose stored state could not be read, so no Redis profile was written", registry=r)
         self.redis_pending = Gauge("tagstream_redis_pending_profiles", "Customer profiles waiting to be written to Redis", registry=r)
+        self.audience = Gauge("tagstream_audience_size", "Customers of this worker's partitions per family value "
+                              "(a value the pack does not declare counts as (free text))", ["family", "value"], registry=r)
+        self._audience_labels: set[tuple[str, str]] = set()
         self._child = LabelledChildren()  # event types, rejection reasons and the rule pack's values: closed sets
 
     def count(self, handled: Handled) -> None:
@@ -100,6 +103,19 @@ class WorkerMetrics:
             self.erased.inc(len(handled.erased))
         for family, old, new, count in handled.transitions:
             self._child(self.changes, family, self._tag_label(family, old), self._tag_label(family, new)).inc(count)
+
+    def set_audiences(self, sizes: list[tuple[str, str, int]]) -> None:
+        """The engine's `audience_sizes()`: customers per (family, value) of the partitions held;
+        a value gone since the last call reads 0 (its label set stays the pack's, closed)."""
+        totals: dict[tuple[str, str], int] = {}
+        for family, value, customers in sizes:
+            label = (family, self._tag_label(family, value))
+            totals[label] = totals.get(label, 0) + customers
+        for label in self._audience_labels - totals.keys():
+            self._child(self.audience, *label).set(0)
+        for label, customers in totals.items():
+            self._child(self.audience, *label).set(customers)
+        self._audience_labels |= totals.keys()
 
     def _tag_label(self, family: str, value: str) -> str:
         if self.tag_values is None or value in self.tag_values.get(family, ()):

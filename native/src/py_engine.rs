@@ -3,6 +3,7 @@
 //! records crosses the boundary, never one per event.
 
 use crate::decode::{decode_event, Event, EVENT_TYPES};
+use crate::engine::audiences::Audiences;
 use crate::engine::codec::{decode, decode_known, decode_wake, encode, TagTables};
 use crate::engine::custom;
 use crate::engine::lanes::{Item, Lanes, Tally};
@@ -236,7 +237,16 @@ impl Engine {
             selections: &self.selections,
             lanes,
         };
-        let (out, tally) = runner.run(&mut self.partitions, items, &output, step);
+        // Each step's transitions are its partition's: they move that partition's audience counts.
+        let counted = |partition: &mut Partition, cx: &mut Context, item: T| {
+            let before = cx.out.transitions.as_ref().map_or(0, Vec::len);
+            let tally = step(partition, cx, item);
+            if let Some(transitions) = &cx.out.transitions {
+                partition.audiences.apply(&transitions[before..]);
+            }
+            tally
+        };
+        let (out, tally) = runner.run(&mut self.partitions, items, &output, &counted);
         self.totals.duplicates += tally.duplicates;
         self.totals.late += tally.late;
         (self.batch(out), tally)
@@ -807,6 +817,11 @@ impl Engine {
                 }
             }
             target.rebuild_index();
+            let mut audiences = Audiences::default();
+            for (_, state) in target.customers() {
+                audiences.count(&state, 1);
+            }
+            target.audiences = audiences;
             Ok(failed)
         })
     }
@@ -815,7 +830,30 @@ impl Engine {
     /// Its pending write goes too: the caller writes the erasure (a changelog tombstone) instead.
     fn erase_customer(&mut self, partition: usize, customer_id: &str) -> PyResult<bool> {
         self.check_partition(partition)?;
-        Ok(self.partitions[partition].erase(customer_id))
+        let target = &mut self.partitions[partition];
+        if let Some(state) = target.get(customer_id).map(Cow::into_owned) {
+            target.audiences.count(&state, -1);
+        }
+        Ok(target.erase(customer_id))
+    }
+
+    /// `(family, str(value), customers)` over the partitions held: how many customers each value
+    /// of each family has (the worker's audience-size gauge; values as `transition_counts` names them).
+    fn audience_sizes(&self) -> Vec<(String, String, i64)> {
+        let mut sizes: Vec<(usize, String, i64)> = Vec::new();
+        for partition in &self.partitions {
+            for (family, value, n) in partition.audiences.sizes() {
+                let value = py_str(value);
+                match sizes.iter_mut().find(|(f, v, _)| *f == family && *v == value) {
+                    Some(entry) => entry.2 += n,
+                    None => sizes.push((family, value, n)),
+                }
+            }
+        }
+        sizes
+            .into_iter()
+            .map(|(family, value, n)| (self.families[family].clone(), value, n))
+            .collect()
     }
 
     /// Forget a partition's customers and watermark (it was revoked).

@@ -83,5 +83,7 @@ def test_worker_exports_every_metric_the_dashboard_queries(deployment):
     assert metric_value(text, "tagstream_customers_tracked") >= len(CUSTOMERS)
     assert metric_value(text, "tagstream_processing_latency_seconds_count") > 0
     assert metric_value(text, "tagstream_tag_changes_total") > 0
+    # each decided customer is in one lifecycle audience; no family counts more customers than it holds
+    assert 1 <= metric_value(text, "tagstream_audience_size", family="lifecycle") <= len(CUSTOMERS)
     assert metric_value(text, "tagstream_faust_messages_received_total") >= len(EVENTS) + 1
     assert max(watermarks(text), default=0) > 1.7e9, watermarks(text)

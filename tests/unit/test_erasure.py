@@ -117,3 +117,39 @@ def test_the_erased_event_follows_its_published_schema():
     event = orjson.loads(erasure_event("c42", "orders", 3, 17))
     jsonschema.validate(event, schema)
     assert erasure_event("c42", "orders", 3, 17) == erasure_event("c42", "orders", 3, 17), "the same request, the same bytes"
+
+
+def audience_of(d: PartitionDriver, customers: list[str]) -> dict[tuple[str, str], int]:
+    """What `audience_sizes` must say: the customers' tags counted by (family, str(value))."""
+    counted: dict[tuple[str, str], int] = {}
+    for customer in customers:
+        for family, value in d.engine.tags(customer).items():
+            counted[(family, str(value))] = counted.get((family, str(value)), 0) + 1
+    return counted
+
+
+def sizes(d: PartitionDriver) -> dict[tuple[str, str], int]:
+    return {(family, value): n for family, value, n in d.engine.audience_sizes()}
+
+
+def test_audience_sizes_follow_changes_erasures_and_partitions_coming_and_going():
+    a, b, c = customers_in(3, 3)
+    (e,) = customers_in(5, 1)
+    d, feed3, feed5 = driver(), Feed(3), Feed(5)
+    topic = {"order": "orders", "visit": "visits"}
+    d.handle([feed3(topic[doc["type"]], doc["customer_id"], doc) for doc in history([a, b, c], range(40))]
+             + [feed5(topic[doc["type"]], doc["customer_id"], doc) for doc in history([e], range(3))])
+    assert sizes(d) == audience_of(d, [a, b, c, e])
+    assert sizes(d)[("lifecycle", "active")] >= 3
+    log = MemoryChangelog()
+    asyncio.run(log.write(d.writes.take()))
+    d.handle([feed3("orders", b, None)])  # b erased
+    assert sizes(d) == audience_of(d, [a, c, e])
+    asyncio.run(log.write(d.writes.take()))
+    d.forget({3})
+    assert sizes(d) == audience_of(d, [e]), "a revoked partition's customers leave the counts"
+    reloaded = PartitionDriver(worker_engine(default_rules(), 8), StateWrites(8), log.read, TOPICS, "ticks",
+                               highwater=lambda topic, partition: 0, committed=lambda topic, partition: 0,
+                               live_clock=False, idle_after_s=0)
+    asyncio.run(reloaded.load({3}))
+    assert sizes(reloaded) == audience_of(reloaded, [a, c]), "counted afresh from the changelog"

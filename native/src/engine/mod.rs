@@ -1,6 +1,7 @@
 //! The engine core: rule plan, customer state, metrics, timelines and partitions, in plain Rust
 //! (no PyO3 here); `crate::py_engine` is its Python surface.
 
+pub mod audiences;
 pub mod codec;
 pub mod custom;
 pub mod expr;

@@ -1,6 +1,7 @@
 //! One partition: its watermark over the input topics, its customers, and
 //! an index of when each next needs attention, so advancing time touches only customers due.
 
+use super::audiences::Audiences;
 use super::codec::{decode, decode_known, decode_wake, encode, written_with, TagTables};
 use super::plan::Plan;
 use super::state::{CustomerState, PendingEvent, CUSTOM, PROFILE, SOURCES};
@@ -183,6 +184,8 @@ pub struct Partition {
     /// Slots that had an event buffered since the last live release (`release_live`); may repeat
     /// and may have nothing buffered any more, checked on use.
     buffered: Vec<u32>,
+    /// Customers per family value (kept only by an engine that records transitions: the worker's).
+    pub audiences: Audiences,
 }
 
 impl Partition {
@@ -198,6 +201,7 @@ impl Partition {
             scheduled: 0,
             dirty: Vec::new(),
             is_dirty: Vec::new(),
+            audiences: Audiences::default(),
             watermark_dirty: false,
             buffered: Vec::new(),
         }
