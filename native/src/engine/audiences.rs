@@ -13,28 +13,31 @@ pub struct Audiences {
 }
 
 impl Audiences {
-    fn slot(&mut self, family: usize, value: &Scalar) -> &mut i64 {
+    /// Move `value`'s count by `delta`; a value no customer holds any more is dropped, so free-text
+    /// values that come and go (a `top` family's keys) do not pile up.
+    fn add(&mut self, family: usize, value: &Scalar, delta: i64) {
         if self.counts.len() <= family {
             self.counts.resize(family + 1, Vec::new());
         }
         let values = &mut self.counts[family];
-        let at = match values.iter().position(|(known, _)| known == value) {
-            Some(at) => at,
-            None => {
-                values.push((value.clone(), 0));
-                values.len() - 1
+        match values.iter().position(|(known, _)| known == value) {
+            Some(at) => {
+                values[at].1 += delta;
+                if values[at].1 == 0 {
+                    values.swap_remove(at);
+                }
             }
-        };
-        &mut values[at].1
+            None => values.push((value.clone(), delta)),
+        }
     }
 
     /// Changes recorded as (family, old, new); an undecided family's old value is null.
     pub fn apply(&mut self, transitions: &[(usize, Scalar, Scalar)]) {
         for (family, old, new) in transitions {
             if *old != Scalar::Null {
-                *self.slot(*family, old) -= 1;
+                self.add(*family, old, -1);
             }
-            *self.slot(*family, new) += 1;
+            self.add(*family, new, 1);
         }
     }
 
@@ -42,7 +45,7 @@ impl Audiences {
     pub fn count(&mut self, state: &CustomerState, sign: i64) {
         for (family, tag) in state.tags.iter().enumerate() {
             if let Some(value) = tag {
-                *self.slot(family, value) += sign;
+                self.add(family, value, sign);
             }
         }
     }
@@ -72,6 +75,13 @@ mod tests {
         audiences.apply(&[(1, text("new"), text("active"))]);
         let sizes: Vec<_> = audiences.sizes().collect();
         assert_eq!(sizes, [(1, &text("new"), 1), (1, &text("active"), 1)]);
+        audiences.apply(&[(1, text("new"), text("active"))]);
+        assert_eq!(
+            audiences.counts[1],
+            [(text("active"), 2)],
+            "a value nobody holds is dropped"
+        );
+        audiences.apply(&[(1, text("active"), text("new"))]);
         let mut state = CustomerState::new(2);
         state.tags[1] = Some(text("active"));
         audiences.count(&state, -1);
