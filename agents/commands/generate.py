@@ -20,7 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("generate", help=HELP, description=HELP + """. Customers follow
 realistic archetypes (loyal high spenders, occasional and one-time buyers, slow churners,
 reactivated customers, email-only prospects, bargain hunters, night owls) with seasonality and a
-weekly rhythm. The same arguments always give the same bytes.""")
+weekly rhythm. Besides orders, opens, clicks and visits (with page, source, delivery, model and
+price band) it writes each customer's profile (region, birth date, e-mail consent; gender and
+company for e-commerce; the lead form's budget for auto) and custom events (support tickets,
+inquiries). The same arguments always give the same bytes.""")
     parser.add_argument("--customers", type=positive_int, default=1000, help="number of customers (default 1000)")
     parser.add_argument("--days", type=positive_int, default=365, help="days of history (default 365)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
