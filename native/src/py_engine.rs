@@ -3,7 +3,6 @@
 //! records crosses the boundary, never one per event.
 
 use crate::decode::{decode_event, Event, EVENT_TYPES};
-use crate::engine::audiences::Audiences;
 use crate::engine::codec::{decode, decode_known, decode_wake, encode, TagTables};
 use crate::engine::custom;
 use crate::engine::lanes::{Item, Lanes, Tally};
@@ -817,11 +816,6 @@ impl Engine {
                 }
             }
             target.rebuild_index();
-            let mut audiences = Audiences::default();
-            for (_, state) in target.customers() {
-                audiences.count(&state, 1);
-            }
-            target.audiences = audiences;
             Ok(failed)
         })
     }

@@ -309,6 +309,11 @@ impl Partition {
     /// when they name the current tables, and the state rewritten with them otherwise.
     pub fn put_stored(&mut self, customer_id: &str, raw: Vec<u8>, earlier: &[TagTables]) -> Result<(), String> {
         let state = decode_known(customer_id, &raw, &self.tables, earlier)?;
+        // Counted here, from the decoding the load does anyway (a second pass would decode again).
+        if let Some(replaced) = self.get(customer_id).map(Cow::into_owned) {
+            self.audiences.count(&replaced, -1);
+        }
+        self.audiences.count(&state, 1);
         if !self.compact || !state.pending.is_empty() {
             self.put(customer_id, state);
             return Ok(());
