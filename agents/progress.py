@@ -9,11 +9,11 @@ from typing import TextIO
 
 
 class Progress:
-    def __init__(self, label: str, total: int | None = None, stream: TextIO = sys.stderr, every_s: float | None = None) -> None:
+    def __init__(self, label: str, total: int | None = None, stream: TextIO | None = None, every_s: float | None = None) -> None:
         self.label = label
         self.total = total
-        self.stream = stream
-        self.live = stream.isatty()
+        self.stream = stream or sys.stderr  # looked up now, not at import: tests and callers swap sys.stderr
+        self.live = self.stream.isatty()
         self.every_s = every_s if every_s is not None else (0.2 if self.live else 5.0)
         self.started = time.monotonic()
         self._last = 0.0
