@@ -6,6 +6,7 @@ e.g. `default.toml: families.lifecycle.cases[2].when: unknown metric 'dayz_since
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import tomllib
@@ -48,6 +49,8 @@ RECORD_FIELDS = frozenset({"customer_id", "as_of", "as_of_ms", "orders_total", "
                            "pending_events", "late_events"})
 METRIC_KEYS = ("event", "aggregate", "property", "days", "where")
 _EVENT_ENVELOPE = ("event_id", "type", "customer_id", "ts", "properties")  # not a custom event's own fields
+PACK_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+CURRENCY = re.compile(r"[A-Z]{3}")
 MAX_DWELL_MS = 3650 * 86_400_000
 
 
@@ -58,6 +61,9 @@ class RuleError(ValueError):
 @dataclass(frozen=True)
 class RuleSet:
     source: str
+    name: str  # [about] name, else the file's stem: what a report says it was tagged with
+    digest: str  # the pack file's SHA-256, first 12 hex digits: tells two edits of one name apart
+    currency: str | None  # [about] currency (ISO 4217): the unit of amounts and revenue thresholds
     allowed_lateness_ms: int
     dedup_ids: int
     reactivation_gap_days: int
@@ -98,12 +104,15 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
     """Read and validate a rule pack; `None` means the default pack shipped in config/rules."""
     path = Path(path) if path else DEFAULT_RULES
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        content = path.read_bytes()
+        document = tomllib.loads(content.decode("utf-8"))
     except FileNotFoundError:
         raise RuleError(f"{path}: rule file not found") from None
+    except UnicodeDecodeError as error:
+        raise RuleError(f"{path}: not UTF-8 text: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise RuleError(f"{path}: {error}") from None
-    return _Builder(str(path), document).build()
+    return _Builder(str(path), document).build(default_name=path.stem, digest=hashlib.sha256(content).hexdigest()[:12])
 
 
 FAMILY_KEYS = {  # per kind, the keys a family table may have
@@ -141,11 +150,12 @@ class _Builder:
         if unknown:
             raise self.fail(f"{key}.{unknown[0]}", f"unknown key (expected {', '.join(allowed)})")
 
-    def build(self) -> RuleSet:
-        sections = ("time", "state", "windows", "rfm", "hour_bands", "packs", "traits", "events", "metrics", "families")
+    def build(self, default_name: str, digest: str) -> RuleSet:
+        sections = ("about", "time", "state", "windows", "rfm", "hour_bands", "packs", "traits", "events", "metrics", "families")
         unknown = set(self.doc) - set(sections)
         if unknown:
             raise self.fail(sorted(unknown)[0], f"unknown section (expected {', '.join(sections)})")
+        about = self.section("about", ("name", "currency"))
         time = self.section("time", ("allowed_lateness",))
         state = self.section("state", ("dedup_ids", "reactivation_gap_days"))
         windows = self.section("windows", ("orders", "activity"))
@@ -163,6 +173,9 @@ class _Builder:
         return RuleSet(
             by_trigger=self.triggers(families),
             source=self.source,
+            name=self.matching("about.name", about.get("name", default_name), PACK_NAME, "1 to 64 letters, digits, '.', '_' or '-'"),
+            digest=digest,
+            currency=self.matching("about.currency", about["currency"], CURRENCY, "an ISO 4217 code such as EUR") if "currency" in about else None,
             allowed_lateness_ms=self.duration(time, "time.allowed_lateness", time.get("allowed_lateness", "5m")),
             dedup_ids=self.positive_int("state.dedup_ids", state.get("dedup_ids", 64)),
             reactivation_gap_days=self.positive_int("state.reactivation_gap_days", state.get("reactivation_gap_days", 90)),
@@ -175,6 +188,11 @@ class _Builder:
             traits=self.traits,
             custom_events=self.custom_events,
         )
+
+    def matching(self, key: str, value: object, pattern: re.Pattern, expected: str) -> str:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise self.fail(key, f"must be {expected}, got {value!r}")
+        return value
 
     def duration(self, table: dict, key: str, value: object) -> int:
         try:

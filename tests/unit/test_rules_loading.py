@@ -224,6 +224,9 @@ default = "active"
          "'revenue_total' is not a declared window metric"),
         ("[hour_bands]\nlate = [25, 3]\n" + ONE_FAMILY, "hour_bands.late", "must be [first_hour, last_hour]"),
         ("[colours]\nred = 1\n" + ONE_FAMILY, "colours", "unknown section"),
+        ("[about]\ncurrency = 'euro'\n" + ONE_FAMILY, "about.currency", "must be an ISO 4217 code such as EUR, got 'euro'"),
+        ("[about]\nname = 'my pack'\n" + ONE_FAMILY, "about.name", "must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        ("[about]\nowner = 'crm'\n" + ONE_FAMILY, "about.owner", "unknown key (expected name, currency)"),
         ("[time]\nallowed_latenes = '10m'\n" + ONE_FAMILY, "time.allowed_latenes", "unknown key (expected allowed_lateness)"),
         ("[state]\ndedup = 10\n" + ONE_FAMILY, "state.dedup", "unknown key (expected dedup_ids, reactivation_gap_days)"),
         ("[windows]\norder = [30]\n" + ONE_FAMILY, "windows.order", "unknown key (expected orders, activity)"),
@@ -290,6 +293,20 @@ def test_reading_a_previous_window_keeps_buckets_for_twice_its_length(tmp_path):
     rules = load_rules(write_rules(tmp_path, "[windows]\norders = [30, 90]\nactivity = [7]\n" + family))
     assert rules.order_retention_days == 180
     assert rules.activity_retention_days == 7
+
+
+def test_a_pack_is_named_by_about_or_its_file_and_told_apart_by_its_digest(tmp_path):
+    plain = tmp_path / "spring-promo.toml"
+    plain.write_text(ONE_FAMILY)
+    named = tmp_path / "x.toml"
+    named.write_text("[about]\nname = 'retail-2027'\ncurrency = 'USD'\n" + ONE_FAMILY)
+    first, second = load_rules(plain), load_rules(named)
+    assert (first.name, first.currency) == ("spring-promo", None)
+    assert (second.name, second.currency) == ("retail-2027", "USD")
+    assert first.digest != second.digest and len(first.digest) == 12
+    plain.write_text(ONE_FAMILY + "\n# an edit\n")
+    assert load_rules(plain).digest != first.digest
+    assert (load_rules(None).name, load_rules(None).currency) == ("default", "EUR")
 
 
 def test_toml_syntax_error_names_the_file_and_line(tmp_path):
