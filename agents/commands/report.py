@@ -1,4 +1,5 @@
-"""`tagstream report`: a self-contained HTML page of tag distributions and the RFM heat-map."""
+"""`tagstream report`: a self-contained HTML page of customers' tags, how audiences moved over time
+and how they compare with an earlier snapshot."""
 
 from __future__ import annotations
 
@@ -6,71 +7,127 @@ import argparse
 import gzip
 import sys
 from collections.abc import Iterator
-from typing import cast
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import cast
 
 import orjson
-
 from redis import Redis
 from redis.exceptions import RedisError
 
 from agents.commands.arguments import EXIT_FAILED, UsageError
-from agents.report import render_report
+from agents.progress import Progress
+from agents.report import ReportInputs, render_report
+from agents.report.history import ChangeFileError, History, changes_of
+from agents.report.page import Pack
 from agents.serving.profiles import CUSTOMER, record_from_hash
 from config.settings import load_settings, without_password
+from stream.rules.ruleset import RuleError, load_rules
 
-HELP = "render a customer snapshot (from `backtest --snapshot-out`) as one self-contained HTML page"
+HELP = "render a customer snapshot (from `backtest --snapshot-out`, or Redis) as one self-contained HTML page"
 
 
-class SnapshotError(Exception):
-    """The snapshot file is not one (missing, not JSON, not snapshot records): one line, exit 2."""
+class InputError(Exception):
+    """An input file is not what its option says (missing, not JSON, wrong records): one line, exit 2."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("report", help=HELP, description=HELP + """. The page has a bar
-chart for every tag family, an RFM heat-map (recency x frequency, coloured by revenue) and the
-top RFM segments; it uses inline CSS and SVG only, so it opens offline and can be mailed as is.""")
+    parser = subparsers.add_parser("report", help=HELP, description=HELP + """. It states the snapshot's
+as-of instant, the rule pack (name and SHA-256) and revenue in the pack's currency, and shows every
+family's distribution, an RFM heat-map and the top segments. With --changes: each family's audience
+sizes over time and a from -> to migration matrix for a period (default: the last 30 days of
+changes). With --compare: every value's count before and now. Inline CSS and SVG only, no scripts
+or URLs: it opens offline and can be mailed as is (use --no-ids for a page without customer ids).""")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--snapshot", metavar="FILE",
                         help="snapshot JSONL written by `tagstream backtest --snapshot-out` (optionally .gz)")
     source.add_argument("--redis", metavar="URL", nargs="?", const="",
                         help="read the live profiles from Redis instead (default URL: TAGSTREAM_REDIS_URL)")
     parser.add_argument("--out", required=True, metavar="FILE", help="HTML file to write (- for stdout)")
+    parser.add_argument("--changes", metavar="FILE", action="append", default=[],
+                        help="tag-change JSONL (`backtest --changes-out`, optionally .gz; repeatable): audiences "
+                             "over time and migration; complete from the customers' first values for exact sizes")
+    parser.add_argument("--compare", metavar="FILE", help="an earlier snapshot: per family, each value's count before and now")
+    parser.add_argument("--rules", metavar="FILE",
+                        help="the rule pack the customers were tagged with, named on the page with its SHA-256 "
+                             "(default: config/rules/default.toml; with --redis: TAGSTREAM_RULES, as the worker)")
+    parser.add_argument("--currency", metavar="CODE", help="the unit of revenue (default: the pack's [about] currency)")
+    parser.add_argument("--by", choices=("day", "week", "month"),
+                        help="points of the audience charts (default: by the changes' span, at most ~150 points)")
+    parser.add_argument("--since", metavar="DATE", type=date.fromisoformat,
+                        help="first day (UTC) of the migration period (default: 30 days before --until)")
+    parser.add_argument("--until", metavar="DATE", type=date.fromisoformat,
+                        help="day after the migration period (default: the day after the last change)")
+    parser.add_argument("--ids", action=argparse.BooleanOptionalAction, default=None,
+                        help="show customer ids in the top-customers table (default: yes for --snapshot, "
+                             "no for --redis, whose page is meant to be shared)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.redis is not None:
-        url = args.redis or load_settings().redis_url
-        records: Iterator[dict] = read_redis(url)
-        snapshot, source = Path(without_password(url)), without_password(url)
-    else:
-        snapshot = Path(args.snapshot)
-        if not snapshot.is_file():
-            raise UsageError(f"no such snapshot file: {snapshot}")
-        records, source = read_snapshot(snapshot), str(args.snapshot)
-    counted = _Counted(records)
-    generated_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if args.since and args.until and args.since >= args.until:
+        raise UsageError(f"--since {args.since} must come before --until {args.until}")
     try:
-        page = render_report(counted, generated_at=generated_at, source=source)
-    except SnapshotError as error:
+        inputs = _inputs(args)
+        report = render_report(inputs)
+    except (InputError, ChangeFileError, RuleError) as error:
         raise UsageError(str(error)) from None
     except (OSError, EOFError, RedisError) as error:
         print(f"tagstream report: {error}", file=sys.stderr)
         return EXIT_FAILED
-    if args.out == "-":
-        sys.stdout.write(page)
-    else:
-        try:
-            Path(args.out).write_text(page, encoding="utf-8")
-        except OSError as error:
-            print(f"tagstream report: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
-            return EXIT_FAILED
-    if counted.count == 0:
-        print(f"tagstream report: warning: {snapshot} has no customers", file=sys.stderr)
-    print(f"report: {counted.count:,} customers -> {args.out}", file=sys.stderr)
+    if not _write(args.out, report.html):
+        return EXIT_FAILED
+    if report.customers == 0:
+        print(f"tagstream report: warning: {inputs.source} has no customers", file=sys.stderr)
+    for note in report.notes:
+        print(f"tagstream report: note: {note}", file=sys.stderr)
+    print(f"report: {report.customers:,} customers -> {args.out}", file=sys.stderr)
     return 0
+
+
+def _inputs(args: argparse.Namespace) -> ReportInputs:
+    """Everything the page needs; the snapshot itself is read (once) while rendering."""
+    live = args.redis is not None
+    rules = load_rules(args.rules or (load_settings().rules if live else None))
+    if live:
+        url = args.redis or load_settings().redis_url
+        records, source = read_redis(url), without_password(url)
+    else:
+        records, source = read_snapshot(_existing(args.snapshot, "snapshot")), args.snapshot
+    inputs = ReportInputs(
+        records=records,
+        source=source,
+        generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        pack=Pack(rules.name, rules.digest, args.currency or rules.currency, tuple(f.name for f in rules.families)),
+        show_ids=(not live) if args.ids is None else args.ids,
+        bucket=args.by,
+        since=args.since,
+        until=args.until,
+    )
+    if args.changes:
+        inputs.history, inputs.history_source = read_changes([_existing(p, "change") for p in args.changes]), ", ".join(args.changes)
+    if args.compare:
+        inputs.earlier, inputs.earlier_source = list(read_snapshot(_existing(args.compare, "snapshot"))), args.compare
+    return inputs
+
+
+def _existing(name: str, kind: str) -> Path:
+    path = Path(name)
+    if not path.is_file():
+        raise InputError(f"no such {kind} file: {path}")
+    return path
+
+
+def _write(out: str, page: str) -> bool:
+    if out == "-":
+        sys.stdout.write(page)
+        return True
+    try:
+        Path(out).write_text(page, encoding="utf-8")
+    except OSError as error:
+        print(f"tagstream report: cannot write {out}: {error.strerror or error}", file=sys.stderr)
+        return False
+    return True
 
 
 def read_redis(url: str) -> Iterator[dict]:
@@ -81,7 +138,29 @@ def read_redis(url: str) -> Iterator[dict]:
 
 
 def read_snapshot(path: Path) -> Iterator[dict]:
-    """Snapshot records, one JSON object per line; blank lines are skipped; gzip by name or magic."""
+    """Snapshot records, one JSON object per line."""
+    for number, record in json_lines(path):
+        if "customer_id" not in record or "tags" not in record:
+            raise InputError(f"{path}:{number}: not a snapshot record (no customer_id and tags){_hint(record)}")
+        yield record
+
+
+def read_changes(paths: list[Path]) -> History:
+    """Every tag change of the files, read once, with a progress line for big files."""
+    history = History()
+    progress = Progress("report: reading changes")
+    events = ((str(path), number, event) for path in paths for number, event in json_lines(path))
+    for change in changes_of(events):
+        history.add(change)
+        if history.changes % 65536 == 0:
+            progress.update(history.changes)
+    if history.changes >= 65536:
+        progress.finish(history.changes)
+    return history
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of a JSONL file; blank lines are skipped; gzip by name or magic."""
     with open(path, "rb") as probe:
         gzipped = path.suffix == ".gz" or probe.read(2) == b"\x1f\x8b"
     opener = gzip.open if gzipped else open
@@ -93,29 +172,17 @@ def read_snapshot(path: Path) -> Iterator[dict]:
                 try:
                     record = orjson.loads(line)
                 except orjson.JSONDecodeError as error:
-                    raise SnapshotError(f"{path}:{number}: not JSON: {error}") from None
+                    raise InputError(f"{path}:{number}: not JSON: {error}") from None
                 if not isinstance(record, dict):
-                    raise SnapshotError(f"{path}:{number}: expected a JSON object per line")
-                if "customer_id" not in record or "tags" not in record:
-                    raise SnapshotError(f"{path}:{number}: not a snapshot record (no customer_id and tags){_hint(record)}")
-                yield record
+                    raise InputError(f"{path}:{number}: expected a JSON object per line")
+                yield number, record
     except (gzip.BadGzipFile, EOFError) as error:
-        raise SnapshotError(f"{path}: broken gzip file: {error}") from None
+        raise InputError(f"{path}: broken gzip file: {error}") from None
 
 
 def _hint(record: dict) -> str:
     if "type" in record and "ts" in record:
         return "; this is an event log: `tagstream backtest LOG --changes-out F --snapshot-out S` makes a snapshot of it"
+    if "specversion" in record:
+        return "; this is a tag-change file: give it with --changes"
     return ""
-
-
-class _Counted:
-    """Passes records through and counts them, so the summary line needs no second pass."""
-
-    def __init__(self, records: Iterator[dict]) -> None:
-        self.records, self.count = records, 0
-
-    def __iter__(self) -> Iterator[dict]:
-        for record in self.records:
-            self.count += 1
-            yield record

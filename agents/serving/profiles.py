@@ -38,6 +38,7 @@ def record_from_hash(fields: Mapping[str, str]) -> dict[str, object]:
     """The parts of a snapshot record a reader needs (report, lookup), back from a Redis hash."""
     return {
         "customer_id": fields.get("customer_id", ""),
+        "as_of": fields.get("as_of"),
         "revenue_total": fields.get("revenue_total"),
         "orders_total": fields.get("orders_total"),
         "rfm": {k: fields.get(f"rfm_{k}") for k in ("r", "f", "m")},

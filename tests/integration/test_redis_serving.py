@@ -75,6 +75,23 @@ def test_redis_holds_exactly_the_backtest_snapshot(deployment, tmp_path):
     finally:
         worker.stop()
     assert actual == expected, describe_difference(expected, actual)
+    assert_report_of_redis_keeps_ids_out(deployment, tmp_path, expected)
+
+
+def assert_report_of_redis_keeps_ids_out(deployment, tmp_path, expected) -> None:
+    """`report --redis` (a page meant to be shared) counts the live profiles and names no customer."""
+    page = tmp_path / "live.html"
+    done = deployment.cli("report", "--redis", deployment.redis.url, "--out", str(page))
+    assert done.returncode == 0, done.stderr
+    html = page.read_text(encoding="utf-8")
+    hashes, audiences = expected
+    assert f'data-customers="{len(hashes)}"' in html
+    assert "Customer ids left out" in html
+    leaked = [fields["customer_id"] for fields in hashes.values() if f">{fields['customer_id']}<" in html]
+    assert not leaked, f"customer ids on the page: {leaked[:3]}"
+    lifecycle = {key.rsplit(":", 1)[1]: len(members) for key, members in audiences.items() if ":lifecycle:" in key}
+    for value, size in lifecycle.items():
+        assert f'data-value="{value}" data-count="{size}"' in html, (value, size)
 
 
 def test_redis_converges_after_an_outage_mid_stream(deployment, tmp_path):

@@ -1,26 +1,34 @@
-"""The HTML report: every family and value is on the page with the right counts, the RFM heat-map
-is a full 5x5 grid, text is escaped, nothing is fetched from outside, and the bytes are stable."""
+"""The HTML report, read as a DOM: what it says about the snapshot (as-of, pack, revenue with its
+currency, every family and value with its count, the RFM heat-map), how audiences moved (sizes
+over time and from -> to matrices from change files), how it compares with an earlier snapshot,
+and that it escapes text, fetches nothing, keeps ids out when asked and is byte-stable."""
 
 from __future__ import annotations
 
 import gzip
-import re
 from collections import Counter
+from datetime import date
 
 import orjson
 import pytest
 
 from agents.cli import main
-from agents.report import TITLE, _normalise, render_report
+from agents.report import TITLE, Pack, ReportInputs, render_report
+from agents.report.charts import MATRIX_VALUES, OTHER
+from agents.report.history import NEW, Change, read_history
+from agents.report.snapshot import normalise
+from stream.timeutil import format_ts, parse_instant
+from tests.unit.report_dom import Element, parse
 
 GENERATED = "2025-06-01 12:00 UTC"
+PACK = Pack("retail", "0123456789ab", "EUR", ("lifecycle", "value_tier", "rfm_segment", "vip"))
 
 
-def record(customer_id: str, revenue: float, rfm: tuple | None, **tags) -> dict:
+def record(customer_id: str, revenue: float, rfm: tuple | None, as_of: str = "2025-06-01T00:00:00.000Z", **tags) -> dict:
     r, f, m = rfm if rfm else (None, None, None)
     return {
         "customer_id": customer_id,
-        "as_of": "2025-06-01T00:00:00.000Z",
+        "as_of": as_of,
         "orders_total": 0 if rfm is None else f,
         "revenue_total": revenue,
         "events_total": 5,
@@ -45,81 +53,220 @@ RECORDS = [
 ]
 
 
-def page(records=RECORDS) -> str:
-    return render_report(records, generated_at=GENERATED, source="snapshot.jsonl")
+def change(family: str, old: str | None, new: str, at: str) -> Change:
+    return Change(family, old, new, parse_instant(at))
 
 
-def family_card(html: str, family: str) -> str:
-    match = re.search(rf'<div class="card family" data-family="{family}">(.*?)</svg></div>', html, re.S)
-    assert match, f"no card for {family}"
-    return match.group(1)
+# c1..c6's lifecycle history, ending where RECORDS stand: the change file of the same run.
+LIFECYCLE = [
+    change("lifecycle", None, "prospect", "2025-01-03T10:00:00Z"),  # c1
+    change("lifecycle", None, "prospect", "2025-01-05T10:00:00Z"),  # c2
+    change("lifecycle", None, "prospect", "2025-01-20T10:00:00Z"),  # c3
+    change("lifecycle", None, "prospect", "2025-02-01T10:00:00Z"),  # c4
+    change("lifecycle", "prospect", "active", "2025-02-10T10:00:00Z"),  # c1
+    change("lifecycle", "prospect", "active", "2025-02-11T10:00:00Z"),  # c2
+    change("lifecycle", "prospect", "active", "2025-02-12T10:00:00Z"),  # c3
+    change("lifecycle", "prospect", "active", "2025-02-13T10:00:00Z"),  # c4
+    change("lifecycle", None, "prospect", "2025-03-01T10:00:00Z"),  # c5
+    change("lifecycle", None, "prospect", "2025-03-02T10:00:00Z"),  # c6
+    change("lifecycle", "active", "dormant", "2025-05-05T10:00:00Z"),  # c3
+    change("lifecycle", "active", "dormant", "2025-05-06T10:00:00Z"),  # c4
+    change("lifecycle", "dormant", "churned", "2025-05-20T10:00:00Z"),  # c3
+]
 
 
-def test_title_generated_at_source_and_customer_count():
-    html = page()
-    assert f"<title>{TITLE}</title>" in html
-    assert f"<h1>{TITLE}</h1>" in html
-    assert GENERATED in html and "snapshot.jsonl" in html
-    assert 'data-customers="6"' in html
+def page(records=RECORDS, **inputs) -> Element:
+    return parse(html(records, **inputs))
+
+
+def html(records=RECORDS, **inputs) -> str:
+    inputs.setdefault("pack", PACK)
+    return render_report(ReportInputs(records=records, source="snapshot.jsonl", generated_at=GENERATED, **inputs)).html
+
+
+def family_counts(records) -> dict[str, Counter]:
+    expected: dict[str, Counter] = {}
+    for rec in records:
+        for family, value in rec["tags"].items():
+            expected.setdefault(family, Counter())[{True: "true", False: "false"}.get(value, value)] += 1
+    return expected
+
+
+# --- the snapshot -----------------------------------------------------------------------------
+
+
+def test_the_header_states_the_as_of_instant_the_pack_and_the_source():
+    later = record("c7", 5.0, None, as_of="2025-06-02T08:00:00.000Z", lifecycle="prospect")
+    dom = page([*RECORDS, later])
+    assert dom.one("head").one("title").text == TITLE and dom.one("h1").text == TITLE
+    as_of = dom.by_id("as-of")
+    assert as_of.data("as-of") == "2025-06-02T08:00:00.000Z", "the newest record's as-of"
+    pack = dom.by_id("pack")
+    assert (pack.data("name"), pack.data("digest")) == ("retail", "0123456789ab")
+    assert "sha256:0123456789ab" in as_of.text
+    assert "snapshot.jsonl" in dom.text and GENERATED in dom.text
+
+
+def test_headline_figures_count_customers_and_revenue_in_the_pack_currency():
+    dom = page()
+    kpis = dom.one("section", "kpis")
+    assert kpis.data("customers") == "6" and kpis.data("revenue") == "2240.50"
+    labels = [e.text for e in kpis.all("div", "kpi-label")]
+    values = [e.text for e in kpis.all("div", "kpi-value")]
+    assert dict(zip(labels, values)) == {"Customers": "6", "With orders": "4", "Total revenue (EUR)": "2,240",
+                                         "Tag families": "4"}
+    assert "(EUR)" not in page(pack=Pack("p", "d", None, PACK.families)).one("section", "kpis").text
 
 
 def test_every_family_and_value_is_shown_with_its_count_and_share():
-    html = page()
-    expected: dict[str, Counter] = {}
-    for rec in RECORDS:
-        for family, value in rec["tags"].items():
-            text = {True: "true", False: "false"}.get(value, value)
-            expected.setdefault(family, Counter())[text] += 1
-    for family, values in expected.items():
-        card = family_card(html, family)
-        bars = re.findall(r'<g class="bar" data-value="([^"]*)" data-count="(\d+)">', card)
-        assert {value: int(count) for value, count in bars} == dict(values)
-        assert [int(count) for _, count in bars] == sorted(values.values(), reverse=True), "sorted by count"
-        for value, count in values.items():
-            assert f">{value}</text>" in card
-            assert f'<tspan class="count">{count:,}</tspan><tspan class="pct" dx="6">{100 * count / 6:.1f}%</tspan>' in card
+    dom = page()
+    for family, values in family_counts(RECORDS).items():
+        card = dom.one("div", "family", family=family)
+        bars = {bar.data("value"): int(bar.data("count")) for bar in card.all("g", "bar")}
+        assert bars == dict(values)
+        counts = [int(bar.data("count")) for bar in card.all("g", "bar")]
+        assert counts == sorted(counts, reverse=True), "most common first"
+        for bar in card.all("g", "bar"):
+            count = int(bar.data("count"))
+            assert bar.one("tspan", "count").text == f"{count:,}"
+            assert bar.one("tspan", "pct").text == f"{100 * count / 6:.1f}%"
+            assert bar.one("text", "bar-label").text == bar.data("value")
 
 
 def test_families_come_in_a_stable_order_preferred_first():
-    html = page()
-    order = re.findall(r'data-family="([^"]+)"', html)
-    assert order == ["lifecycle", "value_tier", "rfm_segment", "vip"]
+    assert [card.data("family") for card in page().all("div", "family")] == ["lifecycle", "value_tier", "rfm_segment", "vip"]
 
 
 def test_heatmap_has_25_cells_with_counts_and_unscored_note():
-    html = page()
-    cells = re.findall(r'<g class="rfm-cell" data-r="(\d)" data-f="(\d)" data-customers="(\d+)">', html)
+    dom = page()
+    cells = dom.all("g", "rfm-cell")
     assert len(cells) == 25
-    assert {(int(r), int(f)) for r, f, _ in cells} == {(r, f) for r in range(1, 6) for f in range(1, 6)}
-    counts = {(int(r), int(f)): int(n) for r, f, n in cells}
+    counts = {(int(c.data("r")), int(c.data("f"))): int(c.data("customers")) for c in cells}
+    assert set(counts) == {(r, f) for r in range(1, 6) for f in range(1, 6)}
     assert counts[(5, 5)] == 1 and counts[(5, 4)] == 1 and counts[(1, 1)] == 1 and counts[(2, 1)] == 1
     assert sum(counts.values()) == 4
-    rows = [int(r) for r, _, _ in cells]
-    assert rows[0] == 5 and rows[-1] == 1, "R=5 at the top"
-    assert 'data-unscored="2"' in html and "2 customers without RFM scores" in html
+    assert cells[0].data("r") == "5" and cells[-1].data("r") == "1", "R5 at the top"
+    unscored = dom.by_id("unscored")
+    assert unscored.data("unscored") == "2" and "2 customers without RFM scores" in unscored.text
 
 
 def test_heatmap_colour_follows_revenue_and_has_a_legend():
-    html = page()
-    cell_fill = {
-        (int(r), int(f)): fill
-        for r, f, fill in re.findall(r'data-r="(\d)" data-f="(\d)" data-customers="\d+"><title>[^<]*</title>'
-                                     r'<rect [^>]*fill="(#[0-9a-f]{6})"', html)
-    }
-    assert len(cell_fill) == 25
+    dom = page()
+    fill = {(int(c.data("r")), int(c.data("f"))): c.one("rect").attrs["fill"] for c in dom.all("g", "rfm-cell")}
     lum = lambda c: sum(w * int(c[i:i + 2], 16) for w, i in ((0.2126, 1), (0.7152, 3), (0.0722, 5)))  # noqa: E731
-    assert lum(cell_fill[(5, 5)]) < lum(cell_fill[(5, 4)]) < lum(cell_fill[(1, 1)]), "more revenue, darker"
-    assert cell_fill[(3, 3)] == cell_fill[(1, 5)], "empty cells share one neutral colour"
-    assert "linearGradient" in html and "Revenue per cell" in html
+    assert lum(fill[(5, 5)]) < lum(fill[(5, 4)]) < lum(fill[(1, 1)]), "more revenue, darker"
+    assert fill[(3, 3)] == fill[(1, 5)], "empty cells share one neutral colour"
+    assert dom.all("lineargradient") and "Revenue per cell" in dom.text
 
 
 def test_segment_table_ranks_by_revenue():
-    html = page()
-    table = re.search(r'<table class="segments">(.*?)</table>', html, re.S).group(1)
-    segments = re.findall(r"<tr><td>([^<]+)</td><td class=num>([\d,]+)</td>", table)
-    assert segments[0] == ("champions", "2")
-    assert [name for name, _ in segments] == ["champions", "lost", "hibernating", "none"]
-    assert "2,100.50" not in table and "2,100" in table  # 1200 + 900.5, whole units from 100 up
+    rows = page().one("table", "segments").all("tr")[1:]
+    assert [row.data("segment") for row in rows] == ["champions", "lost", "hibernating", "none"]
+    cells = [td.text for td in rows[0].all("td")]
+    assert cells[:4] == ["champions", "2", "33.3%", "2,100"]  # 1200 + 900.5, whole units from 100 up
+
+
+def test_top_customers_show_ids_unless_told_not_to():
+    with_ids = page()
+    assert [row.all("td")[0].text for row in with_ids.one("table", "customers").all("tr")[1:3]] == ["c1", "c2"]
+    text = html(show_ids=False)
+    for rec in RECORDS:
+        assert f">{rec['customer_id']}<" not in text and f'"{rec["customer_id"]}"' not in text
+    ranks = [row.all("td")[0].text for row in parse(text).one("table", "customers").all("tr")[1:]]
+    assert ranks == [f"#{i}" for i in range(1, 7)]
+
+
+def test_normalise_accepts_string_typed_fields_as_from_a_flat_store():
+    customer = normalise({"customer_id": "c9", "revenue_total": "12.5", "orders_total": "3",
+                          "rfm": {"r": "4", "f": "2", "m": "1"}, "tags": {"vip": False, "lifecycle": "new"}})
+    assert customer.revenue == 12.5 and customer.orders == 3 and customer.rfm == (4, 2, 1)
+    assert customer.tags == {"vip": "false", "lifecycle": "new"}
+    assert normalise({"customer_id": "c0", "rfm": {"r": None, "f": None, "m": None}}).rfm is None
+
+
+# --- audiences over time and migration --------------------------------------------------------
+
+
+def test_audience_sizes_at_the_end_of_each_week_follow_the_changes():
+    history = read_history(LIFECYCLE)
+    points = dict(history.sizes("lifecycle", "week"))
+    assert min(points) == date(2024, 12, 30) and max(points) == date(2025, 5, 19), "Mondays, first to last change"
+    assert len(points) == 21, "a point for every week, also those without changes"
+    assert points[date(2025, 1, 20)] == {"prospect": 3} and points[date(2025, 1, 27)] == {"prospect": 4}
+    assert {k: v for k, v in points[date(2025, 2, 10)].items() if v} == {"active": 4}
+    assert {k: v for k, v in points[date(2025, 5, 19)].items() if v} == {"active": 2, "churned": 1, "dormant": 1, "prospect": 2}
+    months = history.sizes("lifecycle", "month")
+    assert [day for day, _ in months] == [date(2025, m, 1) for m in range(1, 6)]
+
+
+def test_each_family_has_an_audience_chart_whose_last_sizes_are_the_snapshots():
+    dom = page(history=read_history(LIFECYCLE), history_source="changes.jsonl")
+    chart = dom.one("div", "audience", family="lifecycle")
+    last = {band.data("value"): int(band.data("last")) for band in chart.all("polygon", "band")}
+    assert last == dict(family_counts(RECORDS)["lifecycle"])
+    assert [band.data("value") for band in chart.all("polygon", "band")] == ["active", "prospect", "churned", "dormant"]
+    assert "partial" not in chart.text and not dom.all("section", "notes"), "complete history: nothing to warn about"
+    assert "by week" not in dom.text and "every week" in dom.text, "~5 months: weekly points by default"
+
+
+def test_the_migration_matrix_counts_the_moves_of_the_period():
+    dom = page(history=read_history(LIFECYCLE), since=date(2025, 5, 1), until=date(2025, 6, 1))
+    section = dom.by_id("migration")
+    assert (section.data("since"), section.data("until")) == ("2025-05-01", "2025-06-01")
+    assert "Migration 2025-05-01 – 2025-05-31" in section.text
+    matrix = section.one("table", "migration", family="lifecycle")
+    counts = {(td.data("from"), td.data("to")): int(td.data("count")) for td in matrix.all("td")}
+    assert {k: v for k, v in counts.items() if v} == {("active", "dormant"): 2, ("dormant", "churned"): 1}
+    moves = [(tr.data("from"), tr.data("to"), int(tr.data("count"))) for tr in section.one("table", "moves").all("tr")[1:]]
+    assert moves == [("active", "dormant", 2), ("dormant", "churned", 1)]
+
+
+def test_the_default_period_is_the_last_30_days_of_changes_and_first_values_are_their_own_row():
+    history = read_history(LIFECYCLE)
+    section = page(history=history).by_id("migration")
+    assert (section.data("since"), section.data("until")) == ("2025-04-21", "2025-05-21")
+    everything = page(history=history, since=date(2025, 1, 1), until=date(2025, 6, 1))
+    matrix = everything.one("table", "migration", family="lifecycle")
+    counts = {(td.data("from"), td.data("to")): int(td.data("count")) for td in matrix.all("td") if td.data("count") != "0"}
+    assert counts[(NEW, "prospect")] == 6 and counts[("prospect", "active")] == 4
+    assert matrix.all("tr")[1].one("th").text == NEW, "first values first"
+
+
+def test_changes_that_do_not_end_at_the_snapshot_are_flagged():
+    partial = read_history(LIFECYCLE[:-1])  # the last change missing
+    dom = page(history=partial)
+    notes = dom.by_id("notes")
+    assert "not this snapshot's complete history" in notes.text and "lifecycle" in notes.text
+    late_start = read_history(LIFECYCLE[4:])  # begins after the first values: sizes below zero
+    chart = page(history=late_start).one("div", "audience", family="lifecycle")
+    assert "relative to the first change read" in chart.text
+
+
+def test_a_snapshot_from_another_pack_is_flagged():
+    report = render_report(ReportInputs(records=RECORDS, source="s", generated_at=GENERATED,
+                                        pack=Pack("auto", "d", "EUR", ("lifecycle", "budget_band"))))
+    assert len(report.notes) == 1 and "rule pack auto does not declare (rfm_segment, value_tier, vip)" in report.notes[0]
+    assert report.notes[0] in parse(report.html).text.replace("\n", " ")
+
+
+# --- comparison ---------------------------------------------------------------------------------
+
+
+def test_comparison_with_an_earlier_snapshot_gives_counts_before_now_and_the_change():
+    earlier = [record("c1", 300.0, (4, 2, 2), lifecycle="active", value_tier="medium", rfm_segment="loyal", vip=False),
+               record("c2", 0.0, None, lifecycle="prospect", value_tier="low", rfm_segment="none", vip=False)]
+    dom = page(earlier=earlier, earlier_source="may.jsonl")
+    section = dom.by_id("comparison")
+    table = section.one("table", "compare", family="lifecycle")
+    rows = {tr.data("value"): (int(tr.data("before")), int(tr.data("after")), int(tr.data("delta"))) for tr in table.all("tr")[1:]}
+    assert rows == {"active": (1, 2, 1), "prospect": (1, 2, 1), "churned": (0, 1, 1), "dormant": (0, 1, 1)}
+    segments = section.one("table", "compare", family="rfm_segment")
+    assert {tr.data("value"): int(tr.data("delta")) for tr in segments.all("tr")[1:]}["loyal"] == -1
+    deltas = [e.text for e in dom.one("section", "kpis").all("div", "kpi-delta")]
+    assert deltas == ["+4 since the earlier snapshot", "+3 since the earlier snapshot", "+1,940 since the earlier snapshot"]
+
+
+# --- safety and stability -----------------------------------------------------------------------
 
 
 def test_hostile_text_is_escaped():
@@ -128,37 +275,46 @@ def test_hostile_text_is_escaped():
     evil_family = 'fam"<b>'
     rec = record(evil_id, 5000.0, (5, 5, 5), lifecycle=evil_value, rfm_segment=evil_value)
     rec["tags"][evil_family] = "ok"
-    html = render_report([rec], generated_at="<now>", source="<src>&")
-    assert "<script" not in html and "<img" not in html and "<b>" not in html and "<now>" not in html
-    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;" in html
-    assert "&lt;/svg&gt;&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
-    assert "&lt;src&gt;&amp;" in html and "fam&quot;&lt;b&gt;" in html
+    history = read_history([Change(evil_family, None, evil_value, 0), Change("lifecycle", evil_value, "<i>", 1)])
+    text = render_report(ReportInputs(records=[rec], source="<src>&", generated_at="<now>", history=history,
+                                      history_source="<ch>", earlier=[rec], earlier_source="<e>",
+                                      pack=Pack("p", "<d>", "EUR", ()))).html
+    assert "<script" not in text and "<img" not in text and "<b>" not in text and "<i>" not in text
+    assert "<now>" not in text and "<d>" not in text
+    dom = parse(text)
+    assert dom.one("div", "family", family=evil_family)
+    assert dom.one("div", "audience", family=evil_family).one("polygon", "band").data("value") == evil_value
+    assert evil_id in dom.one("table", "customers").text
 
 
 def test_no_external_urls_or_scripts():
-    html = page()
-    assert "http://" not in html and "https://" not in html
-    assert "<script" not in html.lower() and "<link" not in html.lower()
-    assert "@import" not in html and "url(" not in html.replace("url(#revenue-scale)", "")
+    text = html(history=read_history(LIFECYCLE), earlier=RECORDS)
+    assert "http://" not in text and "https://" not in text
+    assert "<script" not in text.lower() and "<link" not in text.lower()
+    assert "@import" not in text and "url(" not in text.replace("url(#revenue-scale)", "")
 
 
 def test_output_is_deterministic_and_independent_of_record_order():
-    assert page() == page()
-    assert page(list(reversed(RECORDS))) == page()
+    history = read_history(LIFECYCLE)
+    assert html(history=history) == html(history=history)
+    assert html(list(reversed(RECORDS)), history=read_history(list(reversed(LIFECYCLE)))) == html(history=history)
 
 
 def test_empty_snapshot_renders():
-    html = page([])
-    assert "<title>" in html and 'data-customers="0"' in html
-    assert len(re.findall(r'class="rfm-cell"', html)) == 25
+    dom = page([], history=read_history([]))
+    assert dom.one("section", "kpis").data("customers") == "0"
+    assert len(dom.all("g", "rfm-cell")) == 25
+    assert "The change files hold no tag changes" in dom.text
 
 
-def test_normalise_accepts_string_typed_fields_as_from_a_flat_store():
-    customer = _normalise({"customer_id": "c9", "revenue_total": "12.5", "orders_total": "3",
-                           "rfm": {"r": "4", "f": "2", "m": "1"}, "tags": {"vip": False, "lifecycle": "new"}})
-    assert customer.revenue == 12.5 and customer.orders == 3 and customer.rfm == (4, 2, 1)
-    assert customer.tags == {"vip": "false", "lifecycle": "new"}
-    assert _normalise({"customer_id": "c0", "rfm": {"r": None, "f": None, "m": None}}).rfm is None
+# --- the command ------------------------------------------------------------------------------
+
+
+def changes_file(path, changes) -> None:
+    lines = [orjson.dumps({"specversion": "1.0", "type": "dev.tagstream.tag.changed.v1", "id": str(i),
+                           "data": {"family": c.family, "from": c.old, "to": c.new, "customer_id": "x",
+                                    "at": format_ts(c.at)}}) for i, c in enumerate(changes)]
+    path.write_bytes(b"\n".join(lines) + b"\n")
 
 
 @pytest.mark.parametrize("compress", [False, True])
@@ -166,24 +322,42 @@ def test_report_command_writes_the_page(tmp_path, compress, capsys):
     data = b"".join(orjson.dumps(rec) + b"\n" for rec in RECORDS)
     snapshot = tmp_path / ("snap.jsonl.gz" if compress else "snap.jsonl")
     snapshot.write_bytes(gzip.compress(data) if compress else data)
+    changes = tmp_path / "changes.jsonl"
+    changes_file(changes, LIFECYCLE)
     out = tmp_path / "report.html"
-    assert main(["report", "--snapshot", str(snapshot), "--out", str(out)]) == 0
-    html = out.read_text(encoding="utf-8")
-    assert 'data-customers="6"' in html and html.count('class="rfm-cell"') == 25
-    assert "6 customers" in capsys.readouterr().err
-
-
-def test_report_command_missing_or_broken_snapshot_is_one_clear_line(tmp_path, capsys):
-    out = tmp_path / "report.html"
-    assert main(["report", "--snapshot", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 2
+    assert main(["report", "--snapshot", str(snapshot), "--changes", str(changes), "--compare", str(snapshot),
+                 "--by", "month", "--currency", "USD", "--out", str(out)]) == 0
+    dom = parse(out.read_text(encoding="utf-8"))
+    assert dom.one("section", "kpis").data("customers") == "6" and len(dom.all("g", "rfm-cell")) == 25
+    assert "Total revenue (USD)" in dom.text and "every month" in dom.text
+    assert dom.by_id("pack").data("name") == "default"
     err = capsys.readouterr().err
-    assert "no such snapshot file" in err and "Traceback" not in err
+    assert "6 customers" in err and "note:" not in err, "the default pack's families, the complete lifecycle history"
+
+
+def test_report_command_missing_or_broken_inputs_are_one_clear_line(tmp_path, capsys):
+    out = tmp_path / "report.html"
+    snapshot = tmp_path / "snap.jsonl"
+    snapshot.write_bytes(orjson.dumps(RECORDS[0]) + b"\n")
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(orjson.dumps(RECORDS[0]) + b"\n{not json\n")
-    assert main(["report", "--snapshot", str(bad), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert f"{bad}:2: not JSON" in err and "Traceback" not in err
-    assert not out.exists()
+    changes = tmp_path / "changes.jsonl"
+    changes_file(changes, LIFECYCLE)
+    cases = [
+        (["--snapshot", str(tmp_path / "missing.jsonl")], "no such snapshot file"),
+        (["--snapshot", str(bad)], f"{bad}:2: not JSON"),
+        (["--snapshot", str(snapshot), "--changes", str(tmp_path / "none.jsonl")], "no such change file"),
+        (["--snapshot", str(snapshot), "--changes", str(snapshot)], f"{snapshot}:1: not a tag-change event"),
+        (["--snapshot", str(changes)], "this is a tag-change file: give it with --changes"),
+        (["--snapshot", str(snapshot), "--compare", str(bad)], f"{bad}:2: not JSON"),
+        (["--snapshot", str(snapshot), "--rules", str(tmp_path / "none.toml")], "rule file not found"),
+        (["--snapshot", str(snapshot), "--since", "2025-05-01", "--until", "2025-04-01"], "must come before --until"),
+    ]
+    for args, message in cases:
+        assert main(["report", *args, "--out", str(out)]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert not out.exists()
 
 
 def test_report_given_an_event_log_instead_of_a_snapshot_says_so_and_writes_nothing(tmp_path, capsys):
@@ -194,3 +368,16 @@ def test_report_given_an_event_log_instead_of_a_snapshot_says_so_and_writes_noth
     err = capsys.readouterr().err
     assert f"{log}:1: not a snapshot record" in err and "this is an event log" in err
     assert not out.exists()
+
+
+def test_a_free_text_familys_matrix_keeps_the_most_moved_values_and_merges_the_rest():
+    first_values = [change("model_interest", None, f"model-{i:02d}", f"2025-03-{1 + i % 28:02d}T10:00:00Z") for i in range(40)]
+    switches = [change("model_interest", "model-00", "model-01", "2025-03-15T12:00:00Z")] * 5
+    dom = page(history=read_history(first_values + switches), since=date(2025, 3, 1), until=date(2025, 4, 1))
+    matrix = dom.one("table", "migration", family="model_interest")
+    columns = [th.text for th in matrix.one("thead").all("th")[1:]]
+    assert len(columns) == MATRIX_VALUES + 1 and columns[-1] == OTHER
+    assert {"model-00", "model-01"} <= set(columns), "the most moved values keep their own column"
+    counts = {(td.data("from"), td.data("to")): int(td.data("count")) for td in matrix.all("td")}
+    assert counts[("model-00", "model-01")] == 5
+    assert sum(counts.values()) == 45, "nothing lost by merging"
