@@ -61,7 +61,7 @@ class RuleError(ValueError):
 @dataclass(frozen=True)
 class RuleSet:
     source: str
-    name: str  # [about] name, else the file's stem: what a report says it was tagged with
+    name: str  # [about] name, else the file's stem as it is: what a report says it was tagged with
     digest: str  # the pack file's SHA-256, first 12 hex digits: tells two edits of one name apart
     currency: str | None  # [about] currency (ISO 4217): the unit of amounts and revenue thresholds
     allowed_lateness_ms: int
@@ -173,7 +173,7 @@ class _Builder:
         return RuleSet(
             by_trigger=self.triggers(families),
             source=self.source,
-            name=self.matching("about.name", about.get("name", default_name), PACK_NAME, "1 to 64 letters, digits, '.', '_' or '-'"),
+            name=self.matching("about.name", about["name"], PACK_NAME, "1 to 64 letters, digits, '.', '_' or '-'") if "name" in about else default_name,
             digest=digest,
             currency=self.matching("about.currency", about["currency"], CURRENCY, "an ISO 4217 code such as EUR") if "currency" in about else None,
             allowed_lateness_ms=self.duration(time, "time.allowed_lateness", time.get("allowed_lateness", "5m")),

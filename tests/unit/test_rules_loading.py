@@ -307,6 +307,9 @@ def test_a_pack_is_named_by_about_or_its_file_and_told_apart_by_its_digest(tmp_p
     plain.write_text(ONE_FAMILY + "\n# an edit\n")
     assert load_rules(plain).digest != first.digest
     assert (load_rules(None).name, load_rules(None).currency) == ("default", "EUR")
+    spaced = tmp_path / "my rules (v2).toml"
+    spaced.write_text(ONE_FAMILY)
+    assert load_rules(spaced).name == "my rules (v2)"  # only an explicit [about] name is checked
 
 
 def test_toml_syntax_error_names_the_file_and_line(tmp_path):
