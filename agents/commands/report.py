@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import sys
+import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -18,11 +20,11 @@ from redis.exceptions import RedisError
 from agents.commands.arguments import EXIT_FAILED, UsageError
 from agents.progress import Progress
 from agents.report import ReportInputs, render_report
-from agents.report.history import ChangeFileError, History, changes_of
-from agents.report.page import Pack
+from agents.report.history import ChangeFileError, History, read_history
+from agents.report.page import Pack, PeriodError
 from agents.serving.profiles import CUSTOMER, record_from_hash
 from config.settings import load_settings, without_password
-from stream.rules.ruleset import RuleError, load_rules
+from stream.rules.ruleset import CURRENCY, RuleError, load_rules
 
 HELP = "render a customer snapshot (from `backtest --snapshot-out`, or Redis) as one self-contained HTML page"
 
@@ -65,12 +67,11 @@ or URLs: it opens offline and can be mailed as is (use --no-ids for a page witho
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.since and args.until and args.since >= args.until:
-        raise UsageError(f"--since {args.since} must come before --until {args.until}")
+    _check_options(args)
     try:
         inputs = _inputs(args)
         report = render_report(inputs)
-    except (InputError, ChangeFileError, RuleError) as error:
+    except (InputError, ChangeFileError, RuleError, PeriodError) as error:
         raise UsageError(str(error)) from None
     except (OSError, EOFError, RedisError) as error:
         print(f"tagstream report: {error}", file=sys.stderr)
@@ -85,19 +86,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    if args.since and args.until and args.since >= args.until:
+        raise UsageError(f"--since {args.since} must come before --until {args.until}")
+    timeline = [option for option, value in (("--by", args.by), ("--since", args.since), ("--until", args.until)) if value]
+    if timeline and not args.changes:
+        raise UsageError(f"{timeline[0]} shapes the audiences and migration drawn from change files: give them with --changes")
+    if args.currency is not None and not CURRENCY.fullmatch(args.currency):
+        raise UsageError(f"--currency must be an ISO 4217 code such as EUR, got {args.currency!r}")
+
+
 def _inputs(args: argparse.Namespace) -> ReportInputs:
     """Everything the page needs; the snapshot itself is read (once) while rendering."""
     live = args.redis is not None
     rules = load_rules(args.rules or (load_settings().rules if live else None))
     if live:
         url = args.redis or load_settings().redis_url
-        records, source = read_redis(url), without_password(url)
+        records, source = read_redis(_redis(url)), without_password(url)
     else:
         records, source = read_snapshot(_existing(args.snapshot, "snapshot")), args.snapshot
     inputs = ReportInputs(
         records=records,
         source=source,
-        generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated_at=_generated_at().strftime("%Y-%m-%d %H:%M UTC"),
         pack=Pack(rules.name, rules.digest, args.currency or rules.currency, tuple(f.name for f in rules.families)),
         show_ids=(not live) if args.ids is None else args.ids,
         bucket=args.by,
@@ -107,7 +118,7 @@ def _inputs(args: argparse.Namespace) -> ReportInputs:
     if args.changes:
         inputs.history, inputs.history_source = read_changes([_existing(p, "change") for p in args.changes]), ", ".join(args.changes)
     if args.compare:
-        inputs.earlier, inputs.earlier_source = list(read_snapshot(_existing(args.compare, "snapshot"))), args.compare
+        inputs.earlier, inputs.earlier_source = read_snapshot(_existing(args.compare, "snapshot")), args.compare
     return inputs
 
 
@@ -130,9 +141,27 @@ def _write(out: str, page: str) -> bool:
     return True
 
 
-def read_redis(url: str) -> Iterator[dict]:
+def _generated_at() -> datetime:
+    """Now, or SOURCE_DATE_EPOCH when set (reproducible-builds.org): then the same inputs give the
+    same bytes, as a page kept under version control wants."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not epoch:
+        return datetime.now(timezone.utc)
+    try:
+        return datetime.fromtimestamp(int(epoch), timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise UsageError(f"SOURCE_DATE_EPOCH must be seconds since 1970, got {epoch!r}") from None
+
+
+def _redis(url: str) -> Redis:
+    try:
+        return Redis.from_url(url, decode_responses=True, socket_connect_timeout=3)
+    except ValueError as error:
+        raise InputError(f"bad Redis URL {without_password(url)}: {error}") from None
+
+
+def read_redis(client: Redis) -> Iterator[dict]:
     """Every customer profile the worker wrote, as report records."""
-    client = Redis.from_url(url, decode_responses=True, socket_connect_timeout=3)
     for key in client.scan_iter(CUSTOMER + "*", count=1000):
         yield record_from_hash(cast(dict[str, str], client.hgetall(key)))  # decode_responses: str
 
@@ -140,23 +169,15 @@ def read_redis(url: str) -> Iterator[dict]:
 def read_snapshot(path: Path) -> Iterator[dict]:
     """Snapshot records, one JSON object per line."""
     for number, record in json_lines(path):
-        if "customer_id" not in record or "tags" not in record:
-            raise InputError(f"{path}:{number}: not a snapshot record (no customer_id and tags){_hint(record)}")
+        if "customer_id" not in record or not isinstance(record.get("tags"), dict):
+            raise InputError(f"{path}:{number}: not a snapshot record (no customer_id and tags object){_hint(record)}")
         yield record
 
 
 def read_changes(paths: list[Path]) -> History:
     """Every tag change of the files, read once, with a progress line for big files."""
-    history = History()
-    progress = Progress("report: reading changes")
     events = ((str(path), number, event) for path in paths for number, event in json_lines(path))
-    for change in changes_of(events):
-        history.add(change)
-        if history.changes % 65536 == 0:
-            progress.update(history.changes)
-    if history.changes >= 65536:
-        progress.finish(history.changes)
-    return history
+    return read_history(events, Progress("report: reading changes"))
 
 
 def json_lines(path: Path) -> Iterator[tuple[int, dict]]:
@@ -176,7 +197,7 @@ def json_lines(path: Path) -> Iterator[tuple[int, dict]]:
                 if not isinstance(record, dict):
                     raise InputError(f"{path}:{number}: expected a JSON object per line")
                 yield number, record
-    except (gzip.BadGzipFile, EOFError) as error:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise InputError(f"{path}: broken gzip file: {error}") from None
 
 

@@ -2,7 +2,8 @@
 
 `snapshot` sums up customer records, `history` reads tag-change files into audience sizes over
 time and migrations, `charts` turns both into SVG geometry, and `page` renders the Jinja2
-templates (autoescaped) under `templates/`. Same inputs, same bytes.
+templates (autoescaped) under `templates/`. Same inputs (`generated_at` included), same
+bytes.
 """
 
 from agents.report.page import TITLE, Pack, Report, ReportInputs, render_report

@@ -11,16 +11,17 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
-from agents.report.snapshot import SCORES, Summary
+from agents.report.history import Series
+from agents.report.snapshot import OTHER, SCORES, Summary, top_and_rest
 
 BLUES = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
 EMPTY_CELL = "#eef0f3"
 BAR_COLOUR = "#4f46e5"
 CATEGORIES = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
 OTHER_COLOUR = "#bab0ac"
-OTHER = "(other values)"
 LABEL_CHARS = 22
 MAX_SERIES = len(CATEGORIES)  # an audience chart's values beyond these are drawn as one "other" band
+DISTRIBUTION_VALUES = 24  # a distribution's bars beyond these are one "other values" bar
 MATRIX_VALUES = 14  # a migration matrix's rows and columns beyond these are one "other" row and column
 
 # --- the RFM heat-map -------------------------------------------------------------------------
@@ -50,7 +51,7 @@ def heat_cells(summary: Summary) -> list[Cell]:
         for col, f in enumerate(SCORES):
             customers = summary.cell_customers.get((r, f), 0)
             revenue = summary.cell_revenue.get((r, f), 0.0)
-            fill = blue(math.sqrt(revenue / top)) if customers and top > 0 else EMPTY_CELL
+            fill = blue(math.sqrt(max(revenue, 0.0) / top)) if customers and top > 0 else EMPTY_CELL
             ink = "#ffffff" if customers and is_dark(fill) else "#1f2937"
             cells.append(Cell(r, f, HEAT_LEFT + col * CELL_W, HEAT_TOP + row * CELL_H, customers, revenue, fill, ink))
     return cells
@@ -79,9 +80,13 @@ class Bar:
 
 
 def bars(values: Counter, customers: int) -> list[Bar]:
-    ordered = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+    """Most common first; past DISTRIBUTION_VALUES (a free-text family) the rest is one bar."""
+    ordered, rest = top_and_rest(sorted(values.items(), key=lambda item: (-item[1], item[0])), DISTRIBUTION_VALUES)
+    if rest:
+        ordered.append((OTHER, sum(count for _, count in rest)))
     return [
-        Bar(value, shorten(value), count, i * BAR_ROW + 2, max(BAR_W * count / customers if customers else 0, 1.5))
+        Bar(value, f"({len(rest):,} other values)" if value == OTHER else shorten(value), count, i * BAR_ROW + 2,
+            max(BAR_W * count / customers if customers else 0, 1.5))
         for i, (value, count) in enumerate(ordered)
     ]
 
@@ -109,39 +114,35 @@ class AreaChart:
     last: date
 
 
-def area_chart(points: list[tuple[date, dict[str, int]]], bucket: str) -> AreaChart | None:
-    """Stacked areas, largest audience (at the last point) at the bottom; None without points."""
-    if not points:
+def area_chart(series: Series, bucket: str) -> AreaChart | None:
+    """Stacked areas, largest audience (at the last point) at the bottom; None without points. A
+    single point is drawn across the width, so it is a band and not a line."""
+    if not series.days:
         return None
-    partial = any(size < 0 for _, sizes in points for size in sizes.values())
-    final = points[-1][1]
-    order = sorted({value for _, sizes in points for value in sizes}, key=lambda v: (-final.get(v, 0), v))
-    shown, rest = order[:MAX_SERIES], order[MAX_SERIES:]
-    series = [(value, CATEGORIES[i], [max(sizes.get(value, 0), 0) for _, sizes in points]) for i, value in enumerate(shown)]
-    if rest:
-        series.append((OTHER, OTHER_COLOUR, [sum(max(sizes.get(v, 0), 0) for v in rest) for _, sizes in points]))
-    top = max((sum(column) for column in zip(*(counts for _, _, counts in series))), default=0)
+    drawn = [[max(size, 0) for size in sizes] for sizes in series.sizes]
+    if len(series.days) == 1:
+        drawn = [sizes * 2 for sizes in drawn]
+    top = max((sum(column) for column in zip(*drawn)), default=0)
     scale = nice_ticks(top, cover=True)
     y_max = scale[-1] if scale[-1] > 0 else 1
-    xs = _x_positions(len(points))
-    baseline = [0] * len(points)
+    xs = _x_positions(len(drawn[0]) if drawn else 2)
+    baseline = [0] * len(xs)
     bands = []
-    for value, colour, counts in series:
+    for i, (value, counts) in enumerate(zip(series.values, drawn)):
         upper = [b + c for b, c in zip(baseline, counts)]
         outline = list(zip(xs, upper)) + list(zip(reversed(xs), reversed(baseline)))
         text = " ".join(f"{x:.1f},{_y(v, y_max):.1f}" for x, v in outline)
-        bands.append(Band(value, colour, counts[-1], text))
+        colour = OTHER_COLOUR if value == OTHER else CATEGORIES[i % len(CATEGORIES)]
+        bands.append(Band(value, colour, series.sizes[i][-1], text))
         baseline = upper
     y_ticks = [(_y(v, y_max), compact(v)) for v in scale]
-    step = max(1, math.ceil(len(points) / 6))
-    x_ticks = [(xs[i], date_label(points[i][0], bucket)) for i in range(0, len(points), step)]
-    return AreaChart(bands, y_ticks, x_ticks, partial, points[0][0], points[-1][0])
+    step = max(1, math.ceil(len(series.days) / 6))
+    x_ticks = [(xs[i], date_label(series.days[i], bucket)) for i in range(0, len(series.days), step)]
+    return AreaChart(bands, y_ticks, x_ticks, series.partial, series.days[0], series.days[-1])
 
 
 def _x_positions(n: int) -> list[float]:
     width = AREA_W - AREA_LEFT - 8
-    if n == 1:
-        return [AREA_LEFT + width / 2]
     return [AREA_LEFT + width * i / (n - 1) for i in range(n)]
 
 
@@ -232,7 +233,7 @@ def shorten(text: str) -> str:
 def nice_ticks(maximum: float, cover: bool = False) -> list[float]:
     """0, then round steps (1, 2 or 5 times a power of ten) up to `maximum`, at most ~5 of them;
     with `cover` one step more when the last falls short, so an axis reaches the data's top."""
-    if maximum <= 0:
+    if not 0 < maximum < math.inf:
         return [0.0]
     step = 10 ** math.floor(math.log10(maximum))
     for factor in (1, 2, 5, 10):
@@ -248,8 +249,9 @@ def nice_ticks(maximum: float, cover: bool = False) -> list[float]:
 
 
 def blue(t: float) -> str:
-    """A colour on the sequential scale for t in [0, 1] (linear interpolation between the stops)."""
-    t = min(max(t, 0.0), 1.0) * (len(BLUES) - 1)
+    """A colour on the sequential scale for t in [0, 1] (linear interpolation between the stops);
+    an infinite or NaN t (revenue summed past the float range) is the scale's top."""
+    t = min(max(t, 0.0), 1.0) * (len(BLUES) - 1) if not math.isnan(t) else len(BLUES) - 1
     low = min(int(t), len(BLUES) - 2)
     frac = t - low
     a, b = rgb(BLUES[low]), rgb(BLUES[low + 1])

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from agents.report import charts
-from agents.report.history import NEW, History, auto_bucket
+from agents.report.history import NEW, History, auto_bucket, buckets_back
 from agents.report.snapshot import Summary, compare, summarise
 
 TITLE = "tagstream — customer tags"
 TOP_SEGMENTS = 10
 MIGRATION_DAYS = 30  # the default period of the migration matrices: the last 30 days of changes
+MAX_POINTS = 400  # an audience chart's buckets at most: 13 months of days, 7 years of weeks, 33 of months
+TOP_MOVES = 12
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ def render_report(inputs: ReportInputs) -> Report:
     summary = summarise(inputs.records)
     earlier = summarise(inputs.earlier) if inputs.earlier is not None else None
     families = summary.family_order()
-    notes = _mismatches(inputs, summary)
+    notes = _mismatches(inputs, summary, earlier)
+    timeline = _timeline(inputs.history, inputs, summary, notes) if inputs.history is not None else None
     context = {
         "notes": notes,
         "title": TITLE,
@@ -67,7 +70,7 @@ def render_report(inputs: ReportInputs) -> Report:
         "max_cell_revenue": max(summary.cell_revenue.values(), default=0.0),
         "segments": _segments(summary),
         "bars": {name: charts.bars(summary.families[name], summary.customers) for name in families},
-        "timeline": _timeline(inputs.history, inputs, families) if inputs.history is not None else None,
+        "timeline": timeline,
         "comparison": compare(earlier, summary) if earlier is not None else None,
         "earlier": earlier,
     }
@@ -75,10 +78,14 @@ def render_report(inputs: ReportInputs) -> Report:
     return Report(html, summary.customers, notes)
 
 
-def _mismatches(inputs: ReportInputs, summary: Summary) -> list[str]:
+def _mismatches(inputs: ReportInputs, summary: Summary, earlier: Summary | None) -> list[str]:
     """What a reader must know before trusting the page: a snapshot with families the named pack
-    does not declare, change files whose final sizes are not the snapshot's counts."""
+    does not declare, change files whose final sizes are not the snapshot's counts or that erase
+    customers, an "earlier" snapshot that is not."""
     notes = []
+    if earlier is not None and earlier.as_of and summary.as_of and earlier.as_of > summary.as_of:
+        notes.append(f"the snapshot compared with ({earlier.as_of}) is later than this one ({summary.as_of}): "
+                     "the changes shown run backwards (swap --snapshot and --compare?)")
     if inputs.pack is not None:
         foreign = sorted(set(summary.families) - set(inputs.pack.families))
         if foreign:
@@ -91,6 +98,9 @@ def _mismatches(inputs: ReportInputs, summary: Summary) -> list[str]:
             notes.append(f"the change files end with other audience sizes than the snapshot's for {len(differing)} "
                          f"families (first: {differing[0]}): they are not this snapshot's complete history "
                          "(another run, a later as-of, or a file that starts after the customers' first values)")
+    if inputs.history is not None and inputs.history.erasures:
+        notes.append(f"the change files erase {inputs.history.erasures:,} customers: an erasure notice carries no tags, "
+                     "so those customers still count in the audience sizes drawn")
     return notes
 
 
@@ -111,20 +121,39 @@ class Timeline:
     changes: int
 
 
-def _timeline(history: History, inputs: ReportInputs, snapshot_families: list[str]) -> Timeline | None:
-    """Audience charts and migration matrices of every family with changes, the snapshot's first."""
+class PeriodError(ValueError):
+    """--since/--until leave no day of migration (one line, a usage error)."""
+
+
+def _timeline(history: History, inputs: ReportInputs, summary: Summary, notes: list[str]) -> Timeline | None:
+    """Audience charts and migration matrices of every family with changes, the snapshot's first.
+    The charts end at the snapshot's as-of and draw at most MAX_POINTS buckets, so a stray year in
+    a change file costs a note, not a page of gigabytes."""
     period = history.period()
     if period is None:
         return None
-    bucket = inputs.bucket or auto_bucket(period)
-    until = inputs.until or period[1]
+    first, last = period
+    as_of = _day_of(summary.as_of)
+    if as_of is not None and first <= as_of < last:
+        last = as_of
+    bucket = inputs.bucket or auto_bucket(first, last)
+    first = max(first, buckets_back(last, bucket, MAX_POINTS))
+    before, after = history.changes_outside(first, last)
+    if before:
+        notes.append(f"the audience charts start at {first} ({MAX_POINTS} {bucket}s): {before:,} earlier changes "
+                     f"(from {period[0]}) count in their sizes but are not drawn{'; --by month draws a longer span' if bucket != 'month' else ''}")
+    if after:
+        notes.append(f"{after:,} changes after the snapshot's as-of ({last}) are not drawn")
+    until = inputs.until or last + timedelta(days=1)
     since = inputs.since or max(period[0], until - timedelta(days=MIGRATION_DAYS))
-    families = [f for f in snapshot_families if f in history.deltas] + sorted(set(history.deltas) - set(snapshot_families))
+    if since >= until:
+        raise PeriodError(f"the migration period is empty: it starts {since} and ends before {until} (see --since, --until)")
+    families = [f for f in summary.family_order() if f in history.deltas] + sorted(set(history.deltas) - set(summary.families))
     areas = {}
     matrices = {}
     moves = []
     for family in families:
-        chart = charts.area_chart(history.sizes(family, bucket), bucket)
+        chart = charts.area_chart(history.series(family, bucket, first, last, charts.MAX_SERIES), bucket)
         if chart is not None:
             areas[family] = chart
             order = [band.value for band in chart.bands]
@@ -132,7 +161,15 @@ def _timeline(history: History, inputs: ReportInputs, snapshot_families: list[st
             matrices[family] = charts.matrix(migration, order, NEW)
             moves += [(family, old, new, n) for (old, new), n in migration.items() if old != NEW]
     moves.sort(key=lambda move: (-move[3], move[0], move[1], move[2]))
-    return Timeline(bucket, areas, since, until, matrices, moves[:12], history.changes)
+    return Timeline(bucket, areas, since, until, matrices, moves[:TOP_MOVES], history.changes)
+
+
+def _day_of(instant: str | None) -> date | None:
+    """The UTC day of an RFC 3339 as-of; None when absent or not one."""
+    try:
+        return datetime.fromisoformat(instant).astimezone(timezone.utc).date() if instant else None
+    except (ValueError, OverflowError):
+        return None
 
 
 def _environment() -> Environment:

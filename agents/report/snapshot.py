@@ -12,10 +12,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import orjson
+
 # Families shown first, in this order; any other family follows alphabetically.
 PREFERRED_FAMILIES = ("lifecycle", "value_tier", "rfm_segment", "engagement", "churn_risk")
 SCORES = range(1, 6)
 TOP_CUSTOMERS = 10
+COMPARE_ROWS = 24  # a comparison's values beyond these (a free-text family) are one row
+OTHER = "(other values)"  # one bar, band or row for the values beyond what a chart can tell apart
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,9 @@ class Customer:
 
 def normalise(record: Mapping) -> Customer:
     """One snapshot record (see `native/src/engine/snapshot.rs`) -> `Customer`."""
-    rfm = record.get("rfm") or {}
+    rfm = _mapping(record.get("rfm"))
     r, f, m = (_score(rfm.get(key)) for key in ("r", "f", "m"))
-    tags = record.get("tags") or {}
+    tags = _mapping(record.get("tags"))
     as_of = record.get("as_of")
     return Customer(
         customer_id=str(record.get("customer_id", "")),
@@ -47,12 +51,20 @@ def normalise(record: Mapping) -> Customer:
 
 
 def tag_text(value: object) -> str:
-    """A tag value as the page shows it (and as Redis stores it): `true`/`false`, `none`, text."""
+    """A tag value as the page shows it (and as Redis stores it): `true`/`false`, `none`, text;
+    anything else a producer put there as its JSON."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "none"
-    return str(value)
+    if isinstance(value, str | int | float):
+        return str(value)
+    return orjson.dumps(value, default=str).decode()
+
+
+def _mapping(value: object) -> Mapping:
+    """`tags` and `rfm` of a record; anything but an object counts as empty (no tags, unscored)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _score(value: object) -> int | None:
@@ -152,6 +164,18 @@ def compare(before: Summary, after: Summary) -> dict[str, list[ValueDelta]]:
     result = {}
     for family in families:
         old, new = before.families.get(family, Counter()), after.families.get(family, Counter())
-        rows = [ValueDelta(value, old[value], new[value]) for value in set(old) | set(new)]
-        result[family] = sorted(rows, key=lambda row: (-abs(row.delta), -row.after, row.value))
+        rows = sorted((ValueDelta(value, old[value], new[value]) for value in set(old) | set(new)),
+                      key=lambda row: (-abs(row.delta), -row.after, row.value))
+        shown, rest = top_and_rest(rows, COMPARE_ROWS)
+        if rest:
+            shown.append(ValueDelta(OTHER, sum(row.before for row in rest), sum(row.after for row in rest)))
+        result[family] = shown
     return result
+
+
+def top_and_rest(ranked: list, limit: int) -> tuple[list, list]:
+    """The first `limit` items, or `limit - 1` and the rest when there are more: room for one row
+    standing for the rest."""
+    if len(ranked) <= limit:
+        return list(ranked), []
+    return list(ranked[: limit - 1]), list(ranked[limit - 1:])

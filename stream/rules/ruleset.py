@@ -50,6 +50,7 @@ RECORD_FIELDS = frozenset({"customer_id", "as_of", "as_of_ms", "orders_total", "
 METRIC_KEYS = ("event", "aggregate", "property", "days", "where")
 _EVENT_ENVELOPE = ("event_id", "type", "customer_id", "ts", "properties")  # not a custom event's own fields
 PACK_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+PACK_NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-'"
 CURRENCY = re.compile(r"[A-Z]{3}")
 MAX_DWELL_MS = 3650 * 86_400_000
 
@@ -173,7 +174,7 @@ class _Builder:
         return RuleSet(
             by_trigger=self.triggers(families),
             source=self.source,
-            name=self.matching("about.name", about["name"], PACK_NAME, "1 to 64 letters, digits, '.', '_' or '-'") if "name" in about else default_name,
+            name=self.matching("about.name", about["name"], PACK_NAME, PACK_NAME_RULE) if "name" in about else default_name,
             digest=digest,
             currency=self.matching("about.currency", about["currency"], CURRENCY, "an ISO 4217 code such as EUR") if "currency" in about else None,
             allowed_lateness_ms=self.duration(time, "time.allowed_lateness", time.get("allowed_lateness", "5m")),

@@ -14,8 +14,9 @@ import pytest
 
 from agents.cli import main
 from agents.report import TITLE, Pack, ReportInputs, render_report
-from agents.report.charts import MATRIX_VALUES, OTHER
-from agents.report.history import NEW, Change, read_history
+from agents.report.charts import MATRIX_VALUES
+from agents.report.snapshot import OTHER
+from agents.report.history import NEW, Change, History
 from agents.report.snapshot import normalise
 from stream.timeutil import format_ts, parse_instant
 from tests.unit.report_dom import Element, parse
@@ -103,7 +104,7 @@ def test_the_header_states_the_as_of_instant_the_pack_and_the_source():
     assert as_of.data("as-of") == "2025-06-02T08:00:00.000Z", "the newest record's as-of"
     pack = dom.by_id("pack")
     assert (pack.data("name"), pack.data("digest")) == ("retail", "0123456789ab")
-    assert "sha256:0123456789ab" in as_of.text
+    assert "SHA-256 0123456789ab" in as_of.text
     assert "snapshot.jsonl" in dom.text and GENERATED in dom.text
 
 
@@ -187,20 +188,30 @@ def test_normalise_accepts_string_typed_fields_as_from_a_flat_store():
 # --- audiences over time and migration --------------------------------------------------------
 
 
+def sizes_by_day(series) -> dict[date, dict[str, int]]:
+    return {day: {value: sizes[i] for value, sizes in zip(series.values, series.sizes) if sizes[i]}
+            for i, day in enumerate(series.days)}
+
+
 def test_audience_sizes_at_the_end_of_each_week_follow_the_changes():
-    history = read_history(LIFECYCLE)
-    points = dict(history.sizes("lifecycle", "week"))
-    assert min(points) == date(2024, 12, 30) and max(points) == date(2025, 5, 19), "Mondays, first to last change"
+    history = History.of(LIFECYCLE)
+    weeks = history.series("lifecycle", "week", date(2025, 1, 3), date(2025, 5, 20), values=9)
+    points = sizes_by_day(weeks)
+    assert min(points) == date(2025, 1, 5) and max(points) == date(2025, 5, 20), "each week's Sunday; the last ends at the period's end"
     assert len(points) == 21, "a point for every week, also those without changes"
-    assert points[date(2025, 1, 20)] == {"prospect": 3} and points[date(2025, 1, 27)] == {"prospect": 4}
-    assert {k: v for k, v in points[date(2025, 2, 10)].items() if v} == {"active": 4}
-    assert {k: v for k, v in points[date(2025, 5, 19)].items() if v} == {"active": 2, "churned": 1, "dormant": 1, "prospect": 2}
-    months = history.sizes("lifecycle", "month")
-    assert [day for day, _ in months] == [date(2025, m, 1) for m in range(1, 6)]
+    assert points[date(2025, 1, 26)] == {"prospect": 3} and points[date(2025, 2, 2)] == {"prospect": 4}
+    assert points[date(2025, 2, 16)] == {"active": 4}
+    assert points[date(2025, 5, 20)] == {"active": 2, "churned": 1, "dormant": 1, "prospect": 2}
+    assert weeks.values == ["active", "prospect", "churned", "dormant"] and not weeks.partial
+    months = history.series("lifecycle", "month", date(2025, 1, 3), date(2025, 5, 20), values=9)
+    assert months.days == [date(2025, 1, 31), date(2025, 2, 28), date(2025, 3, 31), date(2025, 4, 30), date(2025, 5, 20)]
+    two = history.series("lifecycle", "month", date(2025, 3, 1), date(2025, 5, 20), values=2)
+    assert two.values == ["active", "prospect", OTHER], "past the limit the smaller audiences are one series"
+    assert two.sizes[2] == [0, 0, 2] and two.sizes[1][0] == 2, "earlier changes count in the first point's sizes"
 
 
 def test_each_family_has_an_audience_chart_whose_last_sizes_are_the_snapshots():
-    dom = page(history=read_history(LIFECYCLE), history_source="changes.jsonl")
+    dom = page(history=History.of(LIFECYCLE), history_source="changes.jsonl")
     chart = dom.one("div", "audience", family="lifecycle")
     last = {band.data("value"): int(band.data("last")) for band in chart.all("polygon", "band")}
     assert last == dict(family_counts(RECORDS)["lifecycle"])
@@ -210,7 +221,7 @@ def test_each_family_has_an_audience_chart_whose_last_sizes_are_the_snapshots():
 
 
 def test_the_migration_matrix_counts_the_moves_of_the_period():
-    dom = page(history=read_history(LIFECYCLE), since=date(2025, 5, 1), until=date(2025, 6, 1))
+    dom = page(history=History.of(LIFECYCLE), since=date(2025, 5, 1), until=date(2025, 6, 1))
     section = dom.by_id("migration")
     assert (section.data("since"), section.data("until")) == ("2025-05-01", "2025-06-01")
     assert "Migration 2025-05-01 – 2025-05-31" in section.text
@@ -222,7 +233,7 @@ def test_the_migration_matrix_counts_the_moves_of_the_period():
 
 
 def test_the_default_period_is_the_last_30_days_of_changes_and_first_values_are_their_own_row():
-    history = read_history(LIFECYCLE)
+    history = History.of(LIFECYCLE)
     section = page(history=history).by_id("migration")
     assert (section.data("since"), section.data("until")) == ("2025-04-21", "2025-05-21")
     everything = page(history=history, since=date(2025, 1, 1), until=date(2025, 6, 1))
@@ -233,11 +244,11 @@ def test_the_default_period_is_the_last_30_days_of_changes_and_first_values_are_
 
 
 def test_changes_that_do_not_end_at_the_snapshot_are_flagged():
-    partial = read_history(LIFECYCLE[:-1])  # the last change missing
+    partial = History.of(LIFECYCLE[:-1])  # the last change missing
     dom = page(history=partial)
     notes = dom.by_id("notes")
     assert "not this snapshot's complete history" in notes.text and "lifecycle" in notes.text
-    late_start = read_history(LIFECYCLE[4:])  # begins after the first values: sizes below zero
+    late_start = History.of(LIFECYCLE[4:])  # begins after the first values: sizes below zero
     chart = page(history=late_start).one("div", "audience", family="lifecycle")
     assert "relative to the first change read" in chart.text
 
@@ -275,7 +286,7 @@ def test_hostile_text_is_escaped():
     evil_family = 'fam"<b>'
     rec = record(evil_id, 5000.0, (5, 5, 5), lifecycle=evil_value, rfm_segment=evil_value)
     rec["tags"][evil_family] = "ok"
-    history = read_history([Change(evil_family, None, evil_value, 0), Change("lifecycle", evil_value, "<i>", 1)])
+    history = History.of([Change(evil_family, None, evil_value, 0), Change("lifecycle", evil_value, "<i>", 1)])
     text = render_report(ReportInputs(records=[rec], source="<src>&", generated_at="<now>", history=history,
                                       history_source="<ch>", earlier=[rec], earlier_source="<e>",
                                       pack=Pack("p", "<d>", "EUR", ()))).html
@@ -288,20 +299,20 @@ def test_hostile_text_is_escaped():
 
 
 def test_no_external_urls_or_scripts():
-    text = html(history=read_history(LIFECYCLE), earlier=RECORDS)
+    text = html(history=History.of(LIFECYCLE), earlier=RECORDS)
     assert "http://" not in text and "https://" not in text
     assert "<script" not in text.lower() and "<link" not in text.lower()
     assert "@import" not in text and "url(" not in text.replace("url(#revenue-scale)", "")
 
 
 def test_output_is_deterministic_and_independent_of_record_order():
-    history = read_history(LIFECYCLE)
+    history = History.of(LIFECYCLE)
     assert html(history=history) == html(history=history)
-    assert html(list(reversed(RECORDS)), history=read_history(list(reversed(LIFECYCLE)))) == html(history=history)
+    assert html(list(reversed(RECORDS)), history=History.of(list(reversed(LIFECYCLE)))) == html(history=history)
 
 
 def test_empty_snapshot_renders():
-    dom = page([], history=read_history([]))
+    dom = page([], history=History.of([]))
     assert dom.one("section", "kpis").data("customers") == "0"
     assert len(dom.all("g", "rfm-cell")) == 25
     assert "The change files hold no tag changes" in dom.text
@@ -373,7 +384,7 @@ def test_report_given_an_event_log_instead_of_a_snapshot_says_so_and_writes_noth
 def test_a_free_text_familys_matrix_keeps_the_most_moved_values_and_merges_the_rest():
     first_values = [change("model_interest", None, f"model-{i:02d}", f"2025-03-{1 + i % 28:02d}T10:00:00Z") for i in range(40)]
     switches = [change("model_interest", "model-00", "model-01", "2025-03-15T12:00:00Z")] * 5
-    dom = page(history=read_history(first_values + switches), since=date(2025, 3, 1), until=date(2025, 4, 1))
+    dom = page(history=History.of(first_values + switches), since=date(2025, 3, 1), until=date(2025, 4, 1))
     matrix = dom.one("table", "migration", family="model_interest")
     columns = [th.text for th in matrix.one("thead").all("th")[1:]]
     assert len(columns) == MATRIX_VALUES + 1 and columns[-1] == OTHER
@@ -381,3 +392,112 @@ def test_a_free_text_familys_matrix_keeps_the_most_moved_values_and_merges_the_r
     counts = {(td.data("from"), td.data("to")): int(td.data("count")) for td in matrix.all("td")}
     assert counts[("model-00", "model-01")] == 5
     assert sum(counts.values()) == 45, "nothing lost by merging"
+
+
+# --- inputs from the real world ---------------------------------------------------------------
+
+
+def test_a_stray_year_in_the_changes_costs_a_note_not_the_page(tmp_path):
+    stray = [change("lifecycle", None, "prospect", "0150-01-01T00:00:00Z"), *LIFECYCLE[1:]]
+    report = render_report(ReportInputs(records=RECORDS, source="s", generated_at=GENERATED, pack=PACK, history=History.of(stray)))
+    assert len(report.html) < 200_000
+    chart = parse(report.html).one("div", "audience", family="lifecycle")
+    assert all(len(band.attrs["points"].split()) <= 2 * 400 for band in chart.all("polygon", "band"))
+    assert any("1 earlier changes (from 0150-01-01) count in their sizes but are not drawn" in note for note in report.notes)
+    last = {band.data("value"): int(band.data("last")) for band in chart.all("polygon", "band")}
+    assert last == dict(family_counts(RECORDS)["lifecycle"]), "the sizes still count the stray change"
+
+
+def test_changes_after_the_snapshots_as_of_are_not_drawn():
+    later = [*LIFECYCLE, change("lifecycle", "active", "dormant", "2025-09-01T00:00:00Z")]
+    report = render_report(ReportInputs(records=RECORDS, source="s", generated_at=GENERATED, pack=PACK, history=History.of(later)))
+    assert any("1 changes after the snapshot's as-of (2025-06-01) are not drawn" in note for note in report.notes)
+    chart = parse(report.html).one("div", "audience", family="lifecycle")
+    assert chart.one("polygon", "band", value="active").data("last") == "2"
+
+
+def test_a_single_day_of_changes_is_drawn_as_a_band():
+    chart = page(history=History.of(LIFECYCLE[:2])).one("div", "audience", family="lifecycle")
+    xs = {float(point.split(",")[0]) for point in chart.one("polygon", "band", value="prospect").attrs["points"].split()}
+    assert max(xs) - min(xs) > 100
+
+
+def test_erasure_notices_are_counted_and_said():
+    events = [("f", 1, {"type": "dev.tagstream.customer.erased.v1", "data": {"customer_id": "c9"}}),
+              ("f", 2, {"type": 7}), ("f", 3, {"type": None, "data": {}})]
+    from agents.report.history import ChangeFileError, read_history
+    with pytest.raises(ChangeFileError, match="f:2: not a tag-change event"):
+        read_history(events[:2])
+    history = read_history(events[:1])
+    assert history.erasures == 1 and history.changes == 0
+    history.add(LIFECYCLE[0])
+    assert any("erase 1 customers" in note for note in render_report(ReportInputs(
+        records=RECORDS, source="s", generated_at=GENERATED, history=history)).notes)
+
+
+def test_a_free_text_family_keeps_the_page_small():
+    records = [record(f"c{i}", 1.0, None, model=f"model {i} " + "x" * 200) for i in range(3000)]
+    earlier = [record(f"c{i}", 1.0, None, model=f"old {i}") for i in range(3000)]
+    text = html(records, earlier=earlier)
+    assert len(text) < 300_000
+    dom = parse(text)
+    bars = dom.one("div", "family", family="model").all("g", "bar")
+    assert len(bars) == 24 and bars[-1].data("value") == OTHER and int(bars[-1].data("count")) == 3000 - 23
+    assert "3,000 values" in dom.one("div", "family", family="model").text
+    rows = dom.one("table", "compare", family="model").all("tr")[1:]
+    assert len(rows) == 24 and rows[-1].data("value") == OTHER
+
+
+def test_odd_records_are_drawn_not_crashed_on():
+    odd = [record("neg", -500.0, (3, 3, 3), lifecycle="active"), record("huge", 1e308, (5, 5, 5), lifecycle="active"),
+           record("huge2", 1e308, (5, 5, 5), lifecycle="active"), {"customer_id": "odd", "tags": {"x": {"a": [1]}, "n": 3}, "rfm": 5}]
+    dom = page(odd)
+    assert dom.one("div", "family", family="x").one("g", "bar").data("value") == '{"a":[1]}', "an object value as its JSON"
+    assert len(dom.all("g", "rfm-cell")) == 25
+
+
+def write_lines(path, records) -> None:
+    path.write_bytes(b"".join(orjson.dumps(rec) + b"\n" for rec in records))
+
+
+def test_report_command_odd_inputs_are_one_clear_line(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "report.html"
+    snapshot = tmp_path / "snap.jsonl"
+    write_lines(snapshot, RECORDS)
+    listed = tmp_path / "listed.jsonl"
+    write_lines(listed, [{"customer_id": "c1", "tags": ["vip"]}])
+    changes = tmp_path / "changes.jsonl"
+    changes_file(changes, LIFECYCLE)
+    ancient = tmp_path / "ancient.jsonl"
+    write_lines(ancient, [{"type": "dev.tagstream.tag.changed.v1", "data": {"family": "f", "from": None, "to": "a", "at": "0001-01-01T00:00:00+14:00"}}])
+    corrupt = tmp_path / "corrupt.jsonl.gz"
+    corrupt.write_bytes(gzip.compress(b"".join(orjson.dumps(rec) + b"\n" for rec in RECORDS))[:20] + bytes(range(256)))
+    cases = [
+        (["--snapshot", str(listed)], f"{listed}:1: not a snapshot record"),
+        (["--snapshot", str(snapshot), "--changes", str(ancient)], f"{ancient}:1: data.at 0001-01-01T00:00:00+14:00 is outside the years"),
+        (["--snapshot", str(corrupt)], f"{corrupt}: broken gzip file"),
+        (["--snapshot", str(snapshot), "--changes", str(changes), "--until", "2025-01-01"], "the migration period is empty"),
+        (["--snapshot", str(snapshot), "--by", "week"], "--by shapes the audiences and migration drawn from change files"),
+        (["--snapshot", str(snapshot), "--currency", "eur"], "--currency must be an ISO 4217 code"),
+        (["--redis", "http://nowhere"], "bad Redis URL http://nowhere"),
+    ]
+    for args, message in cases:
+        assert main(["report", *args, "--out", str(out)]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert not out.exists()
+
+
+def test_report_command_is_reproducible_under_source_date_epoch(tmp_path, monkeypatch):
+    snapshot, first, second = tmp_path / "snap.jsonl", tmp_path / "a.html", tmp_path / "b.html"
+    write_lines(snapshot, RECORDS)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1748779200")
+    for out in (first, second):
+        assert main(["report", "--snapshot", str(snapshot), "--out", str(out)]) == 0
+    assert first.read_bytes() == second.read_bytes() and "generated 2025-06-01 12:00 UTC" in first.read_text()
+
+
+def test_comparing_with_a_later_snapshot_is_flagged():
+    later = [record("c1", 1.0, None, as_of="2025-09-01T00:00:00.000Z", lifecycle="active")]
+    report = render_report(ReportInputs(records=RECORDS, source="s", generated_at=GENERATED, earlier=later, earlier_source="sept.jsonl"))
+    assert any("later than this one" in note for note in report.notes)
