@@ -95,13 +95,17 @@ def _mismatches(inputs: ReportInputs, summary: Summary, earlier: Summary | None)
         differing = [family for family in summary.family_order()
                      if family in inputs.history.deltas and +inputs.history.final(family) != summary.families[family]]
         if differing:
-            notes.append(f"the change files end with other audience sizes than the snapshot's for {len(differing)} "
-                         f"families (first: {differing[0]}): they are not this snapshot's complete history "
+            notes.append(f"the change files end with other audience sizes than the snapshot's for "
+                         f"{_counted(len(differing), 'family', 'families')} (first: {differing[0]}): they are not this snapshot's complete history "
                          "(another run, a later as-of, or a file that starts after the customers' first values)")
     if inputs.history is not None and inputs.history.erasures:
-        notes.append(f"the change files erase {inputs.history.erasures:,} customers: an erasure notice carries no tags, "
+        notes.append(f"the change files erase {_counted(inputs.history.erasures, 'customer')}: an erasure notice carries no tags, "
                      "so those customers still count in the audience sizes drawn")
     return notes
+
+
+def _counted(count: int, noun: str, plural: str = "") -> str:
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
 def _segments(summary: Summary) -> list[tuple[str, int, float]]:
@@ -140,10 +144,10 @@ def _timeline(history: History, inputs: ReportInputs, summary: Summary, notes: l
     first = max(first, buckets_back(last, bucket, MAX_POINTS))
     before, after = history.changes_outside(first, last)
     if before:
-        notes.append(f"the audience charts start at {first} ({MAX_POINTS} {bucket}s): {before:,} earlier changes "
+        notes.append(f"the audience charts start at {first} ({MAX_POINTS} {bucket}s): {_counted(before, 'earlier change')} "
                      f"(from {period[0]}) count in their sizes but are not drawn{'; --by month draws a longer span' if bucket != 'month' else ''}")
     if after:
-        notes.append(f"{after:,} changes after the snapshot's as-of ({last}) are not drawn")
+        notes.append(f"{_counted(after, 'change')} after the snapshot's as-of ({last}) not drawn")
     until = inputs.until or last + timedelta(days=1)
     since = inputs.since or max(period[0], until - timedelta(days=MIGRATION_DAYS))
     if since >= until:

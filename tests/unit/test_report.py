@@ -403,7 +403,7 @@ def test_a_stray_year_in_the_changes_costs_a_note_not_the_page(tmp_path):
     assert len(report.html) < 200_000
     chart = parse(report.html).one("div", "audience", family="lifecycle")
     assert all(len(band.attrs["points"].split()) <= 2 * 400 for band in chart.all("polygon", "band"))
-    assert any("1 earlier changes (from 0150-01-01) count in their sizes but are not drawn" in note for note in report.notes)
+    assert any("1 earlier change (from 0150-01-01) count in their sizes but are not drawn" in note for note in report.notes)
     last = {band.data("value"): int(band.data("last")) for band in chart.all("polygon", "band")}
     assert last == dict(family_counts(RECORDS)["lifecycle"]), "the sizes still count the stray change"
 
@@ -411,7 +411,7 @@ def test_a_stray_year_in_the_changes_costs_a_note_not_the_page(tmp_path):
 def test_changes_after_the_snapshots_as_of_are_not_drawn():
     later = [*LIFECYCLE, change("lifecycle", "active", "dormant", "2025-09-01T00:00:00Z")]
     report = render_report(ReportInputs(records=RECORDS, source="s", generated_at=GENERATED, pack=PACK, history=History.of(later)))
-    assert any("1 changes after the snapshot's as-of (2025-06-01) are not drawn" in note for note in report.notes)
+    assert any("1 change after the snapshot's as-of (2025-06-01) not drawn" in note for note in report.notes)
     chart = parse(report.html).one("div", "audience", family="lifecycle")
     assert chart.one("polygon", "band", value="active").data("last") == "2"
 
@@ -431,7 +431,7 @@ def test_erasure_notices_are_counted_and_said():
     history = read_history(events[:1])
     assert history.erasures == 1 and history.changes == 0
     history.add(LIFECYCLE[0])
-    assert any("erase 1 customers" in note for note in render_report(ReportInputs(
+    assert any("erase 1 customer:" in note for note in render_report(ReportInputs(
         records=RECORDS, source="s", generated_at=GENERATED, history=history)).notes)
 
 
