@@ -10,6 +10,7 @@ import sys
 import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -20,12 +21,13 @@ from redis.exceptions import RedisError
 from agents.commands.arguments import EXIT_FAILED, UsageError
 from agents.progress import Progress
 from agents.report import ReportInputs, render_report
-from agents.report.history import ChangeFileError, History, read_history
+from agents.report.history import FIRST_YEAR, LAST_YEAR, ChangeFileError, History, read_history
 from agents.report.page import Pack, PeriodError
 from agents.serving.profiles import CUSTOMER, record_from_hash
 from config.settings import load_settings, without_password
 from stream.rules.ruleset import CURRENCY, RuleError, load_rules
 
+MAX_LINE = 16 * 2**20  # a snapshot record or change event is kilobytes; a longer line is a JSON array or not text
 HELP = "render a customer snapshot (from `backtest --snapshot-out`, or Redis) as one self-contained HTML page"
 
 
@@ -55,11 +57,13 @@ or URLs: it opens offline and can be mailed as is (use --no-ids for a page witho
                              "(default: config/rules/default.toml; with --redis: TAGSTREAM_RULES, as the worker)")
     parser.add_argument("--currency", metavar="CODE", help="the unit of revenue (default: the pack's [about] currency)")
     parser.add_argument("--by", choices=("day", "week", "month"),
-                        help="points of the audience charts (default: by the changes' span, at most ~150 points)")
+                        help="points of the audience charts (default: chosen by the changes' span, about 150 points at most; "
+                             "a stray early date is left out of the span, with a note)")
     parser.add_argument("--since", metavar="DATE", type=date.fromisoformat,
                         help="first day (UTC) of the migration period (default: 30 days before --until)")
     parser.add_argument("--until", metavar="DATE", type=date.fromisoformat,
-                        help="day after the migration period (default: the day after the last change)")
+                        help="day after the migration period (default: the day after the last change drawn, which is "
+                             "at the latest the snapshot's as-of)")
     parser.add_argument("--ids", action=argparse.BooleanOptionalAction, default=None,
                         help="show customer ids in the top-customers table (default: yes for --snapshot, "
                              "no for --redis, whose page is meant to be shared)")
@@ -92,6 +96,9 @@ def _check_options(args: argparse.Namespace) -> None:
     timeline = [option for option, value in (("--by", args.by), ("--since", args.since), ("--until", args.until)) if value]
     if timeline and not args.changes:
         raise UsageError(f"{timeline[0]} shapes the audiences and migration drawn from change files: give them with --changes")
+    for option, day in (("--since", args.since), ("--until", args.until)):
+        if day and not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise UsageError(f"{option} {day} is outside the years {FIRST_YEAR}–{LAST_YEAR} a report can draw")
     if args.currency is not None and not CURRENCY.fullmatch(args.currency):
         raise UsageError(f"--currency must be an ISO 4217 code such as EUR, got {args.currency!r}")
 
@@ -130,11 +137,14 @@ def _existing(name: str, kind: str) -> Path:
 
 
 def _write(out: str, page: str) -> bool:
+    """Write the page as UTF-8; a file name that is not (a lone surrogate from undecodable bytes)
+    shows as "?" on the page instead of failing the write."""
+    data = page.encode("utf-8", "replace")
     if out == "-":
-        sys.stdout.write(page)
+        sys.stdout.buffer.write(data)
         return True
     try:
-        Path(out).write_text(page, encoding="utf-8")
+        Path(out).write_bytes(data)
     except OSError as error:
         print(f"tagstream report: cannot write {out}: {error.strerror or error}", file=sys.stderr)
         return False
@@ -155,7 +165,7 @@ def _generated_at() -> datetime:
 
 def _redis(url: str) -> Redis:
     try:
-        return Redis.from_url(url, decode_responses=True, socket_connect_timeout=3)
+        return Redis.from_url(url, decode_responses=True, encoding_errors="replace", socket_connect_timeout=3)
     except ValueError as error:
         raise InputError(f"bad Redis URL {without_password(url)}: {error}") from None
 
@@ -187,7 +197,9 @@ def json_lines(path: Path) -> Iterator[tuple[int, dict]]:
     opener = gzip.open if gzipped else open
     try:
         with opener(path, "rb") as lines:
-            for number, line in enumerate(lines, 1):
+            for number, line in enumerate(iter(partial(lines.readline, MAX_LINE + 1), b""), 1):
+                if len(line) > MAX_LINE:
+                    raise InputError(f"{path}:{number}: a line over {MAX_LINE // 2**20} MiB: expected one JSON object per line")
                 if not line.strip():
                     continue
                 try:

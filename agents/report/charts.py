@@ -125,7 +125,7 @@ def area_chart(series: Series, bucket: str) -> AreaChart | None:
     top = max((sum(column) for column in zip(*drawn)), default=0)
     scale = nice_ticks(top, cover=True)
     y_max = scale[-1] if scale[-1] > 0 else 1
-    xs = _x_positions(len(drawn[0]) if drawn else 2)
+    xs = _x_positions(max(len(series.days), 2))
     baseline = [0] * len(xs)
     bands = []
     for i, (value, counts) in enumerate(zip(series.values, drawn)):
@@ -236,6 +236,8 @@ def nice_ticks(maximum: float, cover: bool = False) -> list[float]:
     if not 0 < maximum < math.inf:
         return [0.0]
     step = 10 ** math.floor(math.log10(maximum))
+    if step == 0:  # a subnormal maximum: its power of ten rounds to zero
+        return [0.0]
     for factor in (1, 2, 5, 10):
         if maximum / (step * factor) <= 4:
             step *= factor

@@ -138,6 +138,21 @@ class History:
                 after += count if day > high else 0
         return before, after
 
+    def bulk_start(self, share: float) -> date | None:
+        """The first day from which all but `share` of the changes happen: where a chart of the
+        chosen span starts, so a stray early date (a year typed 0150) cannot stretch it over
+        centuries. None without changes."""
+        per_day: Counter = Counter()
+        for moves in self.moves.values():
+            for (day, _, _), count in moves.items():
+                per_day[day] += count
+        seen = 0
+        for day in sorted(per_day):
+            seen += per_day[day]
+            if seen > share * self.changes:
+                return day_date(day)
+        return None
+
     def period(self) -> tuple[date, date] | None:
         """(first day, last day) of the changes read; None without changes."""
         if self.first_day is None or self.last_day is None:
@@ -227,6 +242,7 @@ def buckets_back(last: date, bucket: str, count: int) -> date:
 
 
 def auto_bucket(first: date, last: date) -> str:
-    """Day for up to ~4 months, week up to ~3 years, month beyond: at most ~150 points a chart."""
+    """Day for up to ~4 months, week up to ~3 years, month beyond: ~150 points a chart at most
+    for spans up to ~12 years."""
     span = (last - first).days
     return "day" if span <= 120 else "week" if span <= 1100 else "month"

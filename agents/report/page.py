@@ -18,6 +18,7 @@ TOP_SEGMENTS = 10
 MIGRATION_DAYS = 30  # the default period of the migration matrices: the last 30 days of changes
 MAX_POINTS = 400  # an audience chart's buckets at most: 13 months of days, 7 years of weeks, 33 of months
 TOP_MOVES = 12
+STRAY_SHARE = 0.005  # a chosen span leaves out the earliest changes up to this share (stray dates)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def _mismatches(inputs: ReportInputs, summary: Summary, earlier: Summary | None)
     does not declare, change files whose final sizes are not the snapshot's counts or that erase
     customers, an "earlier" snapshot that is not."""
     notes = []
-    if earlier is not None and earlier.as_of and summary.as_of and earlier.as_of > summary.as_of:
+    if earlier is not None and earlier.as_of_ms is not None and summary.as_of_ms is not None and earlier.as_of_ms > summary.as_of_ms:
         notes.append(f"the snapshot compared with ({earlier.as_of}) is later than this one ({summary.as_of}): "
                      "the changes shown run backwards (swap --snapshot and --compare?)")
     if inputs.pack is not None:
@@ -130,28 +131,16 @@ class PeriodError(ValueError):
 
 
 def _timeline(history: History, inputs: ReportInputs, summary: Summary, notes: list[str]) -> Timeline | None:
-    """Audience charts and migration matrices of every family with changes, the snapshot's first.
-    The charts end at the snapshot's as-of and draw at most MAX_POINTS buckets, so a stray year in
-    a change file costs a note, not a page of gigabytes."""
+    """Audience charts and migration matrices of every family with changes, the snapshot's first."""
     period = history.period()
     if period is None:
         return None
-    first, last = period
-    as_of = _day_of(summary.as_of)
-    if as_of is not None and first <= as_of < last:
-        last = as_of
-    bucket = inputs.bucket or auto_bucket(first, last)
-    first = max(first, buckets_back(last, bucket, MAX_POINTS))
-    before, after = history.changes_outside(first, last)
-    if before:
-        notes.append(f"the audience charts start at {first} ({MAX_POINTS} {bucket}s): {_counted(before, 'earlier change')} "
-                     f"(from {period[0]}) count in their sizes but are not drawn{'; --by month draws a longer span' if bucket != 'month' else ''}")
-    if after:
-        notes.append(f"{_counted(after, 'change')} after the snapshot's as-of ({last}) not drawn")
+    first, last, bucket = _chart_span(history, period, inputs, summary, notes)
     until = inputs.until or last + timedelta(days=1)
     since = inputs.since or max(period[0], until - timedelta(days=MIGRATION_DAYS))
     if since >= until:
-        raise PeriodError(f"the migration period is empty: it starts {since} and ends before {until} (see --since, --until)")
+        default = "" if inputs.until else " (the day after the last change drawn; give --until)"
+        raise PeriodError(f"the migration period is empty: it starts {since} and ends before {until}{default}")
     families = [f for f in summary.family_order() if f in history.deltas] + sorted(set(history.deltas) - set(summary.families))
     areas = {}
     matrices = {}
@@ -166,6 +155,34 @@ def _timeline(history: History, inputs: ReportInputs, summary: Summary, notes: l
             moves += [(family, old, new, n) for (old, new), n in migration.items() if old != NEW]
     moves.sort(key=lambda move: (-move[3], move[0], move[1], move[2]))
     return Timeline(bucket, areas, since, until, matrices, moves[:TOP_MOVES], history.changes)
+
+
+def _chart_span(history: History, period: tuple[date, date], inputs: ReportInputs, summary: Summary,
+                notes: list[str]) -> tuple[date, date, str]:
+    """(first day, last day, bucket) the audience charts draw. They end at the snapshot's as-of
+    when the changes run past it and draw at most MAX_POINTS buckets; a span chosen by the report
+    starts where all but STRAY_SHARE of the changes happen. So a stray year in a change file costs
+    a note, not a page of gigabytes or a chart of empty decades."""
+    first, last = period
+    as_of = _day_of(summary.as_of)
+    if as_of is not None and first <= as_of < last:
+        last = as_of
+    bucket, hint = inputs.bucket, ""
+    if bucket is None:
+        bulk = min(history.bulk_start(STRAY_SHARE) or first, last)
+        bucket = auto_bucket(bulk, last)
+        if bulk > first:
+            first, hint = bulk, f"--by {bucket} draws up to {MAX_POINTS} {bucket}s back"
+    elif bucket != "month":
+        hint = "--by month draws a longer span"
+    first = max(first, buckets_back(last, bucket, MAX_POINTS))
+    before, after = history.changes_outside(first, last)
+    if before:
+        notes.append(f"the audience charts start at {first}: {_counted(before, 'earlier change')} "
+                     f"(from {period[0]}) count in their sizes but are not drawn{'; ' + hint if hint else ''}")
+    if after:
+        notes.append(f"{_counted(after, 'change')} after the snapshot's as-of ({last}) not drawn")
+    return first, last, bucket
 
 
 def _day_of(instant: str | None) -> date | None:

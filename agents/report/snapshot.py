@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from stream.timeutil import parse_instant
+
 # Families shown first, in this order; any other family follows alphabetically.
 PREFERRED_FAMILIES = ("lifecycle", "value_tier", "rfm_segment", "engagement", "churn_risk")
 SCORES = range(1, 6)
 TOP_CUSTOMERS = 10
 COMPARE_ROWS = 24  # a comparison's values beyond these (a free-text family) are one row
 OTHER = "(other values)"  # one bar, band or row for the values beyond what a chart can tell apart
+NESTED = "(a value nested too deeply to show)"
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,8 @@ class Customer:
     """What the report needs from one customer, whatever the source."""
 
     customer_id: str
-    as_of: str | None  # RFC 3339, as the record states it
+    as_of: str | None  # RFC 3339, as the record states it; None when absent or not an instant
+    as_of_ms: int | None  # the same instant, for ordering (text order is not time order)
     revenue: float
     orders: int
     rfm: tuple[int, int, int] | None  # (r, f, m), or None when never ordered / unscored
@@ -40,9 +44,11 @@ def normalise(record: Mapping) -> Customer:
     r, f, m = (_score(rfm.get(key)) for key in ("r", "f", "m"))
     tags = _mapping(record.get("tags"))
     as_of = record.get("as_of")
+    instant = _instant(as_of)
     return Customer(
         customer_id=str(record.get("customer_id", "")),
-        as_of=as_of if isinstance(as_of, str) and as_of else None,
+        as_of=as_of if isinstance(as_of, str) and instant is not None else None,
+        as_of_ms=instant,
         revenue=_number(record.get("revenue_total")),
         orders=int(_number(record.get("orders_total"))),
         rfm=(r, f, m) if r is not None and f is not None and m is not None else None,
@@ -59,7 +65,18 @@ def tag_text(value: object) -> str:
         return "none"
     if isinstance(value, str | int | float):
         return str(value)
-    return orjson.dumps(value, default=str).decode()
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (254 levels; it reads 1024)
+        return NESTED
+
+
+def _instant(value: object) -> int | None:
+    """An as-of's epoch ms; None when it is not an RFC 3339 instant (`n/a`, a number, no zone)."""
+    try:
+        return parse_instant(value) if isinstance(value, str) else None
+    except (ValueError, OverflowError):
+        return None
 
 
 def _mapping(value: object) -> Mapping:
@@ -93,6 +110,7 @@ class Summary:
     revenue: float = 0.0
     buyers: int = 0
     as_of: str | None = None  # the newest record's as-of instant
+    as_of_ms: int | None = None
     families: dict[str, Counter] = field(default_factory=dict)
     cell_customers: Counter = field(default_factory=Counter)  # (r, f) -> customers
     cell_revenue: dict[tuple[int, int], float] = field(default_factory=dict)
@@ -105,8 +123,8 @@ class Summary:
         self.customers += 1
         self.revenue += customer.revenue
         self.buyers += customer.orders > 0
-        if customer.as_of and (self.as_of is None or customer.as_of > self.as_of):
-            self.as_of = customer.as_of
+        if customer.as_of_ms is not None and (self.as_of_ms is None or customer.as_of_ms > self.as_of_ms):
+            self.as_of, self.as_of_ms = customer.as_of, customer.as_of_ms
         for family, value in customer.tags.items():
             self.families.setdefault(family, Counter())[value] += 1
         if customer.rfm is None:

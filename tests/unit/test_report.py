@@ -15,7 +15,7 @@ import pytest
 from agents.cli import main
 from agents.report import TITLE, Pack, ReportInputs, render_report
 from agents.report.charts import MATRIX_VALUES
-from agents.report.snapshot import OTHER
+from agents.report.snapshot import NESTED, OTHER
 from agents.report.history import NEW, Change, History
 from agents.report.snapshot import normalise
 from stream.timeutil import format_ts, parse_instant
@@ -408,6 +408,23 @@ def test_a_stray_year_in_the_changes_costs_a_note_not_the_page(tmp_path):
     assert last == dict(family_counts(RECORDS)["lifecycle"]), "the sizes still count the stray change"
 
 
+def test_a_stray_year_among_many_changes_leaves_the_chosen_span_to_the_rest():
+    spring = [change("lifecycle", None, "prospect", format_ts(parse_instant("2025-01-01T10:00:00Z") + i * 40_000_000))
+              for i in range(300)]
+    report = render_report(ReportInputs(records=RECORDS, source="s", generated_at=GENERATED, pack=PACK,
+                                        history=History.of([change("lifecycle", None, "active", "0150-01-01T00:00:00Z"), *spring])))
+    chart = parse(report.html).one("div", "audience", family="lifecycle")
+    assert (chart.data("bucket"), chart.data("first")) == ("week", "2025-01-05"), "weeks over the spring, not months since 150"
+    assert any("1 earlier change (from 0150-01-01) count in their sizes but are not drawn; --by week draws up to 400 weeks back"
+               in note for note in report.notes)
+
+
+def test_a_family_whose_changes_all_come_after_the_as_of_has_an_empty_chart():
+    later = [*LIFECYCLE, change("segment_x", None, "a", "2025-09-01T00:00:00Z")]
+    dom = page(history=History.of(later))
+    assert dom.one("div", "audience", family="segment_x").all("polygon", "band") == []
+
+
 def test_changes_after_the_snapshots_as_of_are_not_drawn():
     later = [*LIFECYCLE, change("lifecycle", "active", "dormant", "2025-09-01T00:00:00Z")]
     report = render_report(ReportInputs(records=RECORDS, source="s", generated_at=GENERATED, pack=PACK, history=History.of(later)))
@@ -451,9 +468,15 @@ def test_a_free_text_family_keeps_the_page_small():
 def test_odd_records_are_drawn_not_crashed_on():
     odd = [record("neg", -500.0, (3, 3, 3), lifecycle="active"), record("huge", 1e308, (5, 5, 5), lifecycle="active"),
            record("huge2", 1e308, (5, 5, 5), lifecycle="active"), {"customer_id": "odd", "tags": {"x": {"a": [1]}, "n": 3}, "rfm": 5}]
+    deep: object = "bottom"
+    for _ in range(300):
+        deep = [deep]
+    odd += [record("tiny", 5e-324, (1, 1, 1), as_of="n/a", deep=deep), record("late", 1.0, None, as_of="2025-06-01T23:00:00-05:00")]
     dom = page(odd)
     assert dom.one("div", "family", family="x").one("g", "bar").data("value") == '{"a":[1]}', "an object value as its JSON"
+    assert dom.one("div", "family", family="deep").one("g", "bar").data("value") == NESTED
     assert len(dom.all("g", "rfm-cell")) == 25
+    assert dom.by_id("as-of").data("as-of") == "2025-06-01T23:00:00-05:00", "the latest instant, not the largest text"
 
 
 def write_lines(path, records) -> None:
@@ -472,6 +495,8 @@ def test_report_command_odd_inputs_are_one_clear_line(tmp_path, capsys, monkeypa
     write_lines(ancient, [{"type": "dev.tagstream.tag.changed.v1", "data": {"family": "f", "from": None, "to": "a", "at": "0001-01-01T00:00:00+14:00"}}])
     corrupt = tmp_path / "corrupt.jsonl.gz"
     corrupt.write_bytes(gzip.compress(b"".join(orjson.dumps(rec) + b"\n" for rec in RECORDS))[:20] + bytes(range(256)))
+    array = tmp_path / "array.json"
+    array.write_bytes(orjson.dumps([RECORDS[0]] * 50_000))  # 20 MB on one line
     cases = [
         (["--snapshot", str(listed)], f"{listed}:1: not a snapshot record"),
         (["--snapshot", str(snapshot), "--changes", str(ancient)], f"{ancient}:1: data.at 0001-01-01T00:00:00+14:00 is outside the years"),
@@ -480,6 +505,8 @@ def test_report_command_odd_inputs_are_one_clear_line(tmp_path, capsys, monkeypa
         (["--snapshot", str(snapshot), "--by", "week"], "--by shapes the audiences and migration drawn from change files"),
         (["--snapshot", str(snapshot), "--currency", "eur"], "--currency must be an ISO 4217 code"),
         (["--redis", "http://nowhere"], "bad Redis URL http://nowhere"),
+        (["--snapshot", str(snapshot), "--changes", str(changes), "--until", "0001-01-10"], "--until 0001-01-10 is outside the years"),
+        (["--snapshot", str(array)], f"{array}:1: a line over 16 MiB: expected one JSON object per line"),
     ]
     for args, message in cases:
         assert main(["report", *args, "--out", str(out)]) == 2, args
@@ -501,3 +528,11 @@ def test_comparing_with_a_later_snapshot_is_flagged():
     later = [record("c1", 1.0, None, as_of="2025-09-01T00:00:00.000Z", lifecycle="active")]
     report = render_report(ReportInputs(records=RECORDS, source="s", generated_at=GENERATED, earlier=later, earlier_source="sept.jsonl"))
     assert any("later than this one" in note for note in report.notes)
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_not_fatal(tmp_path, capsys):
+    snapshot = tmp_path / "snap\udcff.jsonl"  # the byte 0xff of a file name, as Python decodes it
+    write_lines(snapshot, RECORDS)
+    out = tmp_path / "report.html"
+    assert main(["report", "--snapshot", str(snapshot), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert "snap?.jsonl" in out.read_text(encoding="utf-8")
