@@ -23,7 +23,7 @@ from agents.progress import Progress
 from config.settings import load_settings
 from schemas.events import future_bound
 from stream.logfile import LogLine, LogReader, blocks_of
-from stream.timeorder import Decode, OnReject, SortedLog, event_times, presorted, time_ordered
+from stream.timeorder import Cutoff, Decode, OnReject, SortedLog, event_times, presorted, time_ordered
 from stream.timeutil import parse_duration
 
 DEFAULT_SORT_MEMORY = "512M"
@@ -64,15 +64,16 @@ class LogOrder:
     presorted: bool
     memory_bytes: int
     latest_ms: int  # the newest event time accepted: the wall clock at the start plus --max-future
+    until: int | None = None  # `backtest --until`: events at or after it are left out
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> LogOrder:
+    def from_args(cls, args: argparse.Namespace, until: int | None = None) -> LogOrder:
         """Raises ValueError with a one-line message, for the command to print before any work starts."""
         try:
             max_future_ms = parse_duration(args.max_future) if args.max_future else load_settings().max_future_ms
         except ValueError as error:
             raise ValueError(f"--max-future: {error}") from None
-        return cls(args.presorted, parse_size(args.sort_memory), future_bound(int(time.time() * 1000), max_future_ms))
+        return cls(args.presorted, parse_size(args.sort_memory), future_bound(int(time.time() * 1000), max_future_ms), until)
 
     @property
     def _decode(self) -> Decode:
@@ -86,30 +87,36 @@ class LogOrder:
 
     @contextmanager
     def open(self, reader: LogReader, on_reject: OnReject, label: str) -> Iterator[OrderedLines]:
-        """The reader's valid lines in time order; bad lines go to `on_reject` as they are read."""
+        """The reader's valid lines in time order (before `until`, when set); bad lines go to
+        `on_reject` as they are read."""
         decode = self._decode
+        cutoff = Cutoff(self.until) if self.until is not None else None
         if self.presorted:
-            yield OrderedLines(presorted(reader, on_reject, decode=decode), label, reader.total_bytes, lambda yielded: reader.bytes_read)
+            lines = presorted(reader, on_reject, decode=decode, cutoff=cutoff)
+            yield OrderedLines(lines, label, reader.total_bytes, lambda yielded: reader.bytes_read, cutoff)
             return
         progress = Progress("sorting", total=reader.total_bytes, stream=sys.stderr)
 
         def update(lines_read: int) -> None:
             progress.update(lines_read, reader.bytes_read)
 
-        with time_ordered(reader, on_reject, decode=decode, memory_bytes=self.memory_bytes, on_progress=update) as ordered:
+        with time_ordered(reader, on_reject, decode=decode, memory_bytes=self.memory_bytes, on_progress=update,
+                          cutoff=cutoff) as ordered:
             runs = f"{ordered.spilled_runs:,} runs spilled" if ordered.spilled_runs else "in memory"
             progress.finish(ordered.lines_read, extra=f"{ordered.count:,} events, {runs}")
-            yield OrderedLines(ordered, label, ordered.count, lambda yielded: yielded)
+            yield OrderedLines(ordered, label, ordered.count, lambda yielded: yielded, cutoff)
 
 
 class OrderedLines:
     """Lines to process and the progress line of that pass (created here, after any sort pass, so
     its rate and ETA describe this pass alone)."""
 
-    def __init__(self, lines: Iterable[LogLine], label: str, total: int, position: Callable[[int], int]) -> None:
+    def __init__(self, lines: Iterable[LogLine], label: str, total: int, position: Callable[[int], int],
+                 cutoff: Cutoff | None = None) -> None:
         self._lines = lines
         self._position = position  # lines yielded -> units of `total` done
         self.progress = Progress(label, total=total, stream=sys.stderr)
+        self.cutoff = cutoff  # what `until` left out, complete once the lines are consumed
 
     def blocks_with_progress(self, status: Status) -> Iterator[list[LogLine]]:
         """The lines a block at a time (what the engine takes), updating the progress line after each."""

@@ -24,6 +24,7 @@ import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
 
@@ -65,6 +66,22 @@ MERGE_FAN_IN = 64  # runs of one level merged into one run of the next, to bound
 Record = tuple[int, int, int, int, bytes]
 _HEADER = struct.Struct("<qQIII")  # ts, line number, path index, line in its file, raw length
 _READ_BUFFER = 64 * 1024
+
+
+@dataclass
+class Cutoff:
+    """`backtest --until`: events at or after `until` (epoch ms) are left out, counted; a presorted
+    log is read no further than its first such event (`stopped_at` names it)."""
+
+    until: int
+    left_out: int = 0
+    stopped_at: str | None = None
+
+    def keeps(self, ts: int) -> bool:
+        if ts < self.until:
+            return True
+        self.left_out += 1
+        return False
 
 
 class OutOfOrder(Exception):
@@ -114,22 +131,26 @@ def time_ordered(
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
     on_progress: OnProgress | None = None,
     temp_dir: str | Path | None = None,
+    cutoff: Cutoff | None = None,
 ) -> Iterator[SortedLog]:
     """Read every line (the sort pass), then hand over a `SortedLog` to iterate in (ts, number)
-    order. Run files live in a private directory under `temp_dir` (default: `tempfile`'s, i.e.
-    $TMPDIR or /tmp) that is removed when the block exits, also on an error or Ctrl-C."""
+    order, without the events `cutoff` leaves out. Run files live in a private directory under
+    `temp_dir` (default: `tempfile`'s, i.e. $TMPDIR or /tmp) that is removed when the block exits,
+    also on an error or Ctrl-C."""
     runs = _RunFiles(temp_dir)
     try:
         with collector_paused():
-            sorted_log = _sort_pass(lines, on_reject, decode, memory_bytes, on_progress, runs)
+            sorted_log = _sort_pass(lines, on_reject, decode, memory_bytes, on_progress, runs, cutoff)
         yield sorted_log
     finally:
         runs.remove()
 
 
-def presorted(lines: Iterable[LogLine], on_reject: OnReject, *, decode: Decode = event_times) -> Iterator[LogLine]:
+def presorted(lines: Iterable[LogLine], on_reject: OnReject, *, decode: Decode = event_times,
+              cutoff: Cutoff | None = None) -> Iterator[LogLine]:
     """The valid lines as they come, for logs known to be in time order: no sort pass, no memory,
-    and `OutOfOrder` on the first line earlier than the previous valid one (ties are in order)."""
+    and `OutOfOrder` on the first line earlier than the previous valid one (ties are in order).
+    With a `cutoff`, reading stops at the first event it leaves out: the rest can only be later."""
     previous: int | None = None
     for block, times in decoded_blocks(lines, decode):
         for line, ts in zip(block, times):
@@ -138,6 +159,9 @@ def presorted(lines: Iterable[LogLine], on_reject: OnReject, *, decode: Decode =
                 continue
             if previous is not None and ts < previous:
                 raise OutOfOrder(line, ts, previous)
+            if cutoff is not None and not cutoff.keeps(ts):
+                cutoff.stopped_at = line.where
+                return
             previous = ts
             yield line
 
@@ -149,6 +173,7 @@ def _sort_pass(
     memory_bytes: int,
     on_progress: OnProgress | None,
     runs: _RunFiles,
+    cutoff: Cutoff | None,
 ) -> SortedLog:
     path_index: dict[str, int] = {}
     chunk: list[Record] = []
@@ -162,7 +187,7 @@ def _sort_pass(
             if not isinstance(ts, int):
                 on_reject(line, ts)
         records = [(ts, line.number, path_index.setdefault(line.path, len(path_index)), line.line, line.raw)
-                   for line, ts in zip(block, times) if isinstance(ts, int)]
+                   for line, ts in zip(block, times) if isinstance(ts, int) and (cutoff is None or cutoff.keeps(ts))]
         count += len(records)
         size = sum(len(record[4]) for record in records) + RECORD_OVERHEAD * len(records)
         if chunk_bytes + size < memory_bytes:

@@ -75,6 +75,11 @@ def as_of(text: str) -> int | str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def until_instant(text: str) -> int:
+    """`backtest --until`: a date (its 00:00 UTC) or an RFC 3339 instant, as epoch ms."""
+    return round(start_day(text).timestamp() * 1000)
+
+
 def start_day(text: str) -> datetime:
     """`generate --start`: a date (UTC midnight) or an RFC 3339 instant with its timezone."""
     try:

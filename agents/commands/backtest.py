@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from agents.background_writer import BackgroundWriter
-from agents.commands.arguments import UsageError, add_max_rejected, as_of, positive_int, rejected_status
+from agents.commands.arguments import UsageError, add_max_rejected, as_of, positive_int, rejected_status, until_instant
 from agents.log_order import ORDER_NOTE, LogOrder, add_order_options
 from config.settings import load_settings
 from stream.backtest import Backtest, counting_rejections
@@ -15,7 +15,8 @@ from stream.logfile import LogLine, LogReader
 from stream.native import ChangeBatch
 from schemas.events import Rejection
 from stream.rules.ruleset import load_rules
-from stream.timeorder import OutOfOrder
+from stream.timeorder import Cutoff, OutOfOrder
+from stream.timeutil import format_ts
 
 HELP = "run the tagging engine offline over JSONL event logs (optionally .gz)"
 MAX_REPORTED = 20
@@ -34,9 +35,16 @@ says which equalities hold for a live worker.
     parser.add_argument(
         "--as-of",
         type=as_of,
-        default="end",
         help="where time stops after the last event: `end` (default: the newest event's time), "
         "`watermark` (exactly where a worker on the event clock that read the same events would stand), or an RFC 3339 instant",
+    )
+    parser.add_argument(
+        "--until",
+        type=until_instant,
+        metavar="WHEN",
+        help="the state as of WHEN (a date, meaning 00:00 UTC, or an RFC 3339 instant): events at or after it are "
+        "left out (counted) and time stops there, as a snapshot taken then would show it; e.g. last month's "
+        "snapshot for `tagstream report --compare`",
     )
     parser.add_argument("--changes-out", required=True, help="write tag-change CloudEvents here, one JSON per line")
     parser.add_argument("--snapshot-out", help="write one JSON object per customer here (final state and tags)")
@@ -47,9 +55,11 @@ says which equalities hold for a live worker.
 
 
 def run(args: argparse.Namespace) -> int:
-    as_of = args.as_of
+    if args.until is not None and args.as_of is not None:
+        raise UsageError("--until stops time at its instant: leave out --as-of")
+    as_of = args.until if args.until is not None else args.as_of or "end"
     try:
-        order = LogOrder.from_args(args)
+        order = LogOrder.from_args(args, until=args.until)
     except ValueError as error:
         raise UsageError(str(error)) from None
     rules = load_rules(args.rules)
@@ -72,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             backtest.run_blocks(ordered.blocks_with_progress(lambda: (totals.lines, f"changes {totals.changes:,}")), write, report)
             backtest.finish(as_of, write)
             ordered.progress.finish(totals.lines, extra=f"events {totals.events:,}")
+            cutoff = ordered.cutoff
     except OutOfOrder as error:
         Path(args.changes_out).unlink(missing_ok=True)  # half a history must not pass for a result
         raise UsageError(str(error)) from None
@@ -81,9 +92,18 @@ def run(args: argparse.Namespace) -> int:
                 snap.write(record + b"\n")
     if totals.rejected > MAX_REPORTED:
         print(f"backtest: ... and {totals.rejected - MAX_REPORTED:,} more rejected lines not shown", file=sys.stderr)
+    if cutoff is not None:
+        print(f"backtest: {_left_out(cutoff)}", file=sys.stderr)
     print(
         f"backtest: {totals.events:,} events, {totals.changes:,} tag changes, {totals.rejected:,} rejected lines, "
         f"{totals.duplicates:,} duplicates, {totals.late:,} late -> {Path(args.changes_out)}",
         file=sys.stderr,
     )
     return rejected_status(totals.rejected, args.max_rejected, "backtest")
+
+
+def _left_out(cutoff: Cutoff) -> str:
+    until = format_ts(cutoff.until)
+    if cutoff.stopped_at:
+        return f"stopped at {cutoff.stopped_at}, the first event at or after --until {until} (the log is presorted)"
+    return f"{cutoff.left_out:,} event{'' if cutoff.left_out == 1 else 's'} at or after --until {until} left out"

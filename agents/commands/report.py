@@ -51,7 +51,9 @@ or URLs: it opens offline and can be mailed as is (use --no-ids for a page witho
     parser.add_argument("--changes", metavar="FILE", action="append", default=[],
                         help="tag-change JSONL (`backtest --changes-out`, optionally .gz; repeatable): audiences "
                              "over time and migration; complete from the customers' first values for exact sizes")
-    parser.add_argument("--compare", metavar="FILE", help="an earlier snapshot: per family, each value's count before and now")
+    parser.add_argument("--compare", metavar="FILE",
+                        help="an earlier snapshot: per family, each value's count before and now (e.g. from the same log: "
+                             "`tagstream backtest LOG --until 2026-11-01 --changes-out /dev/null --snapshot-out F`)")
     parser.add_argument("--rules", metavar="FILE",
                         help="the rule pack the customers were tagged with, named on the page with its SHA-256 "
                              "(default: config/rules/default.toml; with --redis: TAGSTREAM_RULES, as the worker)")

@@ -129,3 +129,30 @@ def test_replay_refuses_a_skip_it_cannot_honour(history, skip, code, says):
     done = run_cli("replay", str(history["by-time"]), "--dry-run", "--skip", skip)
     assert done.returncode == code
     assert says in done.stderr
+
+
+def snapshot_run(log: Path, out: Path, *options: str) -> tuple[bytes, bytes]:
+    changes, snapshot = out / "changes.jsonl", out / "snapshot.jsonl"
+    assert cli.main(["backtest", str(log), "--changes-out", str(changes), "--snapshot-out", str(snapshot), *options]) == 0
+    return changes.read_bytes(), snapshot.read_bytes()
+
+
+def test_until_is_the_log_cut_there_with_time_stopped_there_whatever_the_file_order(history, tmp_path, capsys):
+    lines = history["by-time"].read_bytes().splitlines()
+    times = sorted(parse_instant(orjson.loads(line)["ts"]) for line in lines)
+    until = format_ts(times[len(times) // 2] // 86_400_000 * 86_400_000)  # a midnight mid-log
+    cut = tmp_path / "cut.jsonl"
+    cut.write_bytes(b"".join(line + b"\n" for line in lines if parse_instant(orjson.loads(line)["ts"]) < parse_instant(until)))
+    expected = snapshot_run(cut, tmp_path, "--as-of", until)
+    left_out = len(lines) - cut.read_bytes().count(b"\n")
+    capsys.readouterr()
+    assert snapshot_run(history["by-customer"], tmp_path, "--until", until) == expected
+    assert f"backtest: {left_out:,} events at or after --until {until} left out" in capsys.readouterr().err
+    assert snapshot_run(history["by-time"], tmp_path, "--until", until, "--presorted") == expected
+    assert "the first event at or after --until" in capsys.readouterr().err, "a presorted log is read no further"
+    assert snapshot_run(history["by-time"], tmp_path, "--until", until[:10]) == expected, "a date is its midnight, UTC"
+
+
+def test_until_and_as_of_together_are_one_line_and_exit_2(history, tmp_path):
+    done = run_cli("backtest", str(history["by-time"]), "--until", "2025-03-01", "--as-of", "end", *COMMANDS["backtest"](tmp_path))
+    assert (done.returncode, done.stderr.splitlines()) == (2, ["tagstream backtest: --until stops time at its instant: leave out --as-of"])

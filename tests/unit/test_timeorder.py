@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from schemas.events import Rejection, decode_event
 from stream.logfile import LogLine
-from stream.timeorder import OutOfOrder, presorted, time_ordered
+from stream.timeorder import Cutoff, OutOfOrder, presorted, time_ordered
 from stream.timeutil import format_ts, parse_instant
 
 T0 = parse_instant("2025-01-01T00:00:00Z")
@@ -60,6 +60,28 @@ def test_the_sorter_yields_the_valid_lines_by_ts_then_line_and_reports_each_bad_
     assert yielded == sorted(valid, key=lambda line: (decode_event(line.raw).ts, line.number))
     assert rejected == [line for line in lines if line not in valid]
     assert list(temp.iterdir()) == [], "no run file or directory outlives the sort"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(line_kinds, max_size=120), budget=st.integers(min_value=1, max_value=2000),
+       until=st.integers(min_value=0, max_value=31).map(lambda k: T0 + k * 1000))
+def test_a_cutoff_leaves_out_exactly_the_events_at_or_after_it(tmp_path, kinds, budget, until):
+    lines = build(kinds)
+    temp = Path(tempfile.mkdtemp(dir=tmp_path))
+    times = {line.number: decode_event(line.raw).ts for line in lines if not isinstance(decode_event(line.raw), Rejection)}
+    cutoff = Cutoff(until)
+
+    yielded, _, _ = collect(lines, memory_bytes=budget, temp_dir=temp, cutoff=cutoff)
+
+    assert yielded == sorted((line for line in lines if times.get(line.number, until) < until), key=lambda line: (times[line.number], line.number))
+    assert cutoff.left_out == sum(ts >= until for ts in times.values()) and cutoff.stopped_at is None
+
+
+def test_a_presorted_log_is_read_no_further_than_its_first_event_past_the_cutoff():
+    lines = [event_line(1, T0), event_line(2, T0 + 5), event_line(3, T0 + 10), event_line(4, T0 - 99)]
+    cutoff = Cutoff(T0 + 10)
+    assert list(presorted(lines, lambda line, rejection: None, cutoff=cutoff)) == lines[:2], "line 4, out of order, is never read"
+    assert (cutoff.left_out, cutoff.stopped_at) == (1, "a.jsonl:3")
 
 
 def test_a_tiny_budget_spills_one_run_per_line_and_a_large_one_never_touches_disk(tmp_path):
