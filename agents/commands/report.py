@@ -8,7 +8,7 @@ import gzip
 import os
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -51,6 +51,9 @@ or URLs: it opens offline and can be mailed as is (use --no-ids for a page witho
     parser.add_argument("--changes", metavar="FILE", action="append", default=[],
                         help="tag-change JSONL (`backtest --changes-out`, optionally .gz; repeatable): audiences "
                              "over time and migration; complete from the customers' first values for exact sizes")
+    parser.add_argument("--snapshot-out", metavar="FILE",
+                        help="with --redis: also save the live profiles read as a snapshot file, to give as --compare "
+                             "later (say, next month)")
     parser.add_argument("--compare", metavar="FILE",
                         help="an earlier snapshot: per family, each value's count before and now (e.g. from the same log: "
                              "`tagstream backtest LOG --until 2026-11-01 --changes-out /dev/null --snapshot-out F`)")
@@ -95,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
 def _check_options(args: argparse.Namespace) -> None:
     if args.since and args.until and args.since >= args.until:
         raise UsageError(f"--since {args.since} must come before --until {args.until}")
+    if args.snapshot_out and args.redis is None:
+        raise UsageError("--snapshot-out saves the live profiles of --redis; a --snapshot file is one already")
     timeline = [option for option, value in (("--by", args.by), ("--since", args.since), ("--until", args.until)) if value]
     if timeline and not args.changes:
         raise UsageError(f"{timeline[0]} shapes the audiences and migration drawn from change files: give them with --changes")
@@ -112,6 +117,8 @@ def _inputs(args: argparse.Namespace) -> ReportInputs:
     if live:
         url = args.redis or load_settings().redis_url
         records, source = read_redis(_redis(url)), without_password(url)
+        if args.snapshot_out:
+            records = saving(records, Path(args.snapshot_out))
     else:
         records, source = read_snapshot(_existing(args.snapshot, "snapshot")), args.snapshot
     inputs = ReportInputs(
@@ -176,6 +183,23 @@ def read_redis(client: Redis) -> Iterator[dict]:
     """Every customer profile the worker wrote, as report records."""
     for key in client.scan_iter(CUSTOMER + "*", count=1000):
         yield record_from_hash(cast(dict[str, str], client.hgetall(key)))  # decode_responses: str
+
+
+def saving(records: Iterable[dict], path: Path) -> Iterator[dict]:
+    """The records as they pass, each also written to `path` as a snapshot line. The file is
+    written beside it and renamed once every record is in: it is complete or absent."""
+    partial = path.with_name(path.name + ".partial")
+    done = False
+    try:
+        with open(partial, "wb") as out:
+            for record in records:
+                out.write(orjson.dumps(record) + b"\n")
+                yield record
+        partial.replace(path)
+        done = True
+    finally:
+        if not done:
+            partial.unlink(missing_ok=True)
 
 
 def read_snapshot(path: Path) -> Iterator[dict]:

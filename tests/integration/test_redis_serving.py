@@ -4,6 +4,7 @@ to that after Redis is killed mid-stream and restarted empty."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -79,10 +80,16 @@ def test_redis_holds_exactly_the_backtest_snapshot(deployment, tmp_path):
 
 
 def assert_report_of_redis_keeps_ids_out(deployment, tmp_path, expected) -> None:
-    """`report --redis` (a page meant to be shared) counts the live profiles and names no customer."""
-    page = tmp_path / "live.html"
-    done = deployment.cli("report", "--redis", deployment.redis.url, "--out", str(page))
+    """`report --redis` (a page meant to be shared) counts the live profiles and names no customer;
+    the profiles it read, saved with --snapshot-out, are a snapshot to compare with later."""
+    page, saved = tmp_path / "live.html", tmp_path / "live-snapshot.jsonl"
+    done = deployment.cli("report", "--redis", deployment.redis.url, "--out", str(page), "--snapshot-out", str(saved))
     assert done.returncode == 0, done.stderr
+    again = deployment.cli("report", "--redis", deployment.redis.url, "--compare", str(saved), "--out", str(tmp_path / "again.html"))
+    assert again.returncode == 0, again.stderr
+    compared = (tmp_path / "again.html").read_text(encoding="utf-8")
+    assert saved.read_bytes().count(b"\n") == len(expected[0])
+    assert set(re.findall(r'data-delta="([^"]*)"', compared)) == {"0"}, "nothing moved between the two reads"
     html = page.read_text(encoding="utf-8")
     hashes, audiences = expected
     assert f'data-customers="{len(hashes)}"' in html

@@ -507,6 +507,7 @@ def test_report_command_odd_inputs_are_one_clear_line(tmp_path, capsys, monkeypa
         (["--redis", "http://nowhere"], "bad Redis URL http://nowhere"),
         (["--snapshot", str(snapshot), "--changes", str(changes), "--until", "0001-01-10"], "--until 0001-01-10 is outside the years"),
         (["--snapshot", str(array)], f"{array}:1: a line over 16 MiB: expected one JSON object per line"),
+        (["--snapshot", str(snapshot), "--snapshot-out", str(tmp_path / "copy.jsonl")], "--snapshot-out saves the live profiles of --redis"),
     ]
     for args, message in cases:
         assert main(["report", *args, "--out", str(out)]) == 2, args
@@ -536,3 +537,16 @@ def test_a_file_name_that_is_not_utf8_is_shown_not_fatal(tmp_path, capsys):
     out = tmp_path / "report.html"
     assert main(["report", "--snapshot", str(snapshot), "--out", str(out)]) == 0, capsys.readouterr().err
     assert "snap?.jsonl" in out.read_text(encoding="utf-8")
+
+
+def test_a_saved_snapshot_is_complete_or_absent(tmp_path):
+    from agents.commands.report import saving
+    path = tmp_path / "saved.jsonl"
+    assert list(saving(iter(RECORDS), path)) == RECORDS
+    assert [orjson.loads(line) for line in path.read_bytes().splitlines()] == RECORDS
+    path.unlink()
+    with pytest.raises(RuntimeError):
+        for n, _ in enumerate(saving(iter(RECORDS), path)):
+            if n == 2:
+                raise RuntimeError("Redis went away")
+    assert list(tmp_path.iterdir()) == []
