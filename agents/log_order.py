@@ -77,7 +77,10 @@ class LogOrder:
 
     @property
     def _decode(self) -> Decode:
-        return partial(event_times, latest_ms=self.latest_ms)
+        """The native decoder with the future bound; with `until` at or before it, no bound: what
+        the bound would reject the cutoff leaves out, as a log cut there would not hold it."""
+        unbounded = self.until is not None and self.until <= self.latest_ms
+        return partial(event_times, latest_ms=None if unbounded else self.latest_ms)
 
     def check_presorted(self, reader: LogReader) -> None:
         """Read a log declared presorted once, without using it: raises `OutOfOrder` before

@@ -70,12 +70,10 @@ _READ_BUFFER = 64 * 1024
 
 @dataclass
 class Cutoff:
-    """`backtest --until`: events at or after `until` (epoch ms) are left out, counted; a presorted
-    log is read no further than its first such event (`stopped_at` names it)."""
+    """`backtest --until`: events at or after `until` (epoch ms) are left out, counted."""
 
     until: int
     left_out: int = 0
-    stopped_at: str | None = None
 
     def keeps(self, ts: int) -> bool:
         if ts < self.until:
@@ -150,7 +148,8 @@ def presorted(lines: Iterable[LogLine], on_reject: OnReject, *, decode: Decode =
               cutoff: Cutoff | None = None) -> Iterator[LogLine]:
     """The valid lines as they come, for logs known to be in time order: no sort pass, no memory,
     and `OutOfOrder` on the first line earlier than the previous valid one (ties are in order).
-    With a `cutoff`, reading stops at the first event it leaves out: the rest can only be later."""
+    A `cutoff`'s events are still read to the end: a log that is not in order (rotated files given
+    newest first) must fail, not pass for a short history."""
     previous: int | None = None
     for block, times in decoded_blocks(lines, decode):
         for line, ts in zip(block, times):
@@ -159,11 +158,9 @@ def presorted(lines: Iterable[LogLine], on_reject: OnReject, *, decode: Decode =
                 continue
             if previous is not None and ts < previous:
                 raise OutOfOrder(line, ts, previous)
-            if cutoff is not None and not cutoff.keeps(ts):
-                cutoff.stopped_at = line.where
-                return
             previous = ts
-            yield line
+            if cutoff is None or cutoff.keeps(ts):
+                yield line
 
 
 def _sort_pass(

@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import NoReturn
 
 from stream.timeutil import parse_instant
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
@@ -76,16 +77,24 @@ def as_of(text: str) -> int | str:
 
 
 def until_instant(text: str) -> int:
-    """`backtest --until`: a date (its 00:00 UTC) or an RFC 3339 instant, as epoch ms."""
-    return round(start_day(text).timestamp() * 1000)
+    """`backtest --until`: a date (its 00:00 UTC) or an RFC 3339 instant, as epoch ms rounded up
+    (an event at a whole millisecond before a sub-millisecond instant is before it)."""
+    return -((EPOCH - _day_or_instant(text)) // timedelta(milliseconds=1))
 
 
 def start_day(text: str) -> datetime:
-    """`generate --start`: a date (UTC midnight) or an RFC 3339 instant with its timezone."""
+    """`generate --start`: a date (UTC midnight) or an RFC 3339 instant, in UTC to the millisecond."""
+    return datetime.fromtimestamp(round(_day_or_instant(text).timestamp() * 1000) / 1000, timezone.utc)
+
+
+def _day_or_instant(text: str) -> datetime:
     try:
         if len(text) == len("2025-01-01"):
             return datetime.combine(date.fromisoformat(text), time(), timezone.utc)
-        return datetime.fromtimestamp(parse_instant(text) / 1000, timezone.utc)
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            raise ValueError(f"{text!r} has no timezone (add Z or +00:00)")
+        return moment
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"must be a date (2025-01-01) or an RFC 3339 instant: {error}") from None
 

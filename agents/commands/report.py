@@ -100,6 +100,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--since {args.since} must come before --until {args.until}")
     if args.snapshot_out and args.redis is None:
         raise UsageError("--snapshot-out saves the live profiles of --redis; a --snapshot file is one already")
+    if args.snapshot_out and Path(args.snapshot_out).name in ("", ".", ".."):
+        raise UsageError(f"--snapshot-out must name a file, got {args.snapshot_out!r}")
     timeline = [option for option, value in (("--by", args.by), ("--since", args.since), ("--until", args.until)) if value]
     if timeline and not args.changes:
         raise UsageError(f"{timeline[0]} shapes the audiences and migration drawn from change files: give them with --changes")
@@ -180,9 +182,16 @@ def _redis(url: str) -> Redis:
 
 
 def read_redis(client: Redis) -> Iterator[dict]:
-    """Every customer profile the worker wrote, as report records."""
+    """Every customer profile the worker wrote, as report records: once each (SCAN may return a
+    key twice while the worker adds keys), and none for a key erased between SCAN and HGETALL."""
+    seen: set[str] = set()
     for key in client.scan_iter(CUSTOMER + "*", count=1000):
-        yield record_from_hash(cast(dict[str, str], client.hgetall(key)))  # decode_responses: str
+        if key in seen:
+            continue
+        seen.add(key)
+        fields = cast(dict[str, str], client.hgetall(key))  # decode_responses: str
+        if fields:
+            yield record_from_hash(fields)
 
 
 def saving(records: Iterable[dict], path: Path) -> Iterator[dict]:
@@ -190,8 +199,9 @@ def saving(records: Iterable[dict], path: Path) -> Iterator[dict]:
     written beside it and renamed once every record is in: it is complete or absent."""
     partial = path.with_name(path.name + ".partial")
     done = False
+    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with open(partial, "wb") as out:
+        with opener(partial, "wb") as out:
             for record in records:
                 out.write(orjson.dumps(record) + b"\n")
                 yield record
@@ -217,9 +227,10 @@ def read_changes(paths: list[Path]) -> History:
 
 
 def json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) of a JSONL file; blank lines are skipped; gzip by name or magic."""
+    """(line number, object) of a JSONL file; blank lines are skipped; gzip by its magic bytes
+    (`backtest --snapshot-out F.gz` writes plain text)."""
     with open(path, "rb") as probe:
-        gzipped = path.suffix == ".gz" or probe.read(2) == b"\x1f\x8b"
+        gzipped = probe.read(2) == b"\x1f\x8b"
     opener = gzip.open if gzipped else open
     try:
         with opener(path, "rb") as lines:

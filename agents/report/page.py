@@ -55,8 +55,8 @@ class Report:
 
 
 def render_report(inputs: ReportInputs) -> Report:
+    earlier = summarise(inputs.earlier) if inputs.earlier is not None else None  # first: records may be saved over it
     summary = summarise(inputs.records)
-    earlier = summarise(inputs.earlier) if inputs.earlier is not None else None
     families = summary.family_order()
     notes = _mismatches(inputs, summary, earlier)
     timeline = _timeline(inputs.history, inputs, summary, notes) if inputs.history is not None else None
@@ -160,18 +160,20 @@ def _timeline(history: History, inputs: ReportInputs, summary: Summary, notes: l
 def _chart_span(history: History, period: tuple[date, date], inputs: ReportInputs, summary: Summary,
                 notes: list[str]) -> tuple[date, date, str]:
     """(first day, last day, bucket) the audience charts draw. They end at the snapshot's as-of
-    when the changes run past it and draw at most MAX_POINTS buckets; a span chosen by the report
-    starts where all but STRAY_SHARE of the changes happen. So a stray year in a change file costs
-    a note, not a page of gigabytes or a chart of empty decades."""
+    when the changes run past it and draw at most MAX_POINTS buckets. A span chosen by the report
+    starts where all but STRAY_SHARE of the changes happen when the earlier ones would change its
+    granularity or push it past MAX_POINTS. So a stray year in a change file costs a note, not a
+    page of gigabytes or a chart of empty decades."""
     first, last = period
     as_of = _day_of(summary.as_of)
     if as_of is not None and first <= as_of < last:
         last = as_of
     bucket, hint = inputs.bucket, ""
     if bucket is None:
+        bucket = auto_bucket(first, last)
         bulk = min(history.bulk_start(STRAY_SHARE) or first, last)
-        bucket = auto_bucket(bulk, last)
-        if bulk > first:
+        if bulk > first and (auto_bucket(bulk, last) != bucket or buckets_back(last, bucket, MAX_POINTS) > first):
+            bucket = auto_bucket(bulk, last)  # the earliest changes stretch the span: they are strays
             first, hint = bulk, f"--by {bucket} draws up to {MAX_POINTS} {bucket}s back"
     elif bucket != "month":
         hint = "--by month draws a longer span"

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import orjson
 
-from agents.serving.profiles import AUDIENCE, CUSTOMER, audience_key
+from agents.serving.profiles import AUDIENCE, CUSTOMER, audience_key, record_from_hash
 from config.settings import ROOT
 from stream.timeutil import parse_instant
 from tests.integration.harness import metric_value
@@ -85,11 +85,15 @@ def assert_report_of_redis_keeps_ids_out(deployment, tmp_path, expected) -> None
     page, saved = tmp_path / "live.html", tmp_path / "live-snapshot.jsonl"
     done = deployment.cli("report", "--redis", deployment.redis.url, "--out", str(page), "--snapshot-out", str(saved))
     assert done.returncode == 0, done.stderr
-    again = deployment.cli("report", "--redis", deployment.redis.url, "--compare", str(saved), "--out", str(tmp_path / "again.html"))
+    hashes = expected[0]
+    assert by_customer(orjson.loads(line) for line in saved.read_bytes().splitlines()) == by_customer(map(record_from_hash, hashes.values()))
+    # next month's run compares with the file and saves over it: the earlier file is read first
+    again = deployment.cli("report", "--redis", deployment.redis.url, "--compare", str(saved), "--snapshot-out", str(saved),
+                           "--out", str(tmp_path / "again.html"))
     assert again.returncode == 0, again.stderr
     compared = (tmp_path / "again.html").read_text(encoding="utf-8")
-    assert saved.read_bytes().count(b"\n") == len(expected[0])
     assert set(re.findall(r'data-delta="([^"]*)"', compared)) == {"0"}, "nothing moved between the two reads"
+    assert saved.read_bytes().count(b"\n") == len(hashes)
     html = page.read_text(encoding="utf-8")
     hashes, audiences = expected
     assert f'data-customers="{len(hashes)}"' in html
@@ -99,6 +103,10 @@ def assert_report_of_redis_keeps_ids_out(deployment, tmp_path, expected) -> None
     lifecycle = {key.rsplit(":", 1)[1]: len(members) for key, members in audiences.items() if ":lifecycle:" in key}
     for value, size in lifecycle.items():
         assert f'data-value="{value}" data-count="{size}"' in html, (value, size)
+
+
+def by_customer(records) -> list[dict]:
+    return sorted(records, key=lambda record: record["customer_id"])
 
 
 def test_redis_converges_after_an_outage_mid_stream(deployment, tmp_path):

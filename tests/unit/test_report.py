@@ -425,6 +425,14 @@ def test_a_family_whose_changes_all_come_after_the_as_of_has_an_empty_chart():
     assert dom.one("div", "audience", family="segment_x").all("polygon", "band") == []
 
 
+def test_changes_spread_evenly_over_years_are_all_drawn_without_a_note():
+    years = [change("lifecycle", None, "prospect", format_ts(parse_instant("2023-06-01T10:00:00Z") + i * 86_400_000))
+             for i in range(730)]
+    report = render_report(ReportInputs(records=RECORDS, source="s", generated_at=GENERATED, pack=PACK, history=History.of(years)))
+    chart = parse(report.html).one("div", "audience", family="lifecycle")
+    assert (chart.data("bucket"), chart.data("first")) == ("week", "2023-06-04") and not any("start at" in n for n in report.notes)
+
+
 def test_changes_after_the_snapshots_as_of_are_not_drawn():
     later = [*LIFECYCLE, change("lifecycle", "active", "dormant", "2025-09-01T00:00:00Z")]
     report = render_report(ReportInputs(records=RECORDS, source="s", generated_at=GENERATED, pack=PACK, history=History.of(later)))
@@ -544,9 +552,15 @@ def test_a_saved_snapshot_is_complete_or_absent(tmp_path):
     path = tmp_path / "saved.jsonl"
     assert list(saving(iter(RECORDS), path)) == RECORDS
     assert [orjson.loads(line) for line in path.read_bytes().splitlines()] == RECORDS
-    path.unlink()
-    with pytest.raises(RuntimeError):
-        for n, _ in enumerate(saving(iter(RECORDS), path)):
-            if n == 2:
-                raise RuntimeError("Redis went away")
-    assert list(tmp_path.iterdir()) == []
+    before = path.read_bytes()
+
+    def redis_goes_away():
+        yield from RECORDS[:2]
+        raise ConnectionError("Redis went away")
+
+    with pytest.raises(ConnectionError):
+        list(saving(redis_goes_away(), path))
+    assert list(tmp_path.iterdir()) == [path] and path.read_bytes() == before, "last month's file stands, no partial beside it"
+    packed = tmp_path / "saved.jsonl.gz"
+    list(saving(iter(RECORDS), packed))
+    assert gzip.decompress(packed.read_bytes()) == before

@@ -149,10 +149,30 @@ def test_until_is_the_log_cut_there_with_time_stopped_there_whatever_the_file_or
     assert snapshot_run(history["by-customer"], tmp_path, "--until", until) == expected
     assert f"backtest: {left_out:,} events at or after --until {until} left out" in capsys.readouterr().err
     assert snapshot_run(history["by-time"], tmp_path, "--until", until, "--presorted") == expected
-    assert "the first event at or after --until" in capsys.readouterr().err, "a presorted log is read no further"
+    assert f"backtest: {left_out:,} events at or after --until {until} left out" in capsys.readouterr().err
     assert snapshot_run(history["by-time"], tmp_path, "--until", until[:10]) == expected, "a date is its midnight, UTC"
 
 
 def test_until_and_as_of_together_are_one_line_and_exit_2(history, tmp_path):
     done = run_cli("backtest", str(history["by-time"]), "--until", "2025-03-01", "--as-of", "end", *COMMANDS["backtest"](tmp_path))
     assert (done.returncode, done.stderr.splitlines()) == (2, ["tagstream backtest: --until stops time at its instant: leave out --as-of"])
+
+
+def test_until_leaves_out_what_the_future_bound_would_reject_as_a_cut_log_would_not_hold_it(tmp_path, capsys):
+    visit = '{"type":"visit","event_id":"v%d","customer_id":"c1","ts":"%s"}'
+    log = tmp_path / "skewed.jsonl"
+    log.write_text("\n".join([visit % (1, "2025-01-01T00:00:00Z"), visit % (2, "2999-01-01T00:00:00Z")]) + "\n")
+    code = cli.main(["backtest", str(log), "--until", "2025-06-01", "--max-rejected", "0", "--changes-out", str(tmp_path / "c.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 0 and "future_ts" not in err and "1 event at or after --until 2025-06-01T00:00:00.000Z left out" in err
+
+
+def test_presorted_until_on_rotated_logs_given_newest_first_fails(history, tmp_path):
+    lines = history["by-time"].read_bytes().splitlines(keepends=True)
+    old, new = tmp_path / "events.jsonl.1", tmp_path / "events.jsonl"
+    old.write_bytes(b"".join(lines[: len(lines) // 2]))
+    new.write_bytes(b"".join(lines[len(lines) // 2:]))
+    until = orjson.loads(lines[len(lines) // 4])["ts"]
+    done = run_cli("backtest", str(new), str(old), "--presorted", "--until", until, "--changes-out", str(tmp_path / "c.jsonl"))
+    assert done.returncode == 2 and "the log is not in event-time order" in done.stderr, done.stderr
+    assert not (tmp_path / "c.jsonl").exists()

@@ -74,14 +74,17 @@ def test_a_cutoff_leaves_out_exactly_the_events_at_or_after_it(tmp_path, kinds, 
     yielded, _, _ = collect(lines, memory_bytes=budget, temp_dir=temp, cutoff=cutoff)
 
     assert yielded == sorted((line for line in lines if times.get(line.number, until) < until), key=lambda line: (times[line.number], line.number))
-    assert cutoff.left_out == sum(ts >= until for ts in times.values()) and cutoff.stopped_at is None
+    assert cutoff.left_out == sum(ts >= until for ts in times.values())
 
 
-def test_a_presorted_log_is_read_no_further_than_its_first_event_past_the_cutoff():
-    lines = [event_line(1, T0), event_line(2, T0 + 5), event_line(3, T0 + 10), event_line(4, T0 - 99)]
+def test_a_presorted_log_past_the_cutoff_is_still_read_to_check_its_order():
+    lines = [event_line(1, T0), event_line(2, T0 + 5), event_line(3, T0 + 10), event_line(4, T0 + 11)]
     cutoff = Cutoff(T0 + 10)
-    assert list(presorted(lines, lambda line, rejection: None, cutoff=cutoff)) == lines[:2], "line 4, out of order, is never read"
-    assert (cutoff.left_out, cutoff.stopped_at) == (1, "a.jsonl:3")
+    assert list(presorted(lines, lambda line, rejection: None, cutoff=cutoff)) == lines[:2]
+    assert cutoff.left_out == 2
+    rotated = [event_line(1, T0 + 20), event_line(2, T0 + 21), event_line(3, T0), event_line(4, T0 + 1)]  # newest file first
+    with pytest.raises(OutOfOrder):
+        list(presorted(rotated, lambda line, rejection: None, cutoff=Cutoff(T0 + 10)))
 
 
 def test_a_tiny_budget_spills_one_run_per_line_and_a_large_one_never_touches_disk(tmp_path):
