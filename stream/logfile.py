@@ -55,17 +55,15 @@ class LogReader:
             name = str(path)
             with path.open("rb") as raw:
                 self._current = raw
-                try:
-                    stream = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
-                    in_file = 0
-                    while chunk := stream.readlines(READ_HINT):
-                        stripped = [line.strip() for line in chunk]
-                        yield [LogLine(name, number + i, line, in_file + i) for i, line in enumerate(stripped, 1) if line]
-                        number += len(chunk)
-                        in_file += len(chunk)
-                finally:  # also when a reader stops early (a presorted log past --until): no tell() on a closed file
-                    self._current = None
+                stream = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
+                in_file = 0
+                while chunk := stream.readlines(READ_HINT):
+                    stripped = [line.strip() for line in chunk]
+                    yield [LogLine(name, number + i, line, in_file + i) for i, line in enumerate(stripped, 1) if line]
+                    number += len(chunk)
+                    in_file += len(chunk)
             self._done_bytes += path.stat().st_size
+            self._current = None
 
 
 def blocks_of(lines: Iterable[LogLine], size: int) -> Iterator[list[LogLine]]:
